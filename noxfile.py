@@ -1,0 +1,371 @@
+"""Every build, test, benchmark and reproduction entry point of the ballroom monorepo.
+
+Session names are an API (CI, the README and .ci/run call them):
+
+    tests(<name>, cpu|cuda)   pytest in the package's own environment (only its declared dependencies)
+    wheel(<name>)             build the wheel, check it, install it alone, import every module
+    lowest(<name>)            the cpu tests against the lowest direct-dependency versions (nightly)
+    bench(<name>, cpu|cuda)   pytest-benchmark over packages/<name>/benchmarks -> .benchmarks/<name>-<device>.json
+    reproduce                 every package's `reproduce --quick` in its own env -> results/REPORT.md
+    lint / integration / plan ruff; all packages in one env + tests/; changed packages as JSON for CI
+
+Packages are discovered from the workspace (shared/ and packages/*/pyproject.toml): adding a package
+needs no edit here. Tags: each package name, `cpu` (everything CI runs on a CPU machine), `cuda`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import zipfile
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+
+
+def discover() -> dict[str, Path]:
+    """``{"core": shared/, "<name>": packages/<name>/, ...}`` from each member's pyproject.toml."""
+    found: dict[str, Path] = {}
+    for pyproject in [ROOT / "shared" / "pyproject.toml", *sorted(ROOT.glob("packages/*/pyproject.toml"))]:
+        dist = tomllib.loads(pyproject.read_text())["project"]["name"]
+        if not dist.startswith("ballroom-"):
+            raise RuntimeError(f"{pyproject}: distribution {dist!r} must be named ballroom-<name>")
+        found[dist.removeprefix("ballroom-")] = pyproject.parent
+    return found
+
+
+PATHS = discover()
+NAMES = list(PATHS)
+NAME_TAGS = [[n] for n in NAMES]
+
+
+def sync(
+    session: nox.Session, name: str, *groups: str, env_dir: str | os.PathLike[str] | None = None
+) -> None:
+    """Install exactly ballroom-<name>'s locked dependencies (+ extras, + ``groups``), non-editable."""
+    if (
+        session.venv_backend == "none" and env_dir is None
+    ):  # --no-venv: the environment is provisioned already
+        return
+    target = env_dir or session.virtualenv.location
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-editable",
+        "--no-dev",
+        "--all-extras",
+        *[arg for g in groups for arg in ("--group", g)],
+        "--package",
+        f"ballroom-{name}",
+        "--reinstall-package",
+        f"ballroom-{name}",
+        "--reinstall-package",
+        "ballroom-core",
+        env={"UV_PROJECT_ENVIRONMENT": str(target)},
+        external=True,
+    )
+
+
+def has_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None
+
+
+@nox.session
+@nox.parametrize("device", ["cpu", "cuda"], ids=["cpu", "cuda"], tags=[["cpu"], ["cuda"]])
+@nox.parametrize("name", NAMES, ids=NAMES, tags=NAME_TAGS)
+def tests(session: nox.Session, name: str, device: str) -> None:
+    """The package's test suite on CPU (cuda-only tests skip) or, with -m cuda, on the GPU."""
+    if device == "cuda":
+        if not has_gpu() and os.environ.get("BALLROOM_REQUIRE_CUDA") != "1":
+            session.skip("no NVIDIA GPU here (set BALLROOM_REQUIRE_CUDA=1 to make this an error)")
+        session.env["BALLROOM_REQUIRE_CUDA"] = "1"
+    sync(session, name, "test")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        str(PATHS[name] / "tests"),
+        "--device",
+        device,
+        *(["-m", "cuda"] if device == "cuda" else []),
+        *session.posargs,
+    )
+
+
+def _build(session: nox.Session, name: str, out: Path) -> Path:
+    session.run(
+        "uv",
+        "build",
+        "--package",
+        f"ballroom-{name}",
+        "--no-sources",
+        "--wheel",
+        "-o",
+        str(out),
+        external=True,
+    )
+    wheels = sorted(out.glob(f"ballroom_{name.replace('-', '_')}-*.whl"))
+    if len(wheels) != 1:
+        session.error(f"expected one ballroom-{name} wheel in {out}, found {[w.name for w in wheels]}")
+    return wheels[0]
+
+
+def _check_wheel(session: nox.Session, name: str, wheel: Path) -> None:
+    files = zipfile.ZipFile(wheel).namelist()
+    module = name.replace("-", "_")
+    if "ballroom/__init__.py" in files:
+        session.error(f"{wheel.name} ships ballroom/__init__.py: it would break the ballroom namespace")
+    if f"ballroom/{module}/py.typed" not in files:
+        session.error(f"{wheel.name} lacks ballroom/{module}/py.typed")
+    stray = [f for f in files if not (f.startswith(f"ballroom/{module}/") or ".dist-info/" in f)]
+    if stray:
+        session.error(f"{wheel.name} ships files outside ballroom/{module}/: {stray[:5]}")
+
+
+@nox.session(tags=["cpu"])
+@nox.parametrize("name", NAMES, ids=NAMES, tags=NAME_TAGS)
+def wheel(session: nox.Session, name: str) -> None:
+    """Build, check and install the wheel alone (+ the core wheel), then import every module."""
+    out = Path(tempfile.mkdtemp(prefix=f"wheel-{name}-", dir=session.create_tmp()))
+    whl = _build(session, name, out)
+    _check_wheel(session, name, whl)
+    wheels = [str(whl)]
+    if name != "core":  # ballroom-core is not on PyPI yet: install our own build beside it
+        core = _build(session, "core", out)
+        _check_wheel(session, "core", core)
+        wheels.append(str(core))
+    # pin third-party versions to the lock, but let the wheels' own metadata decide what is installed
+    constraints = out / "constraints.txt"
+    session.run(
+        "uv",
+        "export",
+        "--locked",
+        "--no-hashes",
+        "--no-emit-workspace",
+        "--no-dev",
+        "--all-extras",
+        "--package",
+        f"ballroom-{name}",
+        "-o",
+        str(constraints),
+        "--quiet",
+        external=True,
+    )
+    session.run_install("uv", "pip", "install", "--reinstall", *wheels, "-c", str(constraints), external=True)
+    module = f"ballroom.{name.replace('-', '_')}"
+    session.run("python", "-c", _IMPORT_ALL, module, silent=False)
+
+
+_IMPORT_ALL = """
+import importlib, pkgutil, sys
+root = importlib.import_module(sys.argv[1])
+assert not hasattr(importlib.import_module("ballroom"), "__file__") or importlib.import_module("ballroom").__file__ is None, \
+    "ballroom is not a namespace package"
+names = [root.__name__] + [m.name for m in pkgutil.walk_packages(root.__path__, root.__name__ + ".")]
+for n in names:
+    if n.rsplit(".", 1)[-1] == "__main__" or n.endswith(".testing"):
+        continue  # __main__ runs the CLI; the pytest plugin needs pytest (a test dependency)
+    importlib.import_module(n)
+print(f"imported {len(names)} modules of {root.__name__} from {root.__path__[0]}")
+"""
+
+
+@nox.session(tags=["nightly"])
+@nox.parametrize("name", NAMES, ids=NAMES, tags=NAME_TAGS)
+def lowest(session: nox.Session, name: str) -> None:
+    """The cpu tests with every direct dependency at its declared floor (``--resolution lowest-direct``)."""
+    paths = [str(PATHS["core"])] + ([str(PATHS[name])] if name != "core" else [])
+    extras = "[timeseries,plot]" if name == "core" else ""
+    session.run_install(
+        "uv",
+        "pip",
+        "install",
+        "--resolution",
+        "lowest-direct",
+        "--no-sources",
+        *[p + (extras if p == str(PATHS["core"]) else "") for p in paths],
+        "pytest>=8",
+        "pytest-timeout>=2.3",
+        external=True,
+    )
+    session.run("python", "-m", "pytest", str(PATHS[name] / "tests"), "--device", "cpu", *session.posargs)
+
+
+@nox.session(tags=["bench"])
+@nox.parametrize("device", ["cpu", "cuda"], ids=["cpu", "cuda"])
+@nox.parametrize("name", NAMES, ids=NAMES, tags=NAME_TAGS)
+def bench(session: nox.Session, name: str, device: str) -> None:
+    """pytest-benchmark over packages/<name>/benchmarks; JSON to .benchmarks/<name>-<device>.json."""
+    folder = PATHS[name] / "benchmarks"
+    if not folder.is_dir():
+        session.skip(f"{name} has no benchmarks/ folder")
+    if device == "cuda" and not has_gpu():
+        session.skip("no NVIDIA GPU here")
+    sync(session, name, "test", "bench")
+    (ROOT / ".benchmarks").mkdir(exist_ok=True)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        str(folder),
+        "--device",
+        device,
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={ROOT / '.benchmarks' / f'{name}-{device}.json'}",
+        *session.posargs,
+    )
+
+
+@nox.session(venv_backend="none")
+def reproduce(session: nox.Session) -> None:
+    """Every package's ``reproduce --quick`` (``-- --full`` for paper scale) in its own environment.
+
+    Writes results/<name>/ (claims.json, CSV, plots) and results/REPORT.md; fails when a claim does
+    not hold. ``-- --only flowformer,rtd`` restricts the packages.
+    """
+    args = list(session.posargs)
+    only = None
+    if "--only" in args:
+        i = args.index("--only")
+        only = set(args[i + 1].split(","))
+        del args[i : i + 2]
+    names = [n for n in NAMES if only is None or n in only]
+    if only and only - set(NAMES):
+        session.error(f"unknown packages {sorted(only - set(NAMES))}; known: {NAMES}")
+    mode = "--full" if "--full" in args else "--smoke" if "--smoke" in args else "--quick"
+    rows, failed = [], []
+    for name in names:
+        env_dir = ROOT / ".nox" / f"reproduce-{name}"
+        sync(session, name, env_dir=env_dir)
+        out = ROOT / "results" / name
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        python = env_dir / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+        start = time.perf_counter()
+        code = subprocess.call(
+            [str(python), "-m", f"ballroom.{name}.reproduce", *args, "--out", str(out)], cwd=ROOT
+        )
+        seconds = time.perf_counter() - start
+        claims_file = out / "claims.json"
+        claims = json.loads(claims_file.read_text()) if claims_file.exists() else []
+        if not claims:
+            claims = [
+                {
+                    "claim": "reproduce run finished and wrote claims.json",
+                    "paper": "",
+                    "ours": f"exit {code}",
+                    "holds": False,
+                }
+            ]
+        for c in claims:
+            rows.append({"package": name, **c, "seconds": seconds})
+        if code != 0 or not all(c["holds"] for c in claims):
+            failed.append(name)
+    report = _report(rows, mode, names)
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "REPORT.md").write_text(report)
+    session.log(f"wrote {ROOT / 'results' / 'REPORT.md'}")
+    print(report)
+    if failed:
+        session.error(f"claims that do not hold (or runs that failed) in: {', '.join(failed)}")
+
+
+def _report(rows: list[dict], mode: str, names: list[str]) -> str:
+    method_packages = [n for n in names if n != "core"]
+    lines = [
+        "# ballroom reproduction report",
+        "",
+        f"Mode `{mode}`, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
+    if not method_packages:
+        lines += ["No method package exists yet: this report covers ballroom-core's sanity run alone.", ""]
+    lines += ["| package | claim | paper | ours | holds | seconds |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [
+            r["package"],
+            r["claim"],
+            r["paper"],
+            r["ours"],
+            "yes" if r["holds"] else "**no**",
+            f"{r['seconds']:.0f}",
+        ]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "Plots and tables: `results/<package>/`.", ""]
+    return "\n".join(lines)
+
+
+@nox.session(tags=["cpu"])
+def lint(session: nox.Session) -> None:
+    """ruff check (including the ban on `import lightning`) and ruff format --check."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--only-group",
+        "dev",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+    )
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(tags=["cpu"])
+def integration(session: nox.Session) -> None:
+    """Every package in one environment (built non-editable) + the cross-package tests in tests/."""
+    if session.venv_backend != "none":
+        session.run_install(
+            "uv",
+            "sync",
+            "--locked",
+            "--no-editable",
+            "--all-packages",
+            "--all-extras",
+            "--no-dev",
+            "--group",
+            "test",
+            env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+            external=True,
+        )
+    session.run("python", "-m", "pytest", str(ROOT / "tests"), *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def plan(session: nox.Session) -> None:
+    """Print ``{"packages": [...]}``: packages touched since the base ref (``-- origin/main``); all when shared files changed."""
+    base = session.posargs[0] if session.posargs else "origin/main"
+    diff = subprocess.run(
+        ["git", "diff", "--name-only", f"{base}...HEAD"], capture_output=True, text=True, cwd=ROOT
+    )
+    if diff.returncode != 0:  # unknown base (first push, shallow clone): test everything
+        print(json.dumps({"packages": NAMES}))
+        return
+    changed = [line for line in diff.stdout.splitlines() if line]
+    print(json.dumps({"packages": affected(changed)}))
+
+
+SHARED_PREFIXES = ("shared/", "noxfile.py", "pyproject.toml", "uv.lock", ".github/", ".ci/", "tests/")
+
+
+def affected(changed: list[str]) -> list[str]:
+    """Package names a change to ``changed`` (repo-relative paths) must test."""
+    if any(p.startswith(SHARED_PREFIXES) for p in changed):
+        return NAMES
+    hit = {p.split("/")[1] for p in changed if p.startswith("packages/") and p.count("/") >= 2}
+    return [n for n in NAMES if n in hit]

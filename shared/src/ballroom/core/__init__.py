@@ -1,0 +1,17 @@
+"""ballroom-core: the thin layer every ballroom method package stands on.
+
+Submodules (import them explicitly; this module stays light because the pytest plugin imports it
+in every test run):
+
+- :mod:`ballroom.core.data`: seeded LightningDataModules (digits, rotated digits, UCR/UEA time
+  series) and loaders for MNIST, Fashion-MNIST and CIFAR-10 files with checksummed download.
+- :mod:`ballroom.core.metrics`: representation similarity (linear/RBF CKA, debiased HSIC, SVCCA,
+  PWCCA) as functions and as torchmetrics ``Metric`` classes.
+- :mod:`ballroom.core.zoo`: named model configurations across every installed ballroom package.
+- :mod:`ballroom.core.lit`: a generic classifier ``LightningModule`` over any zoo model.
+- :mod:`ballroom.core.report`: the claims/table/plot helpers every ``reproduce.py`` uses.
+- :mod:`ballroom.core.testing`: the pytest plugin (markers ``cuda``, ``slow``, ``ddp``; ``--device``).
+"""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

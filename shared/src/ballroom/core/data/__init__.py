@@ -1,0 +1,40 @@
+"""Seeded datasets and LightningDataModules (no downloads unless asked for).
+
+- :class:`DigitsDataModule`, :class:`RotatedDigitsDataModule`: scikit-learn's bundled digits.
+- :class:`VisionDataModule`, :func:`load_mnist`, :func:`load_cifar10`: standard files, checksummed download.
+- :class:`UEADataModule`, :func:`ucr_uea`: the UCR/UEA sets bundled with sktime (extra ``timeseries``).
+- :class:`SplitDataModule`, :func:`split_indices`: the base class and seeded disjoint splits.
+"""
+
+from ballroom.core.data._base import SplitDataModule, split_indices
+from ballroom.core.data.digits import (
+    DigitsDataModule,
+    RotatedDigitsDataModule,
+    load_digits_images,
+    rotate_images,
+)
+from ballroom.core.data.download import ChecksumError, download_url, extract_archive, sha256sum
+from ballroom.core.data.uea import BUNDLED_UCR_UEA, UCRUEADataset, UEADataModule, ucr_uea
+from ballroom.core.data.vision import VISION_FILES, VisionDataModule, load_cifar10, load_mnist, read_idx
+
+__all__ = [
+    "BUNDLED_UCR_UEA",
+    "VISION_FILES",
+    "ChecksumError",
+    "DigitsDataModule",
+    "RotatedDigitsDataModule",
+    "SplitDataModule",
+    "UCRUEADataset",
+    "UEADataModule",
+    "VisionDataModule",
+    "download_url",
+    "extract_archive",
+    "load_cifar10",
+    "load_digits_images",
+    "load_mnist",
+    "read_idx",
+    "rotate_images",
+    "sha256sum",
+    "split_indices",
+    "ucr_uea",
+]

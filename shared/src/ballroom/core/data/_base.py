@@ -1,0 +1,101 @@
+"""Seeded splits and the DataModule base class every core DataModule derives from."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["SplitDataModule", "split_indices"]
+
+
+def split_indices(n: int, sizes: Sequence[float | int], seed: int = 0) -> list[Tensor]:
+    """Disjoint, seeded index sets covering ``range(n)``.
+
+    ``sizes`` are either fractions summing to 1 (the last part takes the rounding remainder) or
+    integer counts summing to ``n``. The permutation depends only on ``(n, seed)``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if len(sizes) == 0:
+        raise ValueError("sizes must not be empty")
+    if any(s < 0 for s in sizes):
+        raise ValueError(f"sizes must be non-negative, got {list(sizes)}")
+    if all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
+        counts = [int(s) for s in sizes]
+        if sum(counts) != n:
+            raise ValueError(f"integer split sizes must sum to n={n}, got {counts} (sum {sum(counts)})")
+    else:
+        if abs(sum(sizes) - 1.0) > 1e-6:
+            raise ValueError(f"fractional split sizes must sum to 1, got {list(sizes)}")
+        counts = [round(n * float(s)) for s in sizes[:-1]]
+        counts.append(n - sum(counts))
+        if counts[-1] < 0:
+            raise ValueError(f"split sizes {list(sizes)} do not fit n={n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return list(torch.split(perm, counts))
+
+
+class SplitDataModule(pl.LightningDataModule, ABC):
+    """A DataModule over three in-memory datasets built once from a seed.
+
+    Subclasses implement :meth:`build` and return the ``train``, ``val`` and ``test`` datasets; the
+    base class provides seeded shuffling, ``num_workers=0`` by default and the four dataloaders
+    (``predict`` reads the test set). Under DDP Lightning swaps in a ``DistributedSampler``.
+    """
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.datasets: dict[str, Dataset] | None = None
+
+    @abstractmethod
+    def build(self) -> dict[str, Dataset]:
+        """Return ``{"train": ..., "val": ..., "test": ...}``; called once, from :meth:`setup`."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets is None:
+            datasets = self.build()
+            missing = {"train", "val", "test"} - set(datasets)
+            if missing:
+                raise KeyError(f"{type(self).__name__}.build() did not return the splits {sorted(missing)}")
+            self.datasets = datasets
+
+    def _dataset(self, split: str) -> Dataset:
+        if self.datasets is None:
+            self.setup()
+        assert self.datasets is not None
+        return self.datasets[split]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            self._dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            generator=generator,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,125 @@
+"""Checksummed downloads and safe archive extraction, for users who have a network.
+
+Nothing in ballroom downloads by default: loaders call :func:`download_url` only when asked to
+(``download=True``). Every file carries a SHA-256; a mismatch deletes the partial file and raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["ChecksumError", "download_url", "extract_archive", "sha256sum"]
+
+
+class ChecksumError(RuntimeError):
+    """A file's SHA-256 does not match the expected value."""
+
+
+def sha256sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_url(
+    urls: str | Sequence[str],
+    dest: str | os.PathLike[str],
+    sha256: str,
+    *,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
+    """Download ``urls`` (tried in order, mirrors) to ``dest`` and verify its SHA-256.
+
+    An existing ``dest`` with the right checksum is kept (no network access). The file is written to
+    ``dest + ".part"`` and renamed only after the checksum matched.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if sha256sum(dest) == sha256:
+            return dest
+        raise ChecksumError(f"{dest} exists but its SHA-256 is not {sha256}; delete it to download again")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    errors: list[str] = []
+    for url in [urls] if isinstance(urls, str) else list(urls):
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"only http(s) URLs are downloaded, got {url!r}")
+        try:
+            _fetch(url, tmp, timeout=timeout, progress=progress)
+        except OSError as err:  # URLError and HTTPError are OSErrors
+            errors.append(f"{url}: {err}")
+            tmp.unlink(missing_ok=True)
+            continue
+        got = sha256sum(tmp)
+        if got != sha256:
+            tmp.unlink(missing_ok=True)
+            raise ChecksumError(f"{url}: SHA-256 {got} does not match the expected {sha256}")
+        os.replace(tmp, dest)
+        return dest
+    raise OSError(f"could not download {dest.name}:\n  " + "\n  ".join(errors))
+
+
+def _fetch(url: str, path: Path, timeout: float, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    request = urllib.request.Request(url, headers={"User-Agent": "ballroom-core"})
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(path, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(
+            total=total, unit="B", unit_scale=True, desc=path.name.removesuffix(".part"), disable=not progress
+        ) as bar:
+            while block := response.read(1 << 20):
+                out.write(block)
+                bar.update(len(block))
+
+
+def _inside(root: Path, target: Path) -> bool:
+    root, target = root.resolve(), target.resolve()
+    return target == root or root in target.parents
+
+
+def extract_archive(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """Extract a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip`` archive into ``dest`` and return ``dest``.
+
+    Refuses (``ValueError``) members with absolute paths or ``..`` that would land outside ``dest``,
+    links that point outside it, and device files, before anything is written.
+    """
+    archive, dest = Path(archive), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for name in zf.namelist():
+                if Path(name).is_absolute() or not _inside(dest, dest / name):
+                    raise ValueError(
+                        f"unsafe path in {archive.name}: {name!r} would be written outside {dest}"
+                    )
+            zf.extractall(dest)
+        return dest
+    if not tarfile.is_tarfile(archive):
+        raise ValueError(f"{archive} is neither a tar nor a zip archive")
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+        for m in members:
+            if Path(m.name).is_absolute() or not _inside(dest, dest / m.name):
+                raise ValueError(f"unsafe path in {archive.name}: {m.name!r} would be written outside {dest}")
+            if m.issym() or m.islnk():
+                base = dest if m.islnk() else (dest / m.name).parent
+                if Path(m.linkname).is_absolute() or not _inside(dest, base / m.linkname):
+                    raise ValueError(f"unsafe link in {archive.name}: {m.name!r} -> {m.linkname!r}")
+            if m.isdev() or m.isfifo():
+                raise ValueError(f"refusing to extract device or FIFO {m.name!r} from {archive.name}")
+        if hasattr(tarfile, "data_filter"):
+            tf.extractall(dest, members=members, filter="data")
+        else:  # pragma: no cover - Python < 3.11.4; the checks above already ran
+            tf.extractall(dest, members=members)
+    return dest

@@ -1,0 +1,80 @@
+"""A generic classification ``LightningModule`` over any zoo model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import Tensor
+
+from ballroom.core.zoo import create_model
+
+__all__ = ["ClassifierModule"]
+
+
+class ClassifierModule(pl.LightningModule):
+    """Cross-entropy training of the zoo model ``model`` (built with ``model_kwargs``).
+
+    Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc`` (torchmetrics, one
+    instance per stage, synced across DDP ranks). Batches are ``(x, y, *rest)``; extra items are ignored.
+    Optimiser: AdamW with ``lr`` and ``weight_decay``; optional cosine annealing over ``max_epochs``.
+    Every hyperparameter is a plain value, so checkpoints reload with ``load_from_checkpoint(path)``.
+    """
+
+    def __init__(
+        self,
+        model: str = "core-tiny",
+        model_kwargs: dict[str, Any] | None = None,
+        num_classes: int = 10,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        cosine_epochs: int | None = None,
+    ) -> None:
+        super().__init__()
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        self.save_hyperparameters()
+        self.net = create_model(model, **(model_kwargs or {}))
+        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(B, num_classes)``."""
+        return self.net(x)
+
+    def _step(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        x, y = batch[0], batch[1]
+        logits = self(x)
+        return F.cross_entropy(logits, y), logits, y
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        loss, logits, y = self._step(batch)
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        loss, logits, y = self._step(batch)
+        self.val_acc(logits, y)
+        self.log("val/loss", loss, sync_dist=True)
+        self.log("val/acc", self.val_acc, prog_bar=True)
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        _, logits, y = self._step(batch)
+        self.test_acc(logits, y)
+        self.log("test/acc", self.test_acc)
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        return self(batch[0]).argmax(-1)
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if not self.hparams.cosine_epochs:
+            return opt
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.hparams.cosine_epochs)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

@@ -1,0 +1,407 @@
+"""Representation similarity between two sets of features of the same ``n`` points.
+
+Every function takes ``X`` of shape ``(n, d1)`` and ``Y`` of shape ``(n, d2)`` (tensors or NumPy
+arrays; row ``i`` of both describes the same input), computes in float64 and returns a 0-dim float64
+tensor on the inputs' device. Definitions follow the specs of ballroom-rtd and ballroom-stir:
+
+- ``hsic(K, L)``: biased estimator ``sum((HKH) * (HLH)) / (n-1)^2`` with ``H = I - 11^T/n``, or with
+  ``debiased=True`` the unbiased estimator of Song et al. (2012)::
+
+      [tr(Kt Lt) + (1^T Kt 1)(1^T Lt 1)/((n-1)(n-2)) - 2/(n-2) 1^T Kt Lt 1] / (n(n-3)),
+
+  ``Kt``, ``Lt`` the Gram matrices with zeroed diagonal.
+- ``cka = hsic(K, L) / sqrt(hsic(K, K) hsic(L, L))`` with linear Grams (``linear_cka``) or RBF
+  Grams (``rbf_cka``), bandwidth ``sigma = sigma_frac * sqrt(median of the non-zero squared
+  distances)``, computed separately for ``X`` and ``Y``.
+- ``svcca(keep=0.99)``: centre, keep the fewest top singular directions whose singular values sum to
+  more than ``keep`` of the total, CCA between the reduced sets, mean canonical correlation.
+- ``pwcca``: projection-weighted CCA (Morcos et al., 2018), weights from ``X``'s side.
+
+The ``Metric`` classes (:class:`LinearCKA`, :class:`RBFCKA`, :class:`SVCCA`, :class:`PWCCA`)
+accumulate both representations over batches (and across DDP ranks) and compute on the whole set;
+:class:`MinibatchCKA` keeps only three running sums (Nguyen et al., 2021).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+__all__ = [
+    "PWCCA",
+    "RBFCKA",
+    "SVCCA",
+    "LinearCKA",
+    "MinibatchCKA",
+    "cca",
+    "center_gram",
+    "cka_from_grams",
+    "gram_linear",
+    "gram_rbf",
+    "hsic",
+    "linear_cka",
+    "minibatch_cka",
+    "pwcca",
+    "rbf_cka",
+    "svcca",
+]
+
+ArrayLike = Tensor | np.ndarray
+
+
+def _as_matrix(name: str, x: ArrayLike) -> Tensor:
+    """Validate a representation ``(n, d)`` and return it as a float64 tensor."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor or numpy.ndarray of shape (n, d), got {type(x).__name__}"
+        )
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d) (points x features), got shape {tuple(x.shape)}")
+    if x.is_complex() or not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64, torch.uint8)):
+        raise TypeError(f"{name} must be a real floating-point or integer tensor, got dtype {x.dtype}")
+    x = x.detach().to(torch.float64)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def _pair(x: ArrayLike, y: ArrayLike, min_n: int = 2) -> tuple[Tensor, Tensor]:
+    X, Y = _as_matrix("X", x), _as_matrix("Y", y)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(
+            f"X and Y must describe the same points: got {X.shape[0]} rows in X and {Y.shape[0]} in Y"
+        )
+    if X.shape[0] < min_n:
+        raise ValueError(f"need at least {min_n} points, got n={X.shape[0]}")
+    if X.device != Y.device:
+        raise ValueError(f"X and Y must be on the same device, got {X.device} and {Y.device}")
+    return X, Y
+
+
+def _check_gram(name: str, K: Tensor) -> Tensor:
+    if not isinstance(K, Tensor) or K.ndim != 2 or K.shape[0] != K.shape[1]:
+        shape = tuple(K.shape) if isinstance(K, Tensor) else type(K).__name__
+        raise ValueError(f"{name} must be a square (n, n) Gram matrix, got {shape}")
+    return K.to(torch.float64)
+
+
+def gram_linear(x: ArrayLike) -> Tensor:
+    """Linear Gram matrix ``X X^T``: ``(n, d) -> (n, n)`` float64."""
+    X = _as_matrix("X", x)
+    return X @ X.T
+
+
+def _sq_dists(X: Tensor) -> Tensor:
+    sq = (X * X).sum(1)
+    return (sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)).clamp_min_(0.0).fill_diagonal_(0.0)
+
+
+def gram_rbf(x: ArrayLike, sigma: float | None = None, sigma_frac: float = 1.0) -> Tensor:
+    """RBF Gram matrix ``exp(-||x_i - x_j||^2 / (2 sigma^2))``: ``(n, d) -> (n, n)`` float64.
+
+    With ``sigma=None`` the bandwidth is ``sigma_frac`` times the median distance between distinct
+    points: ``sigma^2 = sigma_frac^2 * median(non-zero squared distances)``.
+    """
+    X = _as_matrix("X", x)
+    D = _sq_dists(X)
+    if sigma is None:
+        if sigma_frac <= 0:
+            raise ValueError(f"sigma_frac must be > 0, got {sigma_frac}")
+        nonzero = D[D > 0]
+        if nonzero.numel() == 0:
+            raise ValueError("all points of X coincide: the median distance (RBF bandwidth) is 0")
+        sigma2 = sigma_frac**2 * float(nonzero.median())
+    else:
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        sigma2 = float(sigma) ** 2
+    return torch.exp(-D / (2.0 * sigma2))
+
+
+def center_gram(K: Tensor) -> Tensor:
+    """Double centring ``H K H`` with ``H = I - 11^T/n``: ``(n, n) -> (n, n)``."""
+    K = _check_gram("K", K)
+    return K - K.mean(0, keepdim=True) - K.mean(1, keepdim=True) + K.mean()
+
+
+def hsic(K: Tensor, L: Tensor, debiased: bool = False) -> Tensor:
+    """HSIC between two ``(n, n)`` Gram matrices (biased, or unbiased with ``debiased=True``)."""
+    K, L = _check_gram("K", K), _check_gram("L", L)
+    n = K.shape[0]
+    if L.shape[0] != n:
+        raise ValueError(f"K and L must have the same size, got {n} and {L.shape[0]}")
+    if not debiased:
+        if n < 2:
+            raise ValueError(f"the biased HSIC needs n >= 2, got n={n}")
+        return (center_gram(K) * center_gram(L)).sum() / (n - 1) ** 2
+    if n < 4:
+        raise ValueError(f"the unbiased HSIC needs n >= 4 points, got n={n}")
+    Kt = K.clone().fill_diagonal_(0.0)
+    Lt = L.clone().fill_diagonal_(0.0)
+    trace = (Kt * Lt).sum()  # tr(Kt Lt), both symmetric
+    sums = Kt.sum() * Lt.sum() / ((n - 1) * (n - 2))
+    cross = 2.0 / (n - 2) * (Kt.sum(0) @ Lt.sum(1))  # 1^T Kt Lt 1
+    return (trace + sums - cross) / (n * (n - 3))
+
+
+def cka_from_grams(K: Tensor, L: Tensor, debiased: bool = False) -> Tensor:
+    """CKA from two ``(n, n)`` Gram matrices: ``hsic(K, L) / sqrt(hsic(K, K) hsic(L, L))``."""
+    kl = hsic(K, L, debiased)
+    kk = hsic(K, K, debiased)
+    ll = hsic(L, L, debiased)
+    for name, value in (("X", kk), ("Y", ll)):
+        if not bool(value > 0):
+            raise ValueError(
+                f"HSIC({name}, {name}) = {float(value):.3g} <= 0: the representation {name} is constant over "
+                "the points (or too few points for the unbiased estimator); CKA is undefined"
+            )
+    return kl / torch.sqrt(kk * ll)
+
+
+def linear_cka(x: ArrayLike, y: ArrayLike, debiased: bool = False) -> Tensor:
+    """Linear CKA between ``X (n, d1)`` and ``Y (n, d2)``: a 0-dim float64 tensor in ``[0, 1]``.
+
+    Invariant to orthogonal transforms and isotropic scaling of either side and to translations;
+    not to anisotropic scaling. The biased version uses the feature-space identity
+    ``||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` when that is cheaper than the ``(n, n)`` Grams.
+    """
+    X, Y = _pair(x, y, min_n=4 if debiased else 2)
+    n, d = X.shape[0], X.shape[1] + Y.shape[1]
+    if debiased or n <= d:
+        return cka_from_grams(X @ X.T, Y @ Y.T, debiased)
+    Xc, Y_c = X - X.mean(0), Y - Y.mean(0)
+    xx = torch.linalg.matrix_norm(Xc.T @ Xc)
+    yy = torch.linalg.matrix_norm(Y_c.T @ Y_c)
+    for name, value in (("X", xx), ("Y", yy)):
+        if not bool(value > 0):
+            raise ValueError(f"the representation {name} is constant over the points; CKA is undefined")
+    return torch.linalg.matrix_norm(Y_c.T @ Xc) ** 2 / (xx * yy)
+
+
+def rbf_cka(
+    x: ArrayLike,
+    y: ArrayLike,
+    sigma_frac: float = 1.0,
+    debiased: bool = False,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
+) -> Tensor:
+    """RBF-kernel CKA between ``X (n, d1)`` and ``Y (n, d2)``: a 0-dim float64 tensor.
+
+    Each side's bandwidth is ``sigma_frac`` times its median distance between distinct points,
+    unless given explicitly (``sigma_x``, ``sigma_y``). As the bandwidth grows, RBF CKA tends to
+    linear CKA.
+    """
+    X, Y = _pair(x, y, min_n=4 if debiased else 2)
+    K = gram_rbf(X, sigma=sigma_x, sigma_frac=sigma_frac)
+    L = gram_rbf(Y, sigma=sigma_y, sigma_frac=sigma_frac)
+    return cka_from_grams(K, L, debiased)
+
+
+def _orthonormal_basis(Xc: Tensor, rtol: float) -> Tensor:
+    """Orthonormal basis ``(n, r)`` of the column space of ``Xc``, rank ``r`` at relative ``rtol``."""
+    U, S, _ = torch.linalg.svd(Xc, full_matrices=False)
+    if S.numel() == 0 or not bool(S[0] > 0):
+        raise ValueError("a representation is constant over the points; CCA is undefined")
+    rank = int((S > rtol * S[0]).sum())
+    return U[:, :rank]
+
+
+def cca(x: ArrayLike, y: ArrayLike, rtol: float = 1e-10) -> tuple[Tensor, Tensor, Tensor]:
+    """Canonical correlation analysis between ``X (n, d1)`` and ``Y (n, d2)`` (each centred over points).
+
+    Returns ``(rho, Hx, Hy)``: the ``k = min(rank X, rank Y)`` canonical correlations in decreasing
+    order ``(k,)`` and the unit-norm canonical variates ``(n, k)`` of each side (orthonormal columns).
+    Directions whose singular value is below ``rtol`` times the largest are treated as rank deficiency.
+    """
+    X, Y = _pair(x, y)
+    Qx = _orthonormal_basis(X - X.mean(0), rtol)
+    Qy = _orthonormal_basis(Y - Y.mean(0), rtol)
+    U, rho, Vh = torch.linalg.svd(Qx.T @ Qy, full_matrices=False)
+    k = min(Qx.shape[1], Qy.shape[1])
+    return rho[:k].clamp(0.0, 1.0), Qx @ U[:, :k], Qy @ Vh[:k].T
+
+
+def _svd_reduce(X: Tensor, keep: float, center: Literal["points", "features"]) -> Tensor:
+    if center == "points":
+        Xc = X - X.mean(0, keepdim=True)
+    elif center == "features":
+        Xc = X - X.mean(1, keepdim=True)
+    else:
+        raise ValueError(f"center must be 'points' or 'features', got {center!r}")
+    U, S, _ = torch.linalg.svd(Xc, full_matrices=False)
+    total = S.sum()
+    if not bool(total > 0):
+        raise ValueError("a representation is constant over the points; SVCCA is undefined")
+    frac = torch.cumsum(S, 0) / total
+    r = min(
+        int(torch.searchsorted(frac, torch.tensor(keep, dtype=frac.dtype, device=frac.device), right=True))
+        + 1,
+        S.numel(),
+    )
+    return U[:, :r] * S[:r]
+
+
+def svcca(
+    x: ArrayLike,
+    y: ArrayLike,
+    keep: float = 0.99,
+    center: Literal["points", "features"] = "points",
+) -> Tensor:
+    """SVCCA between ``X (n, d1)`` and ``Y (n, d2)``: mean canonical correlation, a 0-dim float64 tensor.
+
+    Each side is centred (``center="points"``: every feature over the points, the definition;
+    ``center="features"``: every point over its features, the quirk of the RTD repository's copy),
+    reduced to its fewest top singular directions whose singular values (not squared) sum to more
+    than ``keep`` of the total, and the two reduced sets are compared by CCA.
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must lie in (0, 1], got {keep}")
+    X, Y = _pair(x, y)
+    rho, _, _ = cca(_svd_reduce(X, keep, center), _svd_reduce(Y, keep, center))
+    return rho.mean()
+
+
+def pwcca(x: ArrayLike, y: ArrayLike, rtol: float = 1e-10) -> Tensor:
+    """Projection-weighted CCA (Morcos et al., 2018) between ``X (n, d1)`` and ``Y (n, d2)``.
+
+    ``sum_i a_i rho_i / sum_i a_i`` with ``a_i = sum_j |<h_i, x_j>|``: how much of ``X``'s centred
+    neurons ``x_j`` each canonical variate ``h_i`` of ``X`` accounts for. Asymmetric by design.
+    """
+    X, Y = _pair(x, y)
+    rho, Hx, _ = cca(X, Y, rtol)
+    weights = (Hx.T @ (X - X.mean(0))).abs().sum(1)
+    return (weights * rho).sum() / weights.sum()
+
+
+def minibatch_cka(xs: Sequence[ArrayLike], ys: Sequence[ArrayLike]) -> Tensor:
+    """Minibatch linear CKA (Nguyen et al., 2021) from paired batches ``xs[b] (n_b, d1)``, ``ys[b] (n_b, d2)``.
+
+    ``mean_b hsic1(K_b, L_b) / sqrt(mean_b hsic1(K_b, K_b) * mean_b hsic1(L_b, L_b))`` with the
+    unbiased HSIC; with a single batch it equals the debiased full-set linear CKA.
+    """
+    if len(xs) != len(ys) or len(xs) == 0:
+        raise ValueError(f"need the same, non-zero number of X and Y batches, got {len(xs)} and {len(ys)}")
+    sums = torch.zeros(3, dtype=torch.float64)
+    for x, y in zip(xs, ys):
+        sums = sums.to(_as_matrix("X", x).device) + _hsic_triplet(x, y)
+    return _cka_from_triplet(sums / len(xs))
+
+
+def _hsic_triplet(x: ArrayLike, y: ArrayLike) -> Tensor:
+    X, Y = _pair(x, y, min_n=4)
+    K, L = X @ X.T, Y @ Y.T
+    return torch.stack([hsic(K, L, True), hsic(K, K, True), hsic(L, L, True)])
+
+
+def _cka_from_triplet(t: Tensor) -> Tensor:
+    if not bool(t[1] > 0 and t[2] > 0):
+        raise ValueError("a representation is constant over the batches; CKA is undefined")
+    return t[0] / torch.sqrt(t[1] * t[2])
+
+
+class _PairMetric(Metric):
+    """Accumulates ``(B, ...)`` representation pairs (flattened to ``(B, d)``) and compares the whole set."""
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+    xs: list[Tensor]
+    ys: list[Tensor]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("xs", default=[], dist_reduce_fx="cat")
+        self.add_state("ys", default=[], dist_reduce_fx="cat")
+
+    def update(self, x: Tensor, y: Tensor) -> None:
+        """Add a batch: ``x (B, ...)`` and ``y (B, ...)`` describe the same ``B`` inputs."""
+        if x.ndim < 2 or y.ndim < 2 or x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"expected two batches (B, ...) with the same B, got shapes {tuple(x.shape)} and {tuple(y.shape)}"
+            )
+        self.xs.append(x.detach().flatten(1))
+        self.ys.append(y.detach().flatten(1))
+
+    def _gather(self) -> tuple[Tensor, Tensor]:
+        X = torch.cat(self.xs) if isinstance(self.xs, list) else self.xs
+        Y = torch.cat(self.ys) if isinstance(self.ys, list) else self.ys
+        return X, Y
+
+
+class LinearCKA(_PairMetric):
+    """Linear CKA over all accumulated points (see :func:`linear_cka`)."""
+
+    def __init__(self, debiased: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.debiased = debiased
+
+    def compute(self) -> Tensor:
+        return linear_cka(*self._gather(), debiased=self.debiased)
+
+
+class RBFCKA(_PairMetric):
+    """RBF-kernel CKA over all accumulated points (see :func:`rbf_cka`)."""
+
+    def __init__(self, sigma_frac: float = 1.0, debiased: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sigma_frac = sigma_frac
+        self.debiased = debiased
+
+    def compute(self) -> Tensor:
+        return rbf_cka(*self._gather(), sigma_frac=self.sigma_frac, debiased=self.debiased)
+
+
+class SVCCA(_PairMetric):
+    """SVCCA over all accumulated points (see :func:`svcca`)."""
+
+    def __init__(
+        self, keep: float = 0.99, center: Literal["points", "features"] = "points", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.keep = keep
+        self.center = center
+
+    def compute(self) -> Tensor:
+        return svcca(*self._gather(), keep=self.keep, center=self.center)
+
+
+class PWCCA(_PairMetric):
+    """PWCCA over all accumulated points (see :func:`pwcca`)."""
+
+    def compute(self) -> Tensor:
+        return pwcca(*self._gather())
+
+
+class MinibatchCKA(Metric):
+    """Minibatch linear CKA with constant memory: three running sums of unbiased HSICs (see :func:`minibatch_cka`)."""
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+    sums: Tensor
+    batches: Tensor
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("sums", default=torch.zeros(3, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("batches", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, x: Tensor, y: Tensor) -> None:
+        """Add a batch ``x (B, ...)``, ``y (B, ...)`` with ``B >= 4``."""
+        self.sums = self.sums + _hsic_triplet(x.detach().flatten(1), y.detach().flatten(1)).to(
+            self.sums.device
+        )
+        self.batches = self.batches + 1
+
+    def compute(self) -> Tensor:
+        if not bool(self.batches > 0):
+            raise ValueError("MinibatchCKA.compute() called before any update()")
+        return _cka_from_triplet(self.sums / self.batches)

@@ -1,0 +1,136 @@
+"""Named model configurations across every installed ballroom package (timm's registry, across wheels).
+
+Each package's ``zoo.py`` exports ``ZOO: dict[str, ModelCfg]`` and registers it under the
+``ballroom.zoo`` entry-point group::
+
+    [project.entry-points."ballroom.zoo"]
+    flowformer = "ballroom.flowformer.zoo:ZOO"
+
+:func:`list_models` and :func:`create_model` then find every installed package's models without
+importing any of them until asked. Builders are ``"module:callable"`` strings, imported on demand.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import Any
+
+from ballroom.core import __version__ as _core_version
+
+__all__ = ["ZOO", "ModelCfg", "create", "create_model", "get_config", "list_models", "load_zoo"]
+
+ENTRY_POINT_GROUP = "ballroom.zoo"
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    """A named model: its builder, default keyword arguments and provenance.
+
+    Attributes:
+        builder: ``"package.module:callable"`` returning an ``nn.Module``.
+        kwargs: default keyword arguments (read-only); ``build(**overrides)`` replaces some.
+        paper: the paper the configuration comes from.
+        section: the spec section (or paper table) it reproduces.
+        license: licence of the configuration (and of weights, if any ever ship).
+        notes: anything a user should know (deviations, expected accuracy, runtime).
+    """
+
+    builder: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    paper: str = ""
+    section: str = ""
+    license: str = "MIT"
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        module, sep, attr = self.builder.partition(":")
+        if not sep or not module or not attr:
+            raise ValueError(f"builder must look like 'package.module:callable', got {self.builder!r}")
+        object.__setattr__(self, "kwargs", MappingProxyType(dict(self.kwargs)))
+
+    def resolve(self) -> Callable[..., Any]:
+        """Import and return the builder callable."""
+        module, _, attr = self.builder.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise TypeError(f"builder {self.builder!r} is not callable")
+        return obj
+
+    def build(self, **overrides: Any) -> Any:
+        """Call the builder with the default kwargs updated by ``overrides``."""
+        return self.resolve()(**{**self.kwargs, **overrides})
+
+
+def create(zoo: Mapping[str, ModelCfg], name: str, **overrides: Any) -> Any:
+    """Build ``name`` from one package's ``zoo`` (what each package's ``zoo.create`` calls)."""
+    if name not in zoo:
+        close = difflib.get_close_matches(name, list(zoo), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; available: {', '.join(sorted(zoo))}"
+        raise KeyError(f"unknown model {name!r}{hint}")
+    return zoo[name].build(**overrides)
+
+
+def load_zoo() -> dict[str, ModelCfg]:
+    """Merge every installed package's ``ZOO`` (``ballroom.zoo`` entry points); duplicate names are an error."""
+    merged: dict[str, ModelCfg] = {}
+    owner: dict[str, str] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        table = ep.load()
+        if not isinstance(table, Mapping):
+            raise TypeError(
+                f"entry point {ep.name!r} ({ep.value}) must be a dict of ModelCfg, got {type(table).__name__}"
+            )
+        for name, cfg in table.items():
+            if not isinstance(cfg, ModelCfg):
+                raise TypeError(f"{ep.value}[{name!r}] must be a ModelCfg, got {type(cfg).__name__}")
+            if name in merged:
+                raise ValueError(f"model name {name!r} is registered by both {owner[name]!r} and {ep.name!r}")
+            merged[name] = cfg
+            owner[name] = ep.name
+    return merged
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted names of every installed model, optionally filtered by a shell-style ``pattern``."""
+    names = sorted(load_zoo())
+    return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
+
+
+def get_config(name: str) -> ModelCfg:
+    """The :class:`ModelCfg` registered under ``name`` by any installed package."""
+    zoo = load_zoo()
+    if name not in zoo:
+        create(zoo, name)  # raises the helpful KeyError
+    return zoo[name]
+
+
+def create_model(name: str, **overrides: Any) -> Any:
+    """Build the model registered under ``name`` by any installed ballroom package."""
+    return create(load_zoo(), name, **overrides)
+
+
+#: ballroom-core's own entries: the digits MLP used by the core sanity reproduction and tests.
+ZOO: dict[str, ModelCfg] = {
+    "core-tiny": ModelCfg(
+        builder="ballroom.core.models:MLP",
+        kwargs={"in_features": 64, "hidden": (32,), "num_classes": 10},
+        paper="none (ballroom-core sanity model)",
+        section="ballroom-core README, reproduction",
+        notes=f"64-32-10 ReLU MLP for 8x8 digits; trains to >0.9 test accuracy in seconds (core {_core_version}).",
+    ),
+    "core-mlp": ModelCfg(
+        builder="ballroom.core.models:MLP",
+        kwargs={"in_features": 64, "hidden": (128, 64), "num_classes": 10},
+        paper="none (ballroom-core sanity model)",
+        section="ballroom-core README",
+        notes="64-128-64-10 ReLU MLP (the probe architecture of the RTD spec's digits experiment).",
+    ),
+}
