@@ -130,7 +130,11 @@ def _check_wheel(session: nox.Session, name: str, wheel: Path) -> None:
         session.error(f"{wheel.name} ships ballroom/__init__.py: it would break the ballroom namespace")
     if f"ballroom/{module}/py.typed" not in files:
         session.error(f"{wheel.name} lacks ballroom/{module}/py.typed")
-    stray = [f for f in files if not (f.startswith(f"ballroom/{module}/") or ".dist-info/" in f)]
+    stray = [
+        f
+        for f in files
+        if not (f.startswith(f"ballroom/{module}/") or ".dist-info/" in f or f == "ballroom/")
+    ]
     if stray:
         session.error(f"{wheel.name} ships files outside ballroom/{module}/: {stray[:5]}")
 
