@@ -139,10 +139,10 @@ def _check_wheel(session: nox.Session, name: str, wheel: Path) -> None:
         session.error(f"{wheel.name} ships files outside ballroom/{module}/: {stray[:5]}")
 
 
-@nox.session(tags=["cpu"])
+@nox.session(tags=["cpu"], reuse_venv=False)
 @nox.parametrize("name", NAMES, ids=NAMES, tags=NAME_TAGS)
 def wheel(session: nox.Session, name: str) -> None:
-    """Build, check and install the wheel alone (+ the core wheel), then import every module."""
+    """Build, check and install the wheel alone (+ the core wheel) into a fresh env, then import every module."""
     out = Path(tempfile.mkdtemp(prefix=f"wheel-{name}-", dir=session.create_tmp()))
     whl = _build(session, name, out)
     _check_wheel(session, name, whl)
@@ -168,7 +168,7 @@ def wheel(session: nox.Session, name: str) -> None:
         "--quiet",
         external=True,
     )
-    session.run_install("uv", "pip", "install", "--reinstall", *wheels, "-c", str(constraints), external=True)
+    session.run_install("uv", "pip", "install", *wheels, "-c", str(constraints), external=True)
     module = f"ballroom.{name.replace('-', '_')}"
     session.run("python", "-c", _IMPORT_ALL, module, silent=False)
 
