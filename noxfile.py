@@ -229,6 +229,8 @@ def bench(session: nox.Session, name: str, device: str) -> None:
         device,
         "-p",
         "no:cacheprovider",
+        "-o",
+        "python_files=bench_*.py",  # benchmarks are never collected by the test run
         f"--benchmark-json={ROOT / '.benchmarks' / f'{name}-{device}.json'}",
         *session.posargs,
     )

@@ -74,7 +74,8 @@ class ClassifierModule(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        if not self.hparams.cosine_epochs:
+        cosine_epochs = self.hparams.get("cosine_epochs")
+        if not cosine_epochs:
             return opt
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.hparams.cosine_epochs)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cosine_epochs)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

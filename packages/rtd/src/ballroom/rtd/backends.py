@@ -1,0 +1,172 @@
+"""Thin adapters over maintained persistent-homology libraries (never hand-written homology).
+
+``compute_bars(M, maxdim, backend)`` runs Vietoris-Rips persistence on a dense ``(N, N)``
+dissimilarity matrix and returns ``{k: (m_k, 2) float64}`` finite bars ``[birth, death)`` with
+``death > birth`` for ``k = 0..maxdim``; infinite bars (the surviving H0 component) and zero-length
+bars are dropped, as the official ripser++ backend reports neither.
+
+Backends:
+
+- ``"gph"``: giotto-ph's ``ripser_parallel`` (multithreaded; default where installed, CPython <= 3.12).
+- ``"ripser"``: scikit-tda's ripser (single-threaded; everywhere).
+- ``"gudhi"``: GUDHI's Rips complex; builds the explicit 2-skeleton, so only for tiny inputs (tests).
+- ``"auto"``: ``"gph"`` when importable, else ``"ripser"``.
+
+giotto-ph and ripser round filtration values to float32 internally (as ripser++ does), so bars agree
+across them to float32 precision.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Literal
+
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "available_backends",
+    "compute_bars",
+    "critical_edges",
+    "enclosing_radius",
+    "resolve_backend",
+]
+
+Backend = Literal["auto", "gph", "ripser", "gudhi"]
+BACKENDS = ("gph", "ripser", "gudhi")
+_MODULES = {"gph": "gph", "ripser": "ripser", "gudhi": "gudhi"}
+
+
+def available_backends() -> list[str]:
+    """The backends importable in this environment."""
+    return [b for b in BACKENDS if importlib.util.find_spec(_MODULES[b]) is not None]
+
+
+def resolve_backend(backend: Backend | str) -> str:
+    """Map ``"auto"`` to the best installed backend and check that the requested one is installed."""
+    if backend == "auto":
+        for candidate in ("gph", "ripser"):
+            if importlib.util.find_spec(_MODULES[candidate]) is not None:
+                return candidate
+        raise ImportError("no persistent-homology backend installed: pip install giotto-ph (or ripser)")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {backend!r}")
+    if importlib.util.find_spec(_MODULES[backend]) is None:
+        pip = {"gph": "giotto-ph", "ripser": "ripser", "gudhi": "gudhi"}[backend]
+        raise ImportError(f"backend {backend!r} is not installed: pip install {pip}")
+    return backend
+
+
+def _check_matrix(M: np.ndarray) -> np.ndarray:
+    if hasattr(M, "toarray"):
+        raise TypeError("pass a dense matrix: in a sparse matrix 0 would mean 'no edge', not distance 0")
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"expected a square (N, N) dissimilarity matrix, got shape {M.shape}")
+    if np.isnan(M).any():
+        raise ValueError("the dissimilarity matrix contains NaN")
+    if (M < 0).any():
+        raise ValueError("the dissimilarity matrix has negative entries")
+    if not np.array_equal(M, M.T):
+        raise ValueError("the dissimilarity matrix must be symmetric")
+    return M
+
+
+def enclosing_radius(M: np.ndarray) -> float:
+    """``min_v max_u M[v, u]``: from this scale on the Rips complex is a cone, so no bar outlives it.
+
+    Passing it as the threshold keeps every finite bar while skipping all longer edges (and the
+    ``+inf`` entries of the ``fast`` cross matrix, which would otherwise all be enumerated).
+    """
+    return float(np.min(np.max(M, axis=1)))
+
+
+def _clean(dgm: np.ndarray) -> np.ndarray:
+    dgm = np.asarray(dgm, dtype=np.float64).reshape(-1, 2)
+    keep = np.isfinite(dgm[:, 1]) & (dgm[:, 1] > dgm[:, 0])
+    return dgm[keep]
+
+
+def _threads(n_threads: int | None) -> int:
+    if n_threads is not None:
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        return n_threads
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def compute_bars(
+    M: np.ndarray,
+    maxdim: int = 1,
+    backend: Backend | str = "auto",
+    n_threads: int | None = None,
+    collapse_edges: bool = False,
+) -> dict[int, np.ndarray]:
+    """Finite Vietoris-Rips bars of a dense dissimilarity matrix ``M (N, N)``.
+
+    Returns ``{k: (m_k, 2) float64}`` for ``k = 0..maxdim``. ``n_threads`` (giotto-ph only)
+    defaults to the CPUs available to this process; ``collapse_edges`` (giotto-ph only) applies
+    the edge collapse of Boissonnat & Pritam, which leaves the barcode unchanged.
+    """
+    if maxdim < 0:
+        raise ValueError(f"maxdim must be >= 0, got {maxdim}")
+    M = _check_matrix(M)
+    name = resolve_backend(backend)
+    thresh = enclosing_radius(M)
+    if name == "gph":
+        from gph import ripser_parallel
+
+        out = ripser_parallel(
+            M,
+            metric="precomputed",
+            maxdim=maxdim,
+            thresh=thresh,
+            n_threads=_threads(n_threads),
+            collapse_edges=collapse_edges,
+        )
+        dgms = out["dgms"]
+    elif name == "ripser":
+        from ripser import ripser
+
+        dgms = ripser(M, maxdim=maxdim, thresh=thresh, distance_matrix=True)["dgms"]
+    else:
+        dgms = _gudhi_dgms(M, maxdim, thresh)
+    return {k: _clean(dgms[k]) for k in range(maxdim + 1)}
+
+
+def _gudhi_dgms(M: np.ndarray, maxdim: int, thresh: float) -> list[np.ndarray]:
+    import gudhi
+
+    rips = gudhi.RipsComplex(distance_matrix=M, max_edge_length=thresh)
+    tree = rips.create_simplex_tree(max_dimension=maxdim + 1)
+    tree.compute_persistence(homology_coeff_field=2, min_persistence=-1.0)
+    return [tree.persistence_intervals_in_dimension(k) for k in range(maxdim + 1)]
+
+
+def critical_edges(M: np.ndarray, dim: int = 1, n_threads: int | None = None) -> np.ndarray:
+    """Birth and death edges of the finite ``dim``-bars of ``M`` (giotto-ph only).
+
+    Returns ``(m, 4) int64`` rows ``(b_u, b_v, d_u, d_v)``: the bar is born when edge ``{b_u, b_v}``
+    enters (at ``M[b_u, b_v]``) and dies when edge ``{d_u, d_v}`` does. Zero-length bars are dropped.
+    This is what makes RTD differentiable (:class:`ballroom.rtd.RTDLoss`). Runs on ONE thread by
+    default: with several, giotto-ph returned different generators from run to run (observed, 0.2.4).
+    """
+    if dim < 1:
+        raise ValueError(f"critical edges are defined here for dim >= 1, got {dim}")
+    M = _check_matrix(M)
+    resolve_backend("gph")
+    from gph import ripser_parallel
+
+    out = ripser_parallel(
+        M,
+        metric="precomputed",
+        maxdim=dim,
+        thresh=enclosing_radius(M),
+        n_threads=n_threads or 1,
+        return_generators=True,
+    )
+    gens = np.asarray(out["gens"][1][dim - 1], dtype=np.int64).reshape(-1, 4)
+    keep = M[gens[:, 2], gens[:, 3]] > M[gens[:, 0], gens[:, 1]]
+    return gens[keep]

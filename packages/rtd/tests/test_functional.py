@@ -1,0 +1,254 @@
+"""The mathematics of RTD: hand-computed barcodes, invariances, backends, sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ballroom.rtd import (
+    available_backends,
+    compute_bars,
+    cross_barcode,
+    cross_barcode_from_distances,
+    cross_matrix,
+    cross_matrix_from_distances,
+    distances,
+    rtd,
+    rtd_1,
+    rtd_sym,
+    vr_barcode,
+)
+from ballroom.rtd.backends import enclosing_radius
+
+LINE = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]])
+BACKENDS = [b for b in ("gph", "ripser") if b in available_backends()]
+
+
+def _cloud(n: int, d: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+def _sym(W: np.ndarray) -> np.ndarray:
+    return np.triu(W, 1) + np.triu(W, 1).T
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, "gudhi"])
+def test_hand_computed_barcodes(backend: str) -> None:
+    pytest.importorskip({"gph": "gph", "ripser": "ripser", "gudhi": "gudhi"}[backend])
+    Wt = LINE.copy()
+    Wt[0, 2] = Wt[2, 0] = 0.5  # points 0 and 2 join at 0.5 under min(W, Wt) but at 1.0 under W
+    for fast in (True, False):
+        bars = cross_barcode_from_distances(LINE, Wt, norm=None, backend=backend, fast=fast)
+        assert bars[0].shape == (0, 2)
+        np.testing.assert_allclose(bars[1], [[0.5, 1.0]], atol=1e-7)
+    Wt = LINE.copy()
+    Wt[0, 1] = Wt[1, 0] = 0.2
+    Wt[1, 2] = Wt[2, 1] = 0.3
+    bars = cross_barcode_from_distances(LINE, Wt, norm=None, backend=backend)[1]
+    np.testing.assert_allclose(bars[np.argsort(bars[:, 0])], [[0.2, 1.0], [0.3, 1.0]], atol=1e-7)
+
+
+def test_cross_matrix_blocks() -> None:
+    P, Pt = _cloud(6, 2, 0), _cloud(6, 3, 1)
+    W, Wt = distances(P), distances(Pt)
+    M = cross_matrix(P, Pt, norm=None)
+    n = 6
+    assert M.shape == (12, 12) and np.array_equal(M, M.T)
+    assert np.all(M[:n, :n] == 0)  # the whole A' block, not only its diagonal
+    np.testing.assert_array_equal(M[n:, :n], W)  # cross block: the FIRST cloud
+    np.testing.assert_array_equal(M[n:, n:], np.minimum(W, Wt))
+    fast = cross_matrix(P, Pt, norm=None, fast=True)
+    lower = np.tril_indices(n, -1)
+    assert np.all(np.isinf(fast[n:, :n][lower])) and np.array_equal(
+        fast[n:, :n][np.triu_indices(n)], W[np.triu_indices(n)]
+    )
+    used = cross_matrix(P, Pt, norm=None, use_max=True)
+    np.testing.assert_array_equal(used[n:, :n], np.maximum(W, Wt))
+    np.testing.assert_array_equal(used[n:, n:], Wt)
+
+
+@pytest.mark.parametrize("norm", ["quantile", "median", "mean"])
+def test_normalisation_over_all_entries_including_diagonal(norm: str) -> None:
+    P = _cloud(9, 2, 2)
+    W = distances(P)
+    scale = {"quantile": np.quantile(W, 0.9), "median": np.median(W), "mean": np.mean(W)}[norm]
+    M = cross_matrix(P, P, norm=norm)  # type: ignore[arg-type]
+    np.testing.assert_allclose(M[9:, :9], W / scale, rtol=1e-15)
+
+
+def test_tiny_entries_become_exactly_zero() -> None:
+    W = distances(_cloud(5, 2, 3))
+    Wt = W.copy()
+    Wt[0, 1] = Wt[1, 0] = 1e-9
+    M = cross_matrix_from_distances(W, Wt, norm=None)
+    assert M[5, 6] == 0.0 and M[6, 5] == 0.0
+
+
+def test_identity_scaling_and_dominated_distances_give_zero() -> None:
+    P = _cloud(40, 3, 4)
+    assert rtd_1(P, P) == 0.0
+    assert rtd_1(P, 3.5 * P) == 0.0
+    W = distances(P)
+    bigger = W + _sym(np.random.default_rng(5).uniform(0.0, 1.0, W.shape))
+    assert cross_barcode_from_distances(W, bigger, norm=None)[1].shape == (0, 2)  # Wt >= W entrywise
+
+
+def test_invariances() -> None:
+    rng = np.random.default_rng(6)
+    P, Pt = _cloud(50, 3, 7), _cloud(50, 4, 8)
+    base1, base_sym = rtd_1(P, Pt), rtd_sym(P, Pt)
+    assert base1 > 0
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # rotation or reflection
+    moved = P @ Q + rng.normal(size=3)
+    padded = np.concatenate([Pt, np.zeros((50, 2))], 1)
+    perm = rng.permutation(50)
+    for a, b in ((moved, Pt), (P, padded), (P[perm], Pt[perm])):
+        assert rtd_1(a, b) == pytest.approx(base1, rel=1e-5)
+        assert rtd_sym(a, b) == pytest.approx(base_sym, rel=1e-5)
+
+
+def test_asymmetry_and_symmetric_version() -> None:
+    P, Pt = _cloud(40, 2, 9), _cloud(40, 2, 10) * np.array([3.0, 0.2])
+    forward, backward = rtd_1(P, Pt), rtd_1(Pt, P)
+    assert abs(forward - backward) > 1e-3
+    assert rtd_sym(P, Pt) == pytest.approx(0.5 * (forward + backward), rel=1e-12)
+    assert rtd_sym(Pt, P) == pytest.approx(rtd_sym(P, Pt), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_fast_path_and_thresholds_give_identical_bars(seed: int) -> None:
+    P, Pt = _cloud(60, 3, seed), _cloud(60, 2, seed + 100)
+    full = cross_barcode(P, Pt, fast=False)
+    fast = cross_barcode(P, Pt, fast=True)
+    assert full[0].shape == fast[0].shape == (0, 2)  # H0 of the cross barcode is always empty
+    assert np.isfinite(fast[1]).all() and bool((fast[1][:, 1] > fast[1][:, 0]).all())
+    np.testing.assert_array_equal(np.sort(full[1], 0), np.sort(fast[1], 0))
+    # the enclosing-radius threshold drops no bar: compare with an unthresholded giotto-ph/ripser run
+    M = cross_matrix(P, Pt, fast=False)
+    assert enclosing_radius(M) < M.max()
+    if "gph" in available_backends():
+        from gph import ripser_parallel
+
+        raw = ripser_parallel(M, metric="precomputed", maxdim=1)["dgms"][1]
+    else:
+        from ripser import ripser
+
+        raw = ripser(M, maxdim=1, distance_matrix=True)["dgms"][1]
+    raw = raw[np.isfinite(raw[:, 1]) & (raw[:, 1] > raw[:, 0])]
+    np.testing.assert_array_equal(np.sort(raw, 0), np.sort(full[1], 0))
+
+
+def test_backends_agree() -> None:
+    if len(BACKENDS) < 2:
+        pytest.skip("needs giotto-ph and ripser")
+    P, Pt = _cloud(80, 3, 14), _cloud(80, 5, 15)
+    a = np.sort(cross_barcode(P, Pt, backend="gph")[1], 0)
+    b = np.sort(cross_barcode(P, Pt, backend="ripser")[1], 0)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [16, 17])
+def test_tiny_clouds_agree_with_gudhi(seed: int) -> None:
+    pytest.importorskip("gudhi")
+    P, Pt = _cloud(7, 2, seed), _cloud(7, 3, seed + 1)
+    ref = np.sort(cross_barcode(P, Pt, backend="gudhi", fast=False)[1], 0)
+    for backend in BACKENDS:
+        np.testing.assert_allclose(np.sort(cross_barcode(P, Pt, backend=backend)[1], 0), ref, atol=1e-6)
+
+
+def test_rtd_is_the_mean_over_the_drawn_subsets() -> None:
+    P, Pt = _cloud(70, 3, 18), _cloud(70, 3, 19)
+    rng = np.random.default_rng(0)
+    subsets = [rng.permutation(70)[:30] for _ in range(3)]
+    expect = np.mean([rtd_sym(P[s], Pt[s]) for s in subsets])
+    assert rtd(P, Pt, indices=subsets) == pytest.approx(expect, rel=1e-12)
+    assert rtd(P, Pt, trials=3, batch=30, rng=0) == pytest.approx(expect, rel=1e-12)  # same draws
+    assert rtd(P, Pt, trials=2, batch=500) == pytest.approx(
+        rtd_sym(P, Pt), rel=1e-12
+    )  # batch >= n: all points
+
+
+def test_legacy_sampler_draws_like_the_official_code() -> None:
+    P, Pt = _cloud(30, 2, 20), _cloud(30, 2, 21)
+    np.random.seed(3)
+    subsets = []
+    for _ in range(2):
+        perm = list(range(30))
+        np.random.shuffle(perm)
+        subsets.append(perm[:12])
+    after = np.random.random()
+    np.random.seed(3)
+    value = rtd(P, Pt, trials=2, batch=12, sampler="legacy")
+    assert np.random.random() == after  # nothing else was drawn from the global RNG
+    assert value == pytest.approx(rtd(P, Pt, indices=[np.array(s) for s in subsets]), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_official_readme_example() -> None:
+    np.random.seed(7)
+    P = np.random.rand(1000, 2)
+    Q = np.random.rand(1000, 2)
+    assert rtd(P, Q, sampler="legacy") == pytest.approx(35.55234398557805, rel=1e-6)
+
+
+def test_vr_barcode_of_a_circle() -> None:
+    t = 2 * np.pi * np.arange(24) / 24
+    circle = np.stack([np.cos(t), np.sin(t)], 1)
+    bars = vr_barcode(circle)
+    assert bars[0].shape == (23, 2)  # 24 components merge; the infinite one is dropped
+    assert bars[1].shape[0] == 1
+    side = 2 * np.sin(np.pi / 24)
+    assert bars[1][0, 0] == pytest.approx(side, rel=1e-6)  # the loop closes when neighbours connect
+
+
+def test_torch_inputs_are_accepted() -> None:
+    P, Pt = _cloud(20, 2, 22), _cloud(20, 2, 23)
+    assert rtd_sym(torch.from_numpy(P), torch.from_numpy(Pt).float()) == pytest.approx(
+        rtd_sym(P, Pt), rel=1e-5
+    )
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    P = _cloud(10, 2, 24)
+    with pytest.raises(ValueError, match=r"shape \(n, d\)"):
+        rtd_1(P[0], P)
+    with pytest.raises(ValueError, match="same points"):
+        rtd_1(P, P[:9])
+    with pytest.raises(ValueError, match="NaN"):
+        rtd_1(P, np.full((10, 2), np.nan))
+    with pytest.raises(ValueError, match="norm must be"):
+        cross_matrix(P, P, norm="max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="it is 0"):
+        rtd_1(P, np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="backend must be"):
+        rtd_1(P, P, backend="ripser++")
+    with pytest.raises(ValueError, match="sampler"):
+        rtd(P, P, sampler="numpy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="distinct row indices"):
+        rtd(P, P, indices=[np.array([0, 0, 1])])
+    with pytest.raises(ValueError, match="negative"):
+        cross_matrix_from_distances(-LINE, LINE)
+    from scipy.sparse import csr_matrix
+
+    with pytest.raises(TypeError, match="dense"):
+        compute_bars(csr_matrix(LINE))
+    with pytest.raises(ValueError, match="symmetric"):
+        compute_bars(np.array([[0.0, 1.0], [2.0, 0.0]]))
+
+
+def test_a_first_vertex_order_keeps_the_bars_on_tied_inputs() -> None:
+    from ballroom.rtd import rings_experiment
+    from ballroom.rtd.functional import a_first_order
+
+    base, variants = rings_experiment(points=16)  # coincident rings: many tied and zero entries
+    M = cross_matrix(base, variants[4], fast=True)
+    order = a_first_order(len(M) // 2)
+    assert sorted(order.tolist()) == list(range(len(M)))
+    for backend in BACKENDS:
+        spec_layout = compute_bars(M, backend=backend)[1]
+        reordered = compute_bars(M[np.ix_(order, order)], backend=backend)[1]
+        np.testing.assert_array_equal(np.sort(spec_layout, 0), np.sort(reordered, 0))
+        np.testing.assert_array_equal(
+            np.sort(cross_barcode(base, variants[4], backend=backend)[1], 0), np.sort(reordered, 0)
+        )
