@@ -192,6 +192,31 @@ def test_cifar10_reader_extracts_and_reads_batches(tmp_path: Path) -> None:
     assert xt.shape == (4, 3, 32, 32) and yt.tolist() == batches["test_batch"][1]
 
 
+def test_cifar100_reader_fine_and_coarse_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    buf = io.BytesIO()
+    parts = {}
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, n in (("train", 6), ("test", 3)):
+            data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+            fine, coarse = rng.integers(0, 100, size=n).tolist(), rng.integers(0, 20, size=n).tolist()
+            parts[name] = (data, fine, coarse)
+            blob = pickle.dumps(
+                {b"data": data, b"fine_labels": fine, b"coarse_labels": coarse, b"filenames": []}
+            )
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(blob)
+            tf.addfile(info, io.BytesIO(blob))
+    (tmp_path / "cifar100").mkdir()
+    (tmp_path / "cifar100" / "cifar-100-python.tar.gz").write_bytes(buf.getvalue())
+    x, y = D.load_cifar100(tmp_path, "train")
+    assert x.shape == (6, 3, 32, 32) and np.array_equal(x.reshape(6, -1).numpy(), parts["train"][0])
+    assert y.tolist() == parts["train"][1]
+    assert D.load_cifar100(tmp_path, "test", labels="coarse")[1].tolist() == parts["test"][2]
+    with pytest.raises(ValueError, match="fine"):
+        D.load_cifar100(tmp_path, labels="superclass")  # type: ignore[arg-type]
+
+
 def test_vision_datamodule_on_local_files(tmp_path: Path) -> None:
     _write_mnist(tmp_path / "mnist", 30, "train", True, seed=2)
     _write_mnist(tmp_path / "mnist", 10, "t10k", True, seed=3)

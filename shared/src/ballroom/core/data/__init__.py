@@ -15,7 +15,14 @@ from ballroom.core.data.digits import (
 )
 from ballroom.core.data.download import ChecksumError, download_url, extract_archive, sha256sum
 from ballroom.core.data.uea import BUNDLED_UCR_UEA, UCRUEADataset, UEADataModule, ucr_uea
-from ballroom.core.data.vision import VISION_FILES, VisionDataModule, load_cifar10, load_mnist, read_idx
+from ballroom.core.data.vision import (
+    VISION_FILES,
+    VisionDataModule,
+    load_cifar10,
+    load_cifar100,
+    load_mnist,
+    read_idx,
+)
 
 __all__ = [
     "BUNDLED_UCR_UEA",
@@ -30,6 +37,7 @@ __all__ = [
     "download_url",
     "extract_archive",
     "load_cifar10",
+    "load_cifar100",
     "load_digits_images",
     "load_mnist",
     "read_idx",

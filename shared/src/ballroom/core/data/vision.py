@@ -1,4 +1,4 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 from their standard files, with checksummed download.
+"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 from their standard files, with checksummed download.
 
 For users who have a network: nothing here downloads unless ``download=True``. The readers take the
 original formats (gzipped or raw IDX files; the CIFAR-10 "python version" pickled batches), so files
@@ -22,7 +22,7 @@ from torch.utils.data import TensorDataset
 from ballroom.core.data._base import SplitDataModule, split_indices
 from ballroom.core.data.download import download_url, extract_archive
 
-__all__ = ["VISION_FILES", "VisionDataModule", "load_cifar10", "load_mnist", "read_idx"]
+__all__ = ["VISION_FILES", "VisionDataModule", "load_cifar10", "load_cifar100", "load_mnist", "read_idx"]
 
 Variant = Literal["mnist", "fashion_mnist"]
 
@@ -56,6 +56,12 @@ VISION_FILES: dict[str, dict[str, object]] = {
         "mirrors": ["https://www.cs.toronto.edu/~kriz/"],
         "files": {
             "cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+        },
+    },
+    "cifar100": {
+        "mirrors": ["https://www.cs.toronto.edu/~kriz/"],
+        "files": {
+            "cifar-100-python.tar.gz": "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"
         },
     },
 }
@@ -137,6 +143,31 @@ def load_mnist(
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
+def _load_cifar(
+    root: str | os.PathLike[str], name: str, split: str, download: bool, names: list[str], label_key: bytes
+) -> tuple[Tensor, Tensor]:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = Path(root) / name
+    archive_name = next(iter(VISION_FILES[name]["files"]))  # type: ignore[call-overload]
+    batches = folder / archive_name.removesuffix(".tar.gz").replace("cifar-10-python", "cifar-10-batches-py")
+    archive = folder / archive_name
+    if not batches.is_dir():
+        if not archive.exists():
+            if not download:
+                raise FileNotFoundError(f"{name} not found in {folder}; pass download=True to fetch it")
+            _fetch_all(name, folder, [archive_name])
+        extract_archive(archive, folder)
+    xs, ys = [], []
+    for part in names:
+        with open(batches / part, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        xs.append(data.reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+    return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+
+
 def load_cifar10(
     root: str | os.PathLike[str], split: Literal["train", "test"] = "train", download: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -146,26 +177,24 @@ def load_cifar10(
     ``cifar-10-python.tar.gz`` when only the archive is there; ``download=True`` fetches it).
     The batches are pickles: only open archives whose checksum you trust.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    folder = Path(root) / "cifar10"
-    batches = folder / "cifar-10-batches-py"
-    archive = folder / "cifar-10-python.tar.gz"
-    if not batches.is_dir():
-        if not archive.exists():
-            if not download:
-                raise FileNotFoundError(f"CIFAR-10 not found in {folder}; pass download=True to fetch it")
-            _fetch_all("cifar10", folder, [archive.name])
-        extract_archive(archive, folder)
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    xs, ys = [], []
-    for name in names:
-        with open(batches / name, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        xs.append(data.reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
-    return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+    return _load_cifar(root, "cifar10", split, download, names, b"labels")
+
+
+def load_cifar100(
+    root: str | os.PathLike[str],
+    split: Literal["train", "test"] = "train",
+    download: bool = False,
+    labels: Literal["fine", "coarse"] = "fine",
+) -> tuple[Tensor, Tensor]:
+    """CIFAR-100 from ``root/cifar100/``: ``(images (N, 3, 32, 32) uint8, labels (N,) int64)``.
+
+    ``labels="fine"`` gives the 100 classes, ``"coarse"`` the 20 superclasses. Reads
+    ``cifar-100-python/{train,test}`` (pickles; extracted from ``cifar-100-python.tar.gz`` when needed).
+    """
+    if labels not in ("fine", "coarse"):
+        raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
+    return _load_cifar(root, "cifar100", split, download, [split], f"{labels}_labels".encode())
 
 
 class VisionDataModule(SplitDataModule):
@@ -179,7 +208,7 @@ class VisionDataModule(SplitDataModule):
 
     def __init__(
         self,
-        name: Literal["mnist", "fashion_mnist", "cifar10"] = "mnist",
+        name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"] = "mnist",
         data_dir: str = "data",
         download: bool = False,
         val_size: int = 5000,
@@ -200,6 +229,8 @@ class VisionDataModule(SplitDataModule):
     def _load(self, split: Literal["train", "test"]) -> tuple[Tensor, Tensor]:
         if self.name == "cifar10":
             return load_cifar10(self.data_dir, split, download=self.download)
+        if self.name == "cifar100":
+            return load_cifar100(self.data_dir, split, download=self.download)
         return load_mnist(self.data_dir, split, variant=self.name, download=self.download)  # type: ignore[arg-type]
 
     def prepare_data(self) -> None:
