@@ -11,22 +11,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ballroom.core.data import DigitsDataModule
 from ballroom.core.lit import ClassifierModule
+from ballroom.core.testing import quiet_trainer
 
-
-def _trainer(tmp_path: Path | None = None, **kw: object) -> pl.Trainer:
-    defaults: dict[str, object] = {
-        "accelerator": "cpu",
-        "max_epochs": 2,
-        "deterministic": True,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-    }
-    if tmp_path is not None:
-        defaults["default_root_dir"] = str(tmp_path)
-    defaults.update(kw)
-    return pl.Trainer(**defaults)  # type: ignore[arg-type]
+_trainer = quiet_trainer
 
 
 def _fit(seed: int, epochs: int = 2) -> tuple[ClassifierModule, pl.Trainer]:

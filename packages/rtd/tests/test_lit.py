@@ -9,19 +9,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ballroom.core.testing import quiet_trainer
 from ballroom.rtd import DigitsProbeDataModule, ProbeClassifier, RTDCallback, rtd_sym
 from ballroom.rtd.cli import main as cli_main
 
-
-def _trainer(tmp_path: Path | None = None, **kw: object) -> pl.Trainer:
-    opts: dict[str, object] = {
-        "accelerator": "cpu", "max_epochs": 2, "deterministic": True, "logger": False, "enable_checkpointing": False,
-        "enable_progress_bar": False, "enable_model_summary": False,
-    }  # fmt: skip
-    if tmp_path is not None:
-        opts["default_root_dir"] = str(tmp_path)
-    opts.update(kw)
-    return pl.Trainer(**opts)  # type: ignore[arg-type]
+_trainer = quiet_trainer
 
 
 def _probe(n: int = 60) -> torch.Tensor:

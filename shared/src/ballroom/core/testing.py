@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    import pytorch_lightning as pl
     import torch
 
 REQUIRE_CUDA_ENV = "BALLROOM_REQUIRE_CUDA"
@@ -102,6 +103,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytrace=False,
         )
     pytest.skip("needs a CUDA device (none visible)")
+
+
+def quiet_trainer(root_dir: object = None, **overrides: object) -> pl.Trainer:
+    """A ``pl.Trainer`` for tests: CPU, 2 epochs, deterministic, no logger, checkpoints, bar or summary.
+
+    ``root_dir`` becomes ``default_root_dir``; ``overrides`` replace any default. Lightning is imported
+    here, not at module level, so that the plugin stays light.
+    """
+    import pytorch_lightning as pl
+
+    opts: dict[str, object] = {
+        "accelerator": "cpu",
+        "max_epochs": 2,
+        "deterministic": True,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    if root_dir is not None:
+        opts["default_root_dir"] = str(root_dir)
+    opts.update(overrides)
+    return pl.Trainer(**opts)  # type: ignore[arg-type]
 
 
 @pytest.fixture
