@@ -289,10 +289,7 @@ def minibatch_cka(xs: Sequence[ArrayLike], ys: Sequence[ArrayLike]) -> Tensor:
     """
     if len(xs) != len(ys) or len(xs) == 0:
         raise ValueError(f"need the same, non-zero number of X and Y batches, got {len(xs)} and {len(ys)}")
-    sums = torch.zeros(3, dtype=torch.float64)
-    for x, y in zip(xs, ys):
-        sums = sums.to(_as_matrix("X", x).device) + _hsic_triplet(x, y)
-    return _cka_from_triplet(sums / len(xs))
+    return _cka_from_triplet(torch.stack([_hsic_triplet(x, y) for x, y in zip(xs, ys)]).mean(0))
 
 
 def _hsic_triplet(x: ArrayLike, y: ArrayLike) -> Tensor:
