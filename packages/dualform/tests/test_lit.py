@@ -42,6 +42,10 @@ def test_tiny_fit_learns_and_the_callback_analyses_it() -> None:
     assert cb.results["dual/memory_mb"] > 0
     dual = cb.recorder.dual("layers.0")
     assert set(dual.dataset.tolist()) == {0, 1} and int(dual.index.max()) == 2 * 1257 - 1
+    # recording stopped with the fit: more training-mode forwards add nothing
+    model.train()
+    model(torch.randn(4, 64)).sum().backward()
+    assert not cb.recorder._layers["layers.0"].pending
 
 
 def test_clipping_goes_through_configure_gradient_clipping() -> None:

@@ -129,7 +129,8 @@ class DualFormCallback(pl.Callback):
     ``dual/vote_target/layer{i}``, ``dual/same_dataset_share/layer{i}`` (when the recorded slots
     come from more than one dataset) and ``dual/memory_mb``. With ``max_gap`` set, a larger
     dual/primal gap raises (a self-check for long runs). The recorder's state is saved in the
-    checkpoint, so a resumed fit keeps every recorded pattern.
+    checkpoint, so a resumed fit keeps every recorded pattern. Recording stops (hooks removed) when
+    fit ends; the data stays in :attr:`recorder`.
 
     Under DDP each rank gathers every rank's patterns at each step (the full dual form on every
     rank). ``store_dtype`` is a name (``"float32"``, ``"float16"``, ``"float64"``); ``check_tol``
@@ -166,6 +167,8 @@ class DualFormCallback(pl.Callback):
         if len(trainer.optimizers) != 1:
             raise ValueError(f"DualFormCallback needs exactly one optimizer, got {len(trainer.optimizers)}")
         net = getattr(pl_module, "net", pl_module)
+        if self.recorder is not None:  # a second fit records afresh (its optimizer is new)
+            self.recorder.remove()
         self.recorder = DualFormRecorder(
             net,
             trainer.optimizers[0],
@@ -197,7 +200,10 @@ class DualFormCallback(pl.Callback):
         self._restore = state_dict.get("recorder")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.recorder is None or self.recorder.num_steps == 0:
+        if self.recorder is None:
+            return
+        self.recorder.remove()  # stop recording: later forwards (other optimizers, fine-tuning) are not ours
+        if self.recorder.num_steps == 0:
             return
         self.results = self.analyse(pl_module, self._analysis_batch(trainer))
         for logger in trainer.loggers:
