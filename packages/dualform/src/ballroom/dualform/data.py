@@ -17,6 +17,7 @@ loader yields ``steps_per_task`` batches of task 0, then ``steps_per_task`` of t
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Literal
 
@@ -72,7 +73,7 @@ class TaskSequenceSampler(Sampler[list[int]]):
                     done += 1
 
 
-class _TaskDataModule(pl.LightningDataModule):
+class _TaskDataModule(pl.LightningDataModule, ABC):
     """Shared logic: build ``(train, test)`` pairs for each task, then combine by mode."""
 
     def __init__(self, mode: Mode, batch_size: int, steps_per_task: int, seed: int, num_workers: int) -> None:
@@ -89,8 +90,9 @@ class _TaskDataModule(pl.LightningDataModule):
         self.datasets: dict[str, TensorDataset] | None = None
         self.task_members: list[Tensor] = []
 
-    def _tasks(self) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _tasks(self) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """``[(x_train, y_train, x_test, y_test), ...]``, one tuple per task (task 0 first)."""
 
     @property
     def num_train(self) -> int:

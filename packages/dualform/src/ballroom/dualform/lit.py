@@ -7,12 +7,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
-import torchmetrics
 from torch import Tensor
 
+from ballroom.core.lit import ClassifierModule
 from ballroom.dualform.metrics import capture_layer_io, same_dataset_share, vote_agreement
-from ballroom.dualform.nn import DualFormMLP
 from ballroom.dualform.recorder import DualFormRecorder
 
 __all__ = ["DualFormCallback", "DualFormClassifier"]
@@ -25,14 +23,15 @@ _DTYPES = {
 }
 
 
-class DualFormClassifier(pl.LightningModule):
-    """Cross-entropy training of :class:`DualFormMLP` with ``torch.optim.SGD`` (the paper's setup).
+class DualFormClassifier(ClassifierModule):
+    """Cross-entropy training of :class:`~ballroom.dualform.DualFormMLP` with ``torch.optim.SGD`` (the paper's setup).
 
     Defaults are the official image runs: ``784-800-800-10``, lr ``3e-3``, momentum 0.9, no weight
     decay, global-norm clipping at 1.0. Clipping is done in :meth:`configure_gradient_clipping`
     (also when ``Trainer(gradient_clip_val=...)`` is given) and the factor it applied is passed to
-    the recorder of an attached :class:`DualFormCallback`. Batches are ``(x, y, *meta)``.
-    Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``.
+    the recorder of an attached :class:`DualFormCallback`. Batches are ``(x, y, *meta)``; the
+    steps and metrics (``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``) are
+    ballroom-core's :class:`~ballroom.core.lit.ClassifierModule`.
     """
 
     def __init__(
@@ -48,7 +47,6 @@ class DualFormClassifier(pl.LightningModule):
         clip: float | None = 1.0,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
         if lr <= 0 or momentum < 0 or weight_decay < 0 or not 0 <= dampening <= 1:
             raise ValueError(
                 f"need lr > 0, momentum >= 0, weight_decay >= 0, 0 <= dampening <= 1; got lr={lr}, "
@@ -56,39 +54,13 @@ class DualFormClassifier(pl.LightningModule):
             )
         if clip is not None and clip <= 0:
             raise ValueError(f"clip must be > 0 or None, got {clip}")
-        self.save_hyperparameters()
-        self.net = DualFormMLP(in_features, tuple(layer_sizes), num_classes, dropout)
+        net_kwargs = {
+            "in_features": in_features,
+            "layer_sizes": tuple(layer_sizes),
+            "num_classes": num_classes,
+        }
+        super().__init__("dualform-mnist", dict(net_kwargs, dropout=dropout), num_classes, lr, weight_decay)
         self.recorder: DualFormRecorder | None = None  # set by DualFormCallback
-        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
-        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
-        self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(B, num_classes)`` for ``x (B, in_features)``."""
-        return self.net(x)
-
-    def _step(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
-        x, y = batch[0], batch[1]
-        logits = self(x)
-        return F.cross_entropy(logits, y), logits, y
-
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        loss, logits, y = self._step(batch)
-        self.train_acc(logits, y)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        loss, logits, y = self._step(batch)
-        self.val_acc(logits, y)
-        self.log("val/loss", loss, sync_dist=True)
-        self.log("val/acc", self.val_acc, prog_bar=True)
-
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        _, logits, y = self._step(batch)
-        self.test_acc(logits, y)
-        self.log("test/acc", self.test_acc)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams

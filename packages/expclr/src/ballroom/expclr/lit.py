@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import pytorch_lightning as pl
@@ -28,7 +29,7 @@ def effective_dimensionality(z: Tensor) -> Tensor:
     return ev.sum().pow(2) / ev.pow(2).sum().clamp_min(1e-30)
 
 
-class _Pretrain(pl.LightningModule):
+class _Pretrain(pl.LightningModule, ABC):
     """Shared: the encoder (``encoder="resnet"|"tcn"``, ``in_channels``, ``repr_dim``, ``blocks``, ``width``), Adam."""
 
     def __init__(
@@ -46,10 +47,9 @@ class _Pretrain(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
-    def _loss(
-        self, batch: tuple[Tensor, ...]
-    ) -> tuple[Tensor, dict[str, Tensor]]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The training loss of ``batch`` and extra scalars to log under ``train/``."""
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         loss, extra = self._loss(batch)
