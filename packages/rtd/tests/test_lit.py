@@ -156,3 +156,14 @@ def test_cli_print_config_and_fit(tmp_path: Path) -> None:
     assert cli.config.fit.trainer.max_epochs == 30  # the packaged YAML default (fast_dev_run overrides it)
     assert cli.model.hparams.model == "rtd-tiny"
     assert cli.trainer.global_step == 2
+
+
+def test_bf16_mixed_fit_with_callback() -> None:
+    # bf16 autocast: the probe trains and the callback's representations come back as float64
+    pl.seed_everything(7)
+    callback = RTDCallback(_probe(40), trials=1)
+    model = ProbeClassifier(model="rtd-tiny", lr=3e-3)
+    trainer = _trainer(max_epochs=2, precision="bf16-mixed", callbacks=[callback])
+    trainer.fit(model, datamodule=DigitsProbeDataModule(seed=0))
+    assert trainer.callback_metrics["val/acc"].item() > 0.5
+    assert callback.history[-1]["rtd/to_prev_epoch"] > 0
