@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from ballroom.core.report import Claim, finish, reproduce_parser, require_matplotlib
 from ballroom.dualform.data import DigitsDataModule
 from ballroom.dualform.metrics import (
+    capture_layer_io,
     dual_primal_gap,
     same_dataset_share,
     spotlight_concentration,
@@ -157,8 +158,6 @@ def analyse(setting: Setting, seed: int, progress: bool = False) -> RunResult:
     gaps = dual_primal_gap(model, rec, xt)
     with torch.no_grad():
         preds = model(xt).argmax(1)
-    from ballroom.dualform.metrics import capture_layer_io
-
     io = capture_layer_io(model, rec.layer_names, xt)
     res = RunResult(setting.name, seed, float((preds == yt).float().mean()), list(gaps.values()), [], [])
     for name in rec.layer_names:

@@ -165,7 +165,7 @@ class ExpertDataModule(pl.LightningDataModule):
 
     def _raw(self) -> tuple[Tensor, Tensor, Tensor]:
         if self.source == "sinebands":
-            x, y = make_sine_bands(self.n, self.length, seed=self.seed if self.seed is not None else 0)
+            x, y = make_sine_bands(self.n, self.length, seed=self.seed)
             return x, y, torch.ones(x.shape[0], x.shape[2], dtype=torch.bool)
         from ballroom.core.data import ucr_uea
 

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 
 from ballroom.core.report import Claim, finish, format_table, reproduce_parser, require_matplotlib
 from ballroom.expclr.data import ExpertDataModule
@@ -133,7 +132,6 @@ def main(args: Sequence[str] | None = None) -> int:
         "full": {"seeds": 5, "epochs": 30, "n": 1200, "real_seeds": 5},
     }[mode]
     t0 = time.perf_counter()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     rows: list[dict[str, Any]] = []
     for s in range(cfg["seeds"]):
         seed = opts.seed + s
