@@ -1,0 +1,348 @@
+"""Multi-head attention modules: Flow-Attention (official layout) and the two baselines."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ballroom.flowformer.functional import FeatureMap, causal_linear_product, flow_attention
+
+__all__ = [
+    "ATTENTIONS",
+    "FlowAttention",
+    "FlowformerBlock",
+    "FlowformerClassifier",
+    "FlowformerEncoder",
+    "FlowformerLM",
+    "LinearAttention",
+    "SoftmaxAttention",
+    "build_attention",
+    "sinusoidal_positions",
+]
+
+
+class _MultiHead(nn.Module):
+    """Q/K/V projections (with bias) into ``n_heads`` heads, attention, concat, output projection, dropout.
+
+    Parameter names ``query_projection``, ``key_projection``, ``value_projection``,
+    ``out_projection`` follow the official Flow-Attention core module, so its weights load directly.
+    ``forward(queries (B, L, d_input), keys (B, S, d_input), values (B, S, d_input),
+    key_padding_mask (B, S) | None) -> (B, L, d_output)``.
+    """
+
+    def __init__(self, d_input: int, d_model: int, d_output: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.query_projection = nn.Linear(d_input, d_model)
+        self.key_projection = nn.Linear(d_input, d_model)
+        self.value_projection = nn.Linear(d_input, d_model)
+        self.out_projection = nn.Linear(d_model, d_output)
+        self.dropout = nn.Dropout(dropout)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        b, length, _ = x.shape
+        return x.view(b, length, self.n_heads, -1).transpose(1, 2)
+
+    def _attend(
+        self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None
+    ) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(
+        self, queries: Tensor, keys: Tensor, values: Tensor, key_padding_mask: Tensor | None = None
+    ) -> Tensor:
+        if queries.ndim != 3 or keys.ndim != 3 or values.ndim != 3:
+            raise ValueError(
+                f"expected (B, L, d_input) inputs, got {tuple(queries.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}"
+            )
+        q = self._heads(self.query_projection(queries))
+        k = self._heads(self.key_projection(keys))
+        v = self._heads(self.value_projection(values))
+        out = self._attend(q, k, v, key_padding_mask)
+        b, _, length, _ = out.shape
+        return self.dropout(self.out_projection(out.transpose(1, 2).reshape(b, length, -1)))
+
+
+class FlowAttention(_MultiHead):
+    """Multi-head Flow-Attention (the official core module's layout and defaults: dropout 0.05, eps 1e-6)."""
+
+    def __init__(
+        self,
+        d_input: int,
+        d_model: int,
+        d_output: int,
+        n_heads: int,
+        *,
+        causal: bool = False,
+        dropout: float = 0.05,
+        eps: float = 1e-6,
+        source_clamp: float | None = 1.0,
+        feature_map: FeatureMap = "sigmoid",
+        competition: bool = True,
+        allocation: bool = True,
+        chunk_size: int = 64,
+    ) -> None:
+        super().__init__(d_input, d_model, d_output, n_heads, dropout)
+        self.causal, self.eps, self.source_clamp, self.feature_map = causal, eps, source_clamp, feature_map
+        self.competition, self.allocation, self.chunk_size = competition, allocation, chunk_size
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        return flow_attention(
+            q, k, v, causal=self.causal, eps=self.eps, source_clamp=self.source_clamp, feature_map=self.feature_map,
+            competition=self.competition, allocation=self.allocation, key_padding_mask=key_padding_mask,
+            chunk_size=self.chunk_size,
+        )  # fmt: skip
+
+
+class LinearAttention(_MultiHead):
+    """Katharopoulos et al.'s linear attention: ``phi = elu + 1``, normaliser ``phiQ_i . sum_j phiK_j`` (+eps)."""
+
+    def __init__(
+        self,
+        d_input: int,
+        d_model: int,
+        d_output: int,
+        n_heads: int,
+        *,
+        causal: bool = False,
+        dropout: float = 0.0,
+        eps: float = 1e-6,
+        chunk_size: int = 64,
+    ) -> None:
+        super().__init__(d_input, d_model, d_output, n_heads, dropout)
+        self.causal, self.eps, self.chunk_size = causal, eps, chunk_size
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        fq, fk = F.elu(q) + 1, F.elu(k) + 1
+        if key_padding_mask is not None:
+            fk = fk * (~key_padding_mask).to(fk.dtype)[:, None, :, None]
+        if self.causal:
+            num = causal_linear_product(fq, fk, v, self.chunk_size)
+            den = (fq * fk.cumsum(-2)).sum(-1, keepdim=True)
+        else:
+            num = fq @ (fk.transpose(-2, -1) @ v)
+            den = (fq * fk.sum(-2, keepdim=True)).sum(-1, keepdim=True)
+        return num / (den + self.eps)
+
+
+class SoftmaxAttention(_MultiHead):
+    """Softmax attention through ``F.scaled_dot_product_attention`` (flash/memory-efficient kernels when available)."""
+
+    def __init__(
+        self,
+        d_input: int,
+        d_model: int,
+        d_output: int,
+        n_heads: int,
+        *,
+        causal: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(d_input, d_model, d_output, n_heads, dropout)
+        self.causal = causal
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal and mask is None)
+
+
+# ----------------------------------------------------------------------------------------------
+# stacks
+
+ATTENTIONS = ("flow", "linear", "softmax")
+
+
+def build_attention(
+    kind: str,
+    d_model: int,
+    n_heads: int,
+    *,
+    causal: bool = False,
+    dropout: float = 0.0,
+    **flow_kwargs: object,
+) -> nn.Module:
+    """``kind`` = ``"flow"`` | ``"linear"`` | ``"softmax"``: a ``d_model -> d_model`` multi-head attention."""
+    if kind == "flow":
+        return FlowAttention(
+            d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout, **flow_kwargs
+        )  # type: ignore[arg-type]
+    if kind == "linear":
+        return LinearAttention(d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout)
+    if kind == "softmax":
+        return SoftmaxAttention(d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout)
+    raise ValueError(f"attention must be one of {ATTENTIONS}, got {kind!r}")
+
+
+class FlowformerBlock(nn.Module):
+    """Pre-LN transformer block: ``x + Attn(LN x)``, then ``x + MLP(LN x)`` with GELU. ``(B, L, d) -> (B, L, d)``."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        attention: str = "flow",
+        causal: bool = False,
+        dropout: float = 0.0,
+        **flow_kwargs: object,
+    ) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attn = build_attention(
+            attention, d_model, n_heads, causal=causal, dropout=dropout, **flow_kwargs
+        )
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, d_ff),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(d_ff, d_model),
+            nn.Dropout(dropout),
+        )
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, key_padding_mask)
+        return x + self.mlp(self.norm2(x))
+
+
+class FlowformerEncoder(nn.Module):
+    """``depth`` pre-LN blocks and a final LayerNorm; ``attention`` picks Flow-Attention or a baseline."""
+
+    def __init__(
+        self,
+        d_model: int = 64,
+        depth: int = 2,
+        n_heads: int = 4,
+        d_ff: int = 128,
+        attention: str = "flow",
+        causal: bool = False,
+        dropout: float = 0.0,
+        **flow_kwargs: object,
+    ) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            FlowformerBlock(d_model, n_heads, d_ff, attention, causal, dropout, **flow_kwargs)
+            for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        for block in self.blocks:
+            x = block(x, key_padding_mask)
+        return self.norm(x)
+
+
+def sinusoidal_positions(length: int, d_model: int) -> Tensor:
+    """``(length, d_model)`` fixed sinusoidal position codes (Vaswani et al.)."""
+    pos = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    div = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32) * (-torch.log(torch.tensor(10000.0)) / d_model)
+    )
+    pe = torch.zeros(length, d_model)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]
+    return pe
+
+
+class FlowformerClassifier(nn.Module):
+    """Sequence classifier: token (``vocab_size``) or continuous (``in_features``) embedding, positions,
+    encoder, CLS or masked-mean pooling, linear head.
+
+    ``forward(x, key_padding_mask=None)``: ``x (B, L)`` token ids or ``(B, L, in_features)``;
+    ``key_padding_mask (B, L)`` True on padding. Returns logits ``(B, num_classes)``.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        vocab_size: int | None = None,
+        in_features: int | None = None,
+        d_model: int = 64,
+        depth: int = 2,
+        n_heads: int = 4,
+        d_ff: int = 128,
+        max_len: int = 2048,
+        attention: str = "flow",
+        pooling: str = "cls",
+        positions: str = "learned",
+        dropout: float = 0.0,
+        **flow_kwargs: object,
+    ) -> None:
+        super().__init__()
+        if (vocab_size is None) == (in_features is None):
+            raise ValueError("give exactly one of vocab_size (tokens) or in_features (continuous inputs)")
+        if pooling not in ("cls", "mean") or positions not in ("learned", "sinusoidal"):
+            raise ValueError(
+                f"pooling must be 'cls'|'mean' and positions 'learned'|'sinusoidal', got {pooling!r}, {positions!r}"
+            )
+        self.pooling, self.max_len = pooling, max_len
+        self.embed = (
+            nn.Embedding(vocab_size, d_model) if vocab_size is not None else nn.Linear(in_features, d_model)
+        )  # type: ignore[arg-type]
+        extra = 1 if pooling == "cls" else 0
+        if positions == "learned":
+            self.pos = nn.Parameter(torch.randn(max_len + extra, d_model) * 0.02)
+        else:
+            self.register_buffer("pos", sinusoidal_positions(max_len + extra, d_model), persistent=False)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
+        self.encoder = FlowformerEncoder(
+            d_model, depth, n_heads, d_ff, attention, False, dropout, **flow_kwargs
+        )
+        self.head = nn.Linear(d_model, num_classes)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        h = self.embed(x)
+        b, length, _ = h.shape
+        if length > self.max_len:
+            raise ValueError(f"sequence length {length} exceeds max_len={self.max_len}")
+        if self.cls is not None:
+            h = torch.cat([self.cls.expand(b, -1, -1), h], dim=1)
+            if key_padding_mask is not None:
+                key_padding_mask = torch.cat([key_padding_mask.new_zeros(b, 1), key_padding_mask], dim=1)
+        h = self.encoder(h + self.pos[: h.shape[1]], key_padding_mask)
+        if self.cls is not None:
+            return self.head(h[:, 0])
+        if key_padding_mask is None:
+            return self.head(h.mean(1))
+        valid = (~key_padding_mask).to(h.dtype).unsqueeze(-1)
+        return self.head((h * valid).sum(1) / valid.sum(1).clamp_min(1.0))
+
+
+class FlowformerLM(nn.Module):
+    """Causal language model: token embedding + learned positions, causal encoder, tied output embedding.
+
+    ``forward(tokens (B, L)) -> logits (B, L, vocab_size)``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        depth: int = 2,
+        n_heads: int = 4,
+        d_ff: int = 256,
+        max_len: int = 1024,
+        attention: str = "flow",
+        dropout: float = 0.0,
+        **flow_kwargs: object,
+    ) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+        self.encoder = FlowformerEncoder(
+            d_model, depth, n_heads, d_ff, attention, True, dropout, **flow_kwargs
+        )
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(
+                f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}"
+            )
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_len={self.max_len}")
+        h = self.encoder(self.embed(tokens) + self.pos[: tokens.shape[1]])
+        return h @ self.embed.weight.T

@@ -1,0 +1,126 @@
+"""Stacks: shapes, causality of the LM, padding invariance of the classifier."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ballroom.flowformer.nn import (
+    ATTENTIONS,
+    FlowAttention,
+    FlowformerClassifier,
+    FlowformerLM,
+    LinearAttention,
+    SoftmaxAttention,
+)
+from ballroom.flowformer.reference import OfficialFlowAttention
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_lm_is_causal(attention: str) -> None:
+    torch.manual_seed(0)
+    lm = (
+        FlowformerLM(20, d_model=16, depth=2, n_heads=2, d_ff=32, max_len=32, attention=attention)
+        .double()
+        .eval()
+    )
+    tokens = torch.randint(0, 20, (2, 12))
+    out = lm(tokens)
+    assert out.shape == (2, 12, 20)
+    changed = tokens.clone()
+    changed[:, 7] = (changed[:, 7] + 1) % 20
+    out2 = lm(changed)
+    torch.testing.assert_close(out[:, :7], out2[:, :7], rtol=1e-10, atol=1e-10)
+    assert not torch.allclose(out[:, 7:], out2[:, 7:])
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_classifier_padding_invariance(pooling: str) -> None:
+    torch.manual_seed(0)
+    clf = (
+        FlowformerClassifier(
+            5, vocab_size=12, d_model=16, depth=1, n_heads=2, d_ff=32, max_len=20, pooling=pooling
+        )
+        .double()
+        .eval()
+    )
+    x = torch.randint(1, 12, (1, 9))
+    padded = torch.cat([x, torch.zeros(1, 4, dtype=torch.long)], dim=1)
+    mask = torch.zeros(1, 13, dtype=torch.bool)
+    mask[:, 9:] = True
+    torch.testing.assert_close(clf(padded, mask), clf(x), rtol=1e-10, atol=1e-10)
+    cont = FlowformerClassifier(
+        3,
+        in_features=4,
+        d_model=16,
+        depth=1,
+        n_heads=2,
+        d_ff=32,
+        max_len=30,
+        pooling="mean",
+        positions="sinusoidal",
+    )
+    assert cont(torch.randn(2, 30, 4)).shape == (2, 3)
+    with pytest.raises(ValueError, match="exactly one"):
+        FlowformerClassifier(3)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_official_layout_weights_give_identical_outputs(causal: bool, device: torch.device) -> None:
+    torch.manual_seed(1)
+    official = OfficialFlowAttention(12, 16, 10, 4, causal=causal).double().eval().to(device)
+    ours = FlowAttention(12, 16, 10, 4, causal=causal, chunk_size=4).double().eval().to(device)
+    missing = ours.load_state_dict(official.state_dict())
+    assert not missing.missing_keys and not missing.unexpected_keys
+    x = torch.randn(3, 11, 12, dtype=torch.float64, device=device)
+    torch.testing.assert_close(ours(x, x, x), official(x, x, x), rtol=1e-12, atol=1e-12)
+    if not causal:  # cross-attention, L != S
+        y = torch.randn(3, 5, 12, dtype=torch.float64, device=device)
+        torch.testing.assert_close(ours(x, y, y), official(x, y, y), rtol=1e-12, atol=1e-12)
+
+
+def test_baselines_match_their_quadratic_forms() -> None:
+    torch.manual_seed(2)
+    x = torch.randn(2, 9, 8, dtype=torch.float64)
+    lin = LinearAttention(8, 8, 8, 2, causal=True, chunk_size=4).double()
+    q, k, v = (lin._heads(p(x)) for p in (lin.query_projection, lin.key_projection, lin.value_projection))
+    fq, fk = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
+    scores = torch.tril(fq @ fk.transpose(-2, -1))
+    ref = (scores @ v) / (scores.sum(-1, keepdim=True) + lin.eps)
+    ref = lin.out_projection(ref.transpose(1, 2).reshape(2, 9, 8))
+    torch.testing.assert_close(lin(x, x, x), ref, rtol=1e-12, atol=1e-12)
+    soft = SoftmaxAttention(8, 8, 8, 2).double()
+    q, k, v = (soft._heads(p(x)) for p in (soft.query_projection, soft.key_projection, soft.value_projection))
+    att = torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1) @ v  # head dim 4: 1/sqrt(4)
+    ref = soft.out_projection(att.transpose(1, 2).reshape(2, 9, 8))
+    torch.testing.assert_close(soft(x, x, x), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_bfloat16_module_and_autocast(causal: bool, device: torch.device) -> None:
+    torch.manual_seed(3)
+    attn = FlowAttention(32, 32, 32, 4, causal=causal, dropout=0.0).to(device)
+    x = torch.randn(2, 200, 32, device=device)
+    torch.set_grad_enabled(False)
+    ref = attn.double()(x.double(), x.double(), x.double())
+    attn.float()
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        mixed = attn(x, x, x)
+    low = attn.to(torch.bfloat16)(*(x.bfloat16(),) * 3)
+    assert mixed.dtype == low.dtype == torch.bfloat16
+    scale = ref.abs().mean()
+    assert float((mixed.double() - ref).abs().mean() / scale) < 2e-2
+    assert float((low.double() - ref).abs().mean() / scale) < 2e-2
+    assert torch.isfinite(low).all()
+    torch.set_grad_enabled(True)
+
+
+def test_module_errors() -> None:
+    with pytest.raises(ValueError, match="divisible"):
+        FlowAttention(8, 10, 8, 4)
+    with pytest.raises(ValueError, match=r"\(B, L, d_input\)"):
+        FlowAttention(8, 8, 8, 2)(torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8))
+    with pytest.raises(ValueError, match="attention must be one of"):
+        FlowformerLM(10, attention="performer")
+    with pytest.raises(ValueError, match="max_len"):
+        FlowformerLM(10, max_len=8)(torch.zeros(1, 9, dtype=torch.long))
