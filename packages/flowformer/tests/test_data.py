@@ -37,7 +37,9 @@ def test_generator_lengths_labels_and_seed() -> None:
 def test_listops_datamodule() -> None:
     dm = ListOpsDataModule(n_train=300, n_test=50, batch_size=16)
     x, _y, mask = next(iter(dm.train_dataloader()))
-    assert x.shape == (16, 100) and mask.dtype == torch.bool and torch.equal(mask, x == 0)
+    longest = int((~mask).sum(1).max())
+    assert x.shape == (16, longest) and 21 <= longest <= 99  # trimmed to the batch's longest sequence
+    assert mask.dtype == torch.bool and torch.equal(mask, x == 0) and not mask[:, -1].all()
     assert 0.0 < dm.majority_rate < 0.5
 
 
@@ -68,7 +70,7 @@ def test_lra_tsv_reader_and_datamodule(tmp_path: Path) -> None:
     assert got == exprs and ys == labels
     dm = ListOpsDataModule(root=str(tmp_path), batch_size=8)
     x, y, mask = next(iter(dm.test_dataloader()))
-    assert x.shape == (8, 100) and torch.equal(y, torch.tensor(labels[:8]))
+    assert x.shape == (8, max(map(len, exprs[:8]))) and torch.equal(y, torch.tensor(labels[:8]))
     assert [LISTOPS_VOCAB[i] for i in x[0][~mask[0]].tolist()] == exprs[0]
     with pytest.raises(ValueError, match="max_len=30"):
         ListOpsDataModule(root=str(tmp_path), max_len=30).setup()

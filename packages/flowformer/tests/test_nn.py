@@ -101,18 +101,17 @@ def test_bfloat16_module_and_autocast(causal: bool, device: torch.device) -> Non
     torch.manual_seed(3)
     attn = FlowAttention(32, 32, 32, 4, causal=causal, dropout=0.0).to(device)
     x = torch.randn(2, 200, 32, device=device)
-    torch.set_grad_enabled(False)
-    ref = attn.double()(x.double(), x.double(), x.double())
-    attn.float()
-    with torch.autocast(device.type, dtype=torch.bfloat16):
-        mixed = attn(x, x, x)
-    low = attn.to(torch.bfloat16)(*(x.bfloat16(),) * 3)
-    assert mixed.dtype == low.dtype == torch.bfloat16
-    scale = ref.abs().mean()
-    assert float((mixed.double() - ref).abs().mean() / scale) < 2e-2
-    assert float((low.double() - ref).abs().mean() / scale) < 2e-2
-    assert torch.isfinite(low).all()
-    torch.set_grad_enabled(True)
+    with torch.no_grad():
+        ref = attn.double()(x.double(), x.double(), x.double())
+        attn.float()
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            mixed = attn(x, x, x)
+        low = attn.to(torch.bfloat16)(*(x.bfloat16(),) * 3)
+        assert mixed.dtype == low.dtype == torch.bfloat16
+        scale = ref.abs().mean()
+        assert float((mixed.double() - ref).abs().mean() / scale) < 2e-2
+        assert float((low.double() - ref).abs().mean() / scale) < 2e-2
+        assert torch.isfinite(low).all()
 
 
 def test_module_errors() -> None:
@@ -124,3 +123,13 @@ def test_module_errors() -> None:
         FlowformerLM(10, attention="performer")
     with pytest.raises(ValueError, match="max_len"):
         FlowformerLM(10, max_len=8)(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_lazy_namespace_exports_everything() -> None:
+    import ballroom.flowformer as pkg
+
+    assert set(pkg._SOURCES) == set(pkg.__all__)
+    for name in pkg.__all__:
+        assert getattr(pkg, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'Performer'"):
+        pkg.Performer  # noqa: B018

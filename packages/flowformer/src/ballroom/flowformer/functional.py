@@ -127,11 +127,16 @@ def flow_attention(
         return _causal(fq, fk, v, vq, vk, eps, source_clamp, competition, allocation, chunk_size)
     n = vq.sum(-1, keepdim=True)  # (B, 1, 1) valid sinks
     m = vk.sum(-1, keepdim=True)  # (B, 1, 1) valid sources
-    sum_k, sum_q = fk.sum(-2, keepdim=True), fq.sum(-2, keepdim=True)  # (B, H, 1, D)
-    incoming = ((fq + eps) * (sum_k + eps)).sum(-1)  # I (B, H, L)
-    outgoing = ((fk + eps) * (sum_q + eps)).sum(-1)  # O (B, H, S)
-    cons_in = ((fq + eps) * ((fk / outgoing.unsqueeze(-1)).sum(-2, keepdim=True) + eps)).sum(-1)  # Î
-    cons_out = ((fk + eps) * ((fq / incoming.unsqueeze(-1)).sum(-2, keepdim=True) + eps)).sum(-1)  # Ô
+    # Each flow (a + eps) . (b + eps) is evaluated as a . (b + eps) + eps * sum(b + eps): a
+    # matrix-vector product, so no (L, D) temporary is made for "a + eps" (same value, same eps).
+    sum_k = fk.sum(-2, keepdim=True) + eps  # (B, H, 1, D): sum_j phiK_j + eps
+    sum_q = fq.sum(-2, keepdim=True) + eps
+    incoming = _dot_eps(fq, sum_k, eps)  # I (B, H, L)
+    outgoing = _dot_eps(fk, sum_q, eps)  # O (B, H, S)
+    k_over_o = (1.0 / outgoing).unsqueeze(-2) @ fk + eps  # (B, H, 1, D): sum_j phiK_j / O_j + eps
+    q_over_i = (1.0 / incoming).unsqueeze(-2) @ fq + eps
+    cons_in = _dot_eps(fq, k_over_o, eps)  # Î (B, H, L)
+    cons_out = _dot_eps(fk, q_over_i, eps)  # Ô (B, H, S)
     if source_clamp is not None:
         cons_out = cons_out.clamp(-source_clamp, source_clamp)
     values = v.to(acc)
@@ -140,10 +145,15 @@ def flow_attention(
         comp = torch.softmax(logits, dim=-1) * m  # (B, H, S)
         values = values * comp.unsqueeze(-1)
     kv = fk.transpose(-2, -1) @ values  # (B, H, D, Dv)
-    out = (fq / incoming.unsqueeze(-1)) @ kv
+    scale = 1.0 / incoming
     if allocation:
-        out = out * torch.sigmoid(cons_in * (n / m)).unsqueeze(-1)
-    return out.to(q.dtype)
+        scale = scale * torch.sigmoid(cons_in * (n / m))
+    return ((fq @ kv) * scale.unsqueeze(-1)).to(q.dtype)
+
+
+def _dot_eps(a: Tensor, b_eps: Tensor, eps: float) -> Tensor:
+    """``((a + eps) * b_eps).sum(-1)`` for ``a (B, H, L, D)``, ``b_eps (B, H, 1, D)`` without an ``(L, D)`` temporary."""
+    return (a @ b_eps.transpose(-2, -1)).squeeze(-1) + eps * b_eps.sum(-1)
 
 
 def _causal_terms(
