@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ballroom.flowformer.functional import (
+    _causal_terms,
     causal_flow_attention_naive,
     causal_linear_product,
     flow_attention,
@@ -176,3 +177,18 @@ def test_long_causal_sequence_in_bfloat16_keeps_prefix_sums_exact() -> None:
     ref = flow_attention(q, k, v, causal=True)
     low = flow_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), causal=True)
     assert float((low.double() - ref)[..., -512:, :].abs().mean() / ref.abs().mean()) < 2e-2
+
+
+def test_causal_competition_identities() -> None:
+    q, k, v = _qkv(b=2, h=2, n=12, m=12, scale=3.0, seed=7)
+    fq, fk = torch.sigmoid(q), torch.sigmoid(k)
+    ones = torch.ones(2, 1, 12, dtype=torch.float64)
+    _, comp, _ = _causal_terms(fq, fk, ones, ones, 1e-6, None, True, False)
+    assert comp is not None
+    torch.testing.assert_close(comp[..., 0], torch.ones_like(comp[..., 0]), rtol=0, atol=1e-15)  # comp_1 = 1
+    # a clamp of ~0 makes every Ô equal: the prefix softmax times j is then exactly 1 everywhere, and
+    # causal Flow-Attention without allocation is normalised causal linear attention with sigmoid features
+    out = flow_attention(q, k, v, causal=True, source_clamp=1e-300, allocation=False)
+    scores = torch.tril(fq @ fk.transpose(-2, -1))
+    inc = ((fq + 1e-6) * (fk.cumsum(-2) + 1e-6)).sum(-1, keepdim=True)
+    torch.testing.assert_close(out, scores @ v / inc, rtol=1e-12, atol=1e-12)

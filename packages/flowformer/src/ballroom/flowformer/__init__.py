@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ballroom.core.data import UEADataModule
     from ballroom.flowformer.data import (
         LISTOPS_VOCAB,
         LRA_URL,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     )
 
 _SOURCES = {
+    "UEADataModule": "ballroom.core.data",
     "ATTENTIONS": "ballroom.flowformer.nn",
     "CharLMDataModule": "ballroom.flowformer.data",
     "FlowAttention": "ballroom.flowformer.nn",
@@ -83,6 +85,7 @@ _SOURCES = {
 }
 
 __all__ = [
+    "UEADataModule",
     "ATTENTIONS",
     "LISTOPS_VOCAB",
     "LRA_URL",

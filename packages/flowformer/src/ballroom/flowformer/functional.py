@@ -121,8 +121,14 @@ def flow_attention(
     vq = _valid(query_padding_mask, b, length, q.device, acc, "query_padding_mask")  # (B, 1, L)
     vk = _valid(key_padding_mask, b, s, q.device, acc, "key_padding_mask")  # (B, 1, S)
     phi = resolve_feature_map(feature_map)
-    fq = phi(q.to(acc)) * vq.unsqueeze(-1)
-    fk = phi(k.to(acc)) * vk.unsqueeze(-1)
+    # one contiguous copy up front (heads split from (B, L, H*D) are strided): every matmul below
+    # then works on views instead of making, and saving for backward, a copy of its own
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    fq, fk = phi(q.to(acc)), phi(k.to(acc))
+    if query_padding_mask is not None:  # no multiply (and no saved copy for backward) without padding
+        fq = fq * vq.unsqueeze(-1)
+    if key_padding_mask is not None:
+        fk = fk * vk.unsqueeze(-1)
     if causal:
         return _causal(fq, fk, v, vq, vk, eps, source_clamp, competition, allocation, chunk_size)
     n = vq.sum(-1, keepdim=True)  # (B, 1, 1) valid sinks
@@ -156,6 +162,14 @@ def _dot_eps(a: Tensor, b_eps: Tensor, eps: float) -> Tensor:
     return (a @ b_eps.transpose(-2, -1)).squeeze(-1) + eps * b_eps.sum(-1)
 
 
+def _rowdot_eps(a: Tensor, b: Tensor, eps: float) -> Tensor:
+    """``((a + eps) * (b + eps)).sum(-1)`` expanded as ``a.b + eps (sum a + sum b) + D eps^2``.
+
+    Same value; autograd keeps only ``a`` and ``b`` (no ``(L, D)`` copies of ``a + eps``, ``b + eps``).
+    """
+    return (a * b).sum(-1) + eps * (a.sum(-1) + b.sum(-1)) + a.shape[-1] * eps * eps
+
+
 def _causal_terms(
     fq: Tensor,
     fk: Tensor,
@@ -169,16 +183,16 @@ def _causal_terms(
     """``1/I (B,H,L)``, ``comp (B,H,L)`` and ``alloc (B,H,L)`` of the causal formulas (1-based positions)."""
     pos_q = vq.cumsum(-1).clamp_min(1.0)  # (B, 1, L): valid positions so far (= i without padding)
     pos_k = vk.cumsum(-1).clamp_min(1.0)
-    incoming = ((fq + eps) * (fk.cumsum(-2) + eps)).sum(-1)
+    incoming = _rowdot_eps(fq, fk.cumsum(-2), eps)
     comp = alloc = None
     if allocation:
-        outgoing = ((fk + eps) * (fq.cumsum(-2) + eps)).sum(-1)
+        outgoing = _rowdot_eps(fk, fq.cumsum(-2), eps)
         acc = (fk * (pos_k / outgoing).unsqueeze(-1)).cumsum(-2)
-        cons_in = ((fq + eps) * (acc + eps)).sum(-1) / pos_q
+        cons_in = _rowdot_eps(fq, acc, eps) / pos_q
         alloc = torch.sigmoid(cons_in)
     if competition:
         acc = (fq * (pos_q / incoming).unsqueeze(-1)).cumsum(-2)
-        cons_out = ((fk + eps) * (acc + eps)).sum(-1) / pos_k
+        cons_out = _rowdot_eps(fk, acc, eps) / pos_k
         if source_clamp is not None:
             cons_out = cons_out.clamp(-source_clamp, source_clamp)
         logits = cons_out.masked_fill(vk == 0, float("-inf"))
