@@ -85,7 +85,6 @@ _SOURCES = {
 }
 
 __all__ = [
-    "UEADataModule",
     "ATTENTIONS",
     "LISTOPS_VOCAB",
     "LRA_URL",
@@ -101,6 +100,7 @@ __all__ = [
     "LinearAttention",
     "ListOpsDataModule",
     "SoftmaxAttention",
+    "UEADataModule",
     "build_attention",
     "causal_flow_attention_naive",
     "causal_linear_product",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-class _MultiHead(nn.Module):
+class _MultiHead(nn.Module, ABC):
     """Q/K/V projections (with bias) into ``n_heads`` heads, attention, concat, output projection, dropout.
 
     Parameter names ``query_projection``, ``key_projection``, ``value_projection``,
@@ -51,10 +53,9 @@ class _MultiHead(nn.Module):
         b, length, _ = x.shape
         return x.view(b, length, self.n_heads, -1).transpose(1, 2)
 
-    def _attend(
-        self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None
-    ) -> Tensor:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        """Attention on heads: ``q (B, H, L, D)``, ``k (B, H, S, D)``, ``v (B, H, S, D)`` -> ``(B, H, L, D)``."""
 
     def forward(
         self, queries: Tensor, keys: Tensor, values: Tensor, key_padding_mask: Tensor | None = None

@@ -13,16 +13,19 @@ it is the baseline that the tests (identical outputs from shared weights) and th
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from ballroom.flowformer.nn import _MultiHead
 
 __all__ = ["OfficialFlowAttention"]
 
 
-class OfficialFlowAttention(nn.Module):
+class OfficialFlowAttention(_MultiHead):
     """``forward(queries (B, L, d_input), keys (B, S, d_input), values (B, S, d_input)) -> (B, L, d_output)``.
 
-    Same parameters and state-dict names as :class:`~ballroom.flowformer.nn.FlowAttention`
-    (sigmoid features, clamp 1, dropout on the output), no padding support.
+    Same projections, state-dict names and output dropout as
+    :class:`~ballroom.flowformer.nn.FlowAttention` (shared base class); sigmoid features, clamp 1;
+    no padding support.
     """
 
     def __init__(
@@ -36,23 +39,13 @@ class OfficialFlowAttention(nn.Module):
         dropout: float = 0.05,
         eps: float = 1e-6,
     ) -> None:
-        super().__init__()
-        self.n_heads, self.causal, self.eps = n_heads, causal, eps
-        self.query_projection = nn.Linear(d_input, d_model)
-        self.key_projection = nn.Linear(d_input, d_model)
-        self.value_projection = nn.Linear(d_input, d_model)
-        self.out_projection = nn.Linear(d_model, d_output)
-        self.dropout = nn.Dropout(dropout)
+        super().__init__(d_input, d_model, d_output, n_heads, dropout)
+        self.causal, self.eps = causal, eps
 
-    def _split(self, x: Tensor) -> Tensor:
-        b, length, _ = x.shape
-        return x.view(b, length, self.n_heads, -1).transpose(1, 2)
-
-    def forward(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        b, length, _ = queries.shape
-        q = torch.sigmoid(self._split(self.query_projection(queries)))
-        k = torch.sigmoid(self._split(self.key_projection(keys)))
-        v = self._split(self.value_projection(values))
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        if key_padding_mask is not None:
+            raise ValueError("the official formulation has no padding support")
+        q, k = torch.sigmoid(q), torch.sigmoid(k)
         eps = self.eps
         if not self.causal:
             sink_in = 1.0 / torch.einsum("bhld,bhd->bhl", q + eps, k.sum(dim=2) + eps)
@@ -81,5 +74,4 @@ class OfficialFlowAttention(nn.Module):
             comp = expo / expo.cumsum(dim=-1) * normal
             kv = torch.einsum("bhld,bhle->bhlde", k, v * comp[..., None]).cumsum(dim=2)
             x = torch.einsum("bhld,bhlde->bhle", q * (sink_in / normal)[..., None], kv) * alloc[..., None]
-        x = x.transpose(1, 2).reshape(b, length, -1)
-        return self.dropout(self.out_projection(x))
+        return x
