@@ -5,7 +5,8 @@ Run with ``nox -s "bench(flowformer, cpu)"`` or ``"bench(flowformer, cuda)"`` (J
 multi-head attention layer with d_model 512, 8 heads (D = 64), forward + backward, a batch of
 ``B = 16384 // L`` sequences (16k tokens), in float32 or bfloat16, non-causal or causal:
 
-- ``ours``: :class:`ballroom.flowformer.FlowAttention` (linear non-causal path; chunked causal path).
+- ``ours``: :class:`ballroom.flowformer.FlowAttention` (linear non-causal path; chunked causal path);
+  ``ours_recompute``: the same with ``recompute=True`` (activation checkpointing of the attention).
 - ``official``: :class:`ballroom.flowformer.reference.OfficialFlowAttention` (einsums; the causal
   one materialises ``(B, H, L, D, Dv)`` prefix states; it fails in bfloat16, recorded as a skip).
 - ``sdpa``: :class:`ballroom.flowformer.SoftmaxAttention` (``F.scaled_dot_product_attention``).
@@ -30,13 +31,13 @@ from ballroom.flowformer import FlowAttention, FlowformerLM, SoftmaxAttention
 from ballroom.flowformer.reference import OfficialFlowAttention
 
 D_MODEL, HEADS, TOKENS = 512, 8, 16384
-IMPLS = ("ours", "official", "sdpa")
+IMPLS = ("ours", "ours_recompute", "official", "sdpa")
 CPU_LENGTHS, CUDA_LENGTHS = (1024, 4096), (4096, 16384, 65536)
 
 
 def _layer(impl: str, causal: bool) -> nn.Module:
-    if impl == "ours":
-        return FlowAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal)
+    if impl.startswith("ours"):
+        return FlowAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal, recompute=impl == "ours_recompute")
     if impl == "official":
         return OfficialFlowAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal)
     return SoftmaxAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal)

@@ -192,3 +192,25 @@ def test_causal_competition_identities() -> None:
     scores = torch.tril(fq @ fk.transpose(-2, -1))
     inc = ((fq + 1e-6) * (fk.cumsum(-2) + 1e-6)).sum(-1, keepdim=True)
     torch.testing.assert_close(out, scores @ v / inc, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_recompute_gives_the_same_values_and_gradients_with_less_saved(causal: bool) -> None:
+    grads = []
+    saved = []
+    for recompute in (False, True):
+        q, k, v = (t.requires_grad_() for t in _qkv(b=2, h=2, n=70, m=70, d=8, dv=8, seed=8))
+        sizes: list[int] = []
+
+        def pack(t: torch.Tensor, sizes: list[int] = sizes) -> torch.Tensor:
+            sizes.append(t.numel())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = flow_attention(q, k, v, causal=causal, chunk_size=16, recompute=recompute)
+        out.pow(2).sum().backward()
+        grads.append((out.detach(), q.grad, k.grad, v.grad))
+        saved.append(sum(sizes))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert saved[1] <= 3 * 2 * 2 * 70 * 8 < saved[0]  # only q, k, v are kept

@@ -90,6 +90,7 @@ def flow_attention(
     key_padding_mask: Tensor | None = None,
     query_padding_mask: Tensor | None = None,
     chunk_size: int = 64,
+    recompute: bool = False,
 ) -> Tensor:
     """Flow-Attention: ``q (B, H, L, D)``, ``k (B, H, S, D)``, ``v (B, H, S, Dv)`` -> ``(B, H, L, Dv)``.
 
@@ -105,6 +106,9 @@ def flow_attention(
     Half-precision inputs (float16/bfloat16): feature maps, the four flows, the gates and the prefix
     sums are computed in float32, as is the (cheap) non-causal aggregation; the causal block products
     run in the input dtype with float32 carried states; the result has the input dtype.
+
+    ``recompute=True`` keeps only ``q``, ``k``, ``v`` for the backward pass and recomputes the rest
+    there (activation checkpointing): about SDPA's activation memory for one more forward pass.
     """
     _check(q, k, v, causal)
     if eps < 0:
@@ -113,6 +117,17 @@ def flow_attention(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if source_clamp is not None and source_clamp <= 0:
         raise ValueError(f"source_clamp must be > 0 or None, got {source_clamp}")
+    if recompute and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        from torch.utils.checkpoint import checkpoint
+
+        def run(q_: Tensor, k_: Tensor, v_: Tensor) -> Tensor:
+            return flow_attention(
+                q_, k_, v_, causal=causal, eps=eps, source_clamp=source_clamp, feature_map=feature_map,
+                competition=competition, allocation=allocation, key_padding_mask=key_padding_mask,
+                query_padding_mask=query_padding_mask, chunk_size=chunk_size,
+            )  # fmt: skip
+
+        return checkpoint(run, q, k, v, use_reentrant=False)  # type: ignore[no-any-return]
     b, _, length, _ = q.shape
     s = k.shape[2]
     acc = _accumulation_dtype(q.dtype)

@@ -78,7 +78,8 @@ class FlowAttention(_MultiHead):
     ``forward(queries (B, L, d_input), keys (B, S, d_input), values (B, S, d_input),
     key_padding_mask (B, S) | None) -> (B, L, d_output)``. ``causal=True`` needs ``L == S``;
     ``causal_impl="naive"`` switches the causal aggregation to the official materialised prefix
-    states (``O(L D Dv)`` memory; for checks), ``chunk_size`` sets the chunked path's block size.
+    states (``O(L D Dv)`` memory; for checks), ``chunk_size`` sets the chunked path's block size,
+    ``recompute=True`` trades one extra forward pass for activation memory (see ``flow_attention``).
     """
 
     def __init__(
@@ -97,13 +98,14 @@ class FlowAttention(_MultiHead):
         allocation: bool = True,
         chunk_size: int = 64,
         causal_impl: str = "chunked",
+        recompute: bool = False,
     ) -> None:
         super().__init__(d_input, d_model, d_output, n_heads, dropout)
         if causal_impl not in ("chunked", "naive"):
             raise ValueError(f"causal_impl must be 'chunked' or 'naive', got {causal_impl!r}")
         self.causal, self.eps, self.source_clamp, self.feature_map = causal, eps, source_clamp, feature_map
         self.competition, self.allocation, self.chunk_size = competition, allocation, chunk_size
-        self.causal_impl = causal_impl
+        self.causal_impl, self.recompute = causal_impl, recompute
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None) -> Tensor:
         if self.causal and self.causal_impl == "naive":
@@ -116,7 +118,7 @@ class FlowAttention(_MultiHead):
         return flow_attention(
             q, k, v, causal=self.causal, eps=self.eps, source_clamp=self.source_clamp, feature_map=self.feature_map,
             competition=self.competition, allocation=self.allocation, key_padding_mask=key_padding_mask,
-            chunk_size=self.chunk_size,
+            chunk_size=self.chunk_size, recompute=self.recompute,
         )  # fmt: skip
 
 
