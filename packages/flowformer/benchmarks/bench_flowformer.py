@@ -37,7 +37,9 @@ CPU_LENGTHS, CUDA_LENGTHS = (1024, 4096), (4096, 16384, 65536)
 
 def _layer(impl: str, causal: bool) -> nn.Module:
     if impl.startswith("ours"):
-        return FlowAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal, recompute=impl == "ours_recompute")
+        return FlowAttention(
+            D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal, recompute=impl == "ours_recompute"
+        )
     if impl == "official":
         return OfficialFlowAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal)
     return SoftmaxAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal)
