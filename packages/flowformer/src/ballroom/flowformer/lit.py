@@ -16,12 +16,16 @@ from ballroom.flowformer.nn import ATTENTIONS, FlowformerClassifier, FlowformerL
 __all__ = ["FlowformerClassifierModule", "FlowformerLMModule", "warmup_linear_decay"]
 
 
+def _check_schedule(warmup: int, total: int) -> None:
+    if not 0 <= warmup < total:
+        raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup}, {total}")
+
+
 def warmup_linear_decay(
     optimizer: torch.optim.Optimizer, warmup: int, total: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over ``warmup`` steps, then linear decay to 0 at ``total`` (a triangular one-cycle)."""
-    if not 0 <= warmup < total:
-        raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup}, {total}")
+    _check_schedule(warmup, total)
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -41,7 +45,7 @@ class _Base(pl.LightningModule):
         if hp.lr <= 0 or hp.weight_decay < 0:
             raise ValueError(f"need lr > 0 and weight_decay >= 0, got {hp.lr}, {hp.weight_decay}")
         if hp.total_steps:
-            warmup_linear_decay(torch.optim.SGD([torch.zeros(1)], lr=1.0), hp.warmup_steps, hp.total_steps)
+            _check_schedule(hp.warmup_steps, hp.total_steps)
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
