@@ -78,6 +78,16 @@ def test_hparam_errors() -> None:
         FlowformerLMModule(warmup_steps=10, total_steps=5)
 
 
+def test_seeded_fits_are_identical() -> None:
+    states = []
+    for _ in range(2):
+        pl.seed_everything(5)
+        model = FlowformerClassifierModule(vocab_size=16, max_len=100, **TINY)
+        quiet_trainer(max_epochs=1).fit(model, datamodule=_listops())
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_checkpoint_round_trip_and_resume(tmp_path: Path) -> None:
     pl.seed_everything(2)
     trainer = quiet_trainer(

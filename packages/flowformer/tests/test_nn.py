@@ -133,3 +133,18 @@ def test_lazy_namespace_exports_everything() -> None:
         assert getattr(pkg, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'Performer'"):
         pkg.Performer  # noqa: B018
+
+
+def test_model_input_errors() -> None:
+    clf = FlowformerClassifier(3, vocab_size=12, d_model=8, depth=1, n_heads=2, d_ff=16, max_len=20)
+    with pytest.raises(ValueError, match=r"\[0, 12\)"):
+        clf(torch.full((2, 5), 12))
+    with pytest.raises(ValueError, match="key_padding_mask must be bool"):
+        clf(torch.ones(2, 5, dtype=torch.long), torch.zeros(2, 5))
+    cont = FlowformerClassifier(3, in_features=4, d_model=8, depth=1, n_heads=2, d_ff=16, max_len=20)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        cont(torch.full((1, 5, 4), float("nan")))
+    with pytest.raises(ValueError, match=r"\(B, L, 4\)"):
+        cont(torch.randn(1, 5, 3))
+    with pytest.raises(ValueError, match="empty"):
+        FlowformerLM(10, d_model=8, depth=1, n_heads=2)(torch.zeros(0, 4, dtype=torch.long))

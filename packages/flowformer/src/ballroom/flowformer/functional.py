@@ -107,6 +107,10 @@ def flow_attention(
     sums are computed in float32, as is the (cheap) non-causal aggregation; the causal block products
     run in the input dtype with float32 carried states; the result has the input dtype.
 
+    Shapes, dtypes, masks and arguments are validated; values are not checked for NaN/inf here (that
+    would cost a device synchronisation per call): the model entry points (``FlowformerClassifier``,
+    ``FlowformerLM``) check their inputs once per step.
+
     ``recompute=True`` keeps only ``q``, ``k``, ``v`` for the backward pass and recomputes the rest
     there (activation checkpointing): about SDPA's activation memory for one more forward pass.
     """

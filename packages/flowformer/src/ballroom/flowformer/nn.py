@@ -260,6 +260,17 @@ class FlowformerEncoder(nn.Module):
         return self.norm(x)
 
 
+def _check_tokens(tokens: Tensor, vocab_size: int) -> None:
+    """Integer ``(B, L)`` ids in ``[0, vocab_size)``, else a ``ValueError`` naming what was expected."""
+    if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}")
+    if tokens.numel() == 0:
+        raise ValueError(f"tokens are empty: {tuple(tokens.shape)}")
+    low, high = int(tokens.min()), int(tokens.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), got [{low}, {high}]")
+
+
 def sinusoidal_positions(length: int, d_model: int) -> Tensor:
     """``(length, d_model)`` fixed sinusoidal position codes (Vaswani et al.)."""
     pos = torch.arange(length, dtype=torch.float32).unsqueeze(1)
@@ -304,6 +315,7 @@ class FlowformerClassifier(nn.Module):
                 f"pooling must be 'cls'|'mean' and positions 'learned'|'sinusoidal', got {pooling!r}, {positions!r}"
             )
         self.pooling, self.max_len = pooling, max_len
+        self.vocab_size, self.in_features = vocab_size, in_features
         self.embed = (
             nn.Embedding(vocab_size, d_model) if vocab_size is not None else nn.Linear(in_features, d_model)
         )  # type: ignore[arg-type]
@@ -319,6 +331,21 @@ class FlowformerClassifier(nn.Module):
         self.head = nn.Linear(d_model, num_classes)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        if self.vocab_size is not None:
+            _check_tokens(x, self.vocab_size)
+        elif x.ndim != 3 or x.shape[-1] != self.in_features or not x.is_floating_point():
+            raise ValueError(
+                f"expected floating (B, L, {self.in_features}) inputs, got {x.dtype} {tuple(x.shape)}"
+            )
+        elif not bool(torch.isfinite(x).all()):
+            raise ValueError("inputs contain NaN or inf")
+        if key_padding_mask is not None and (
+            key_padding_mask.shape != x.shape[:2] or key_padding_mask.dtype != torch.bool
+        ):
+            raise ValueError(
+                f"key_padding_mask must be bool {tuple(x.shape[:2])} (True = padding), got {key_padding_mask.dtype} "
+                f"{tuple(key_padding_mask.shape)}"
+            )
         h = self.embed(x)
         b, length, _ = h.shape
         if length > self.max_len:
@@ -366,10 +393,7 @@ class FlowformerLM(nn.Module):
         )
 
     def forward(self, tokens: Tensor) -> Tensor:
-        if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
-            raise ValueError(
-                f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}"
-            )
+        _check_tokens(tokens, self.embed.num_embeddings)
         if tokens.shape[1] > self.max_len:
             raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_len={self.max_len}")
         h = self.encoder(self.embed(tokens) + self.pos[: tokens.shape[1]])
