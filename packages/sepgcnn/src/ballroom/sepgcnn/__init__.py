@@ -1,0 +1,167 @@
+"""ballroom-sepgcnn: separable group convolutions on Lie groups (Knigge et al., ICML 2022).
+
+Rotation- (SE(2)) and rotation-scale- (Sim(2)) equivariant CNNs with continuous SIREN kernels, and
+the separable kernels that make them cheap::
+
+    from ballroom.sepgcnn import SE2, LiftingConv, GroupConv
+    group = SE2(8)
+    lift = LiftingConv(group, 1, 16, kernel_size=5)
+    conv = GroupConv(group, 16, 16, kernel_size=5, implementation="separable")
+    h, elements = lift(images)                 # (B, 16, 8, H, W)
+    y, _ = conv(h, elements)                   # (B, 16, 8, H, W)
+
+Submodules load on first use: the layers need torch only; the data modules and the
+LightningModule import Lightning when they are first touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ballroom.core.data import (
+        RotatedDigitsDataModule,
+    )
+    from ballroom.sepgcnn.data import (
+        MNIST_ROT_MD5,
+        MNIST_ROT_URL,
+        MNISTRotDataModule,
+        digits_protocol,
+        read_amat,
+        rotate_about_background,
+    )
+    from ballroom.sepgcnn.groups import (
+        SE2,
+        Group,
+        Sampling,
+        Sim2,
+    )
+    from ballroom.sepgcnn.lit import (
+        SepGCNNClassifier,
+    )
+    from ballroom.sepgcnn.metrics import (
+        count_flops,
+        count_parameters,
+        equivariance_error,
+        group_conv_flops,
+        group_conv_parameters,
+        kernel_separability,
+        siren_parameters,
+    )
+    from ballroom.sepgcnn.models import (
+        CKGCNN,
+        MODELS,
+        CKGResNet,
+        Z2ResNet,
+        build_model,
+        check_images,
+        classifier_head,
+        make_group,
+        z2_widths_for,
+    )
+    from ballroom.sepgcnn.nn import (
+        ALIASES,
+        IMPLEMENTATIONS,
+        GroupBatchNorm,
+        GroupConv,
+        GroupInvariantMax,
+        GroupMaxPool2d,
+        LiftingConv,
+        SIRENKernel,
+        tap_grid,
+    )
+
+_SOURCES = {
+    "ALIASES": "ballroom.sepgcnn.nn",
+    "CKGCNN": "ballroom.sepgcnn.models",
+    "CKGResNet": "ballroom.sepgcnn.models",
+    "Group": "ballroom.sepgcnn.groups",
+    "GroupBatchNorm": "ballroom.sepgcnn.nn",
+    "GroupConv": "ballroom.sepgcnn.nn",
+    "GroupInvariantMax": "ballroom.sepgcnn.nn",
+    "GroupMaxPool2d": "ballroom.sepgcnn.nn",
+    "IMPLEMENTATIONS": "ballroom.sepgcnn.nn",
+    "LiftingConv": "ballroom.sepgcnn.nn",
+    "MNISTRotDataModule": "ballroom.sepgcnn.data",
+    "MNIST_ROT_MD5": "ballroom.sepgcnn.data",
+    "MNIST_ROT_URL": "ballroom.sepgcnn.data",
+    "MODELS": "ballroom.sepgcnn.models",
+    "RotatedDigitsDataModule": "ballroom.core.data",
+    "SE2": "ballroom.sepgcnn.groups",
+    "SIRENKernel": "ballroom.sepgcnn.nn",
+    "Sampling": "ballroom.sepgcnn.groups",
+    "SepGCNNClassifier": "ballroom.sepgcnn.lit",
+    "Sim2": "ballroom.sepgcnn.groups",
+    "Z2ResNet": "ballroom.sepgcnn.models",
+    "build_model": "ballroom.sepgcnn.models",
+    "check_images": "ballroom.sepgcnn.models",
+    "classifier_head": "ballroom.sepgcnn.models",
+    "count_flops": "ballroom.sepgcnn.metrics",
+    "count_parameters": "ballroom.sepgcnn.metrics",
+    "digits_protocol": "ballroom.sepgcnn.data",
+    "equivariance_error": "ballroom.sepgcnn.metrics",
+    "group_conv_flops": "ballroom.sepgcnn.metrics",
+    "group_conv_parameters": "ballroom.sepgcnn.metrics",
+    "kernel_separability": "ballroom.sepgcnn.metrics",
+    "make_group": "ballroom.sepgcnn.models",
+    "read_amat": "ballroom.sepgcnn.data",
+    "rotate_about_background": "ballroom.sepgcnn.data",
+    "siren_parameters": "ballroom.sepgcnn.metrics",
+    "tap_grid": "ballroom.sepgcnn.nn",
+    "z2_widths_for": "ballroom.sepgcnn.models",
+}
+
+__all__ = [
+    "ALIASES",
+    "CKGCNN",
+    "IMPLEMENTATIONS",
+    "MNIST_ROT_MD5",
+    "MNIST_ROT_URL",
+    "MODELS",
+    "SE2",
+    "CKGResNet",
+    "Group",
+    "GroupBatchNorm",
+    "GroupConv",
+    "GroupInvariantMax",
+    "GroupMaxPool2d",
+    "LiftingConv",
+    "MNISTRotDataModule",
+    "RotatedDigitsDataModule",
+    "SIRENKernel",
+    "Sampling",
+    "SepGCNNClassifier",
+    "Sim2",
+    "Z2ResNet",
+    "build_model",
+    "check_images",
+    "classifier_head",
+    "count_flops",
+    "count_parameters",
+    "digits_protocol",
+    "equivariance_error",
+    "group_conv_flops",
+    "group_conv_parameters",
+    "kernel_separability",
+    "make_group",
+    "read_amat",
+    "rotate_about_background",
+    "siren_parameters",
+    "tap_grid",
+    "z2_widths_for",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _SOURCES[name]
+    except KeyError:
+        raise AttributeError(f"module 'ballroom.sepgcnn' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,146 @@
+"""Diagnostics: rot90 equivariance error, kernel separability (redundancy), parameter and FLOP counters."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = [
+    "count_flops",
+    "count_parameters",
+    "equivariance_error",
+    "group_conv_flops",
+    "group_conv_parameters",
+    "kernel_separability",
+    "siren_parameters",
+]
+
+
+def kernel_separability(weight: Tensor, n_out: int, n_in: int) -> Tensor:
+    """``sigma_1^2 / sum_i sigma_i^2`` of every kernel viewed as an ``(N_in, k^2)`` matrix.
+
+    ``weight (C_out N_out, C_in N_in, k, k)`` as returned by ``GroupConv.kernel()`` (full kernels).
+    Returns ``(C_out, N_out, C_in)`` values in ``(0, 1]``: 1 = rank one (an outer product
+    ``k_H(h) k_R(x)``), ``1 / min(N_in, k^2)`` for a kernel with a flat spectrum.
+    """
+    if weight.ndim != 4 or weight.shape[0] % n_out or weight.shape[1] % n_in:
+        raise ValueError(
+            f"weight must be (C_out*N_out, C_in*N_in, k, k) with N_out={n_out}, N_in={n_in}, got {tuple(weight.shape)}"
+        )
+    cout, cin = weight.shape[0] // n_out, weight.shape[1] // n_in
+    mats = weight.reshape(cout, n_out, cin, n_in, -1)
+    s = torch.linalg.svdvals(mats)
+    return s[..., 0] ** 2 / (s**2).sum(-1).clamp_min(torch.finfo(s.dtype).tiny)
+
+
+def equivariance_error(module: nn.Module, x: Tensor, k_rot90: int = 1, n_rot: int | None = None) -> float:
+    """Relative max error ``|f(rot x) - rot f(x)| / max |f(x)|`` for a rotation by ``k_rot90`` right angles.
+
+    ``f`` maps images ``(B, C, H, W)`` either to invariant outputs ``(B, ...)`` without spatial axes
+    (compared directly) or to lifted maps ``(B, C', N, H, W)`` (``n_rot`` = N: the group axis is
+    rolled by ``-k_rot90 N / 4``). Tuple outputs use their first element.
+    """
+
+    def run(inp: Tensor) -> Tensor:
+        out = module(inp)
+        return out[0] if isinstance(out, tuple) else out
+
+    with torch.no_grad():
+        y = run(x)
+        y_rot = run(torch.rot90(x, k_rot90, (-2, -1)))
+    if y.ndim == 5:
+        if n_rot is None or n_rot % 4:
+            raise ValueError("lifted outputs need n_rot divisible by 4")
+        expected = torch.roll(torch.rot90(y, k_rot90, (-2, -1)), -k_rot90 * n_rot // 4, dims=2)
+    else:
+        expected = y
+    return float((y_rot - expected).abs().max() / y.abs().max().clamp_min(1e-30))
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def siren_parameters(in_features: int, out_features: int, hidden: int = 64, num_hidden: int = 1) -> int:
+    """Closed form of :class:`~ballroom.sepgcnn.nn.SIRENKernel`'s parameter count."""
+    return (in_features + 1) * hidden + num_hidden * (hidden + 1) * hidden + (hidden + 1) * out_features
+
+
+def group_conv_parameters(
+    implementation: str,
+    in_channels: int,
+    out_channels: int,
+    group_dim: int = 1,
+    hidden: int = 64,
+    num_hidden: int = 1,
+) -> int:
+    """Closed-form parameter count of a :class:`~ballroom.sepgcnn.nn.GroupConv` (its SIRENs and channel
+    projection): independent of the number of group elements, the kernel size and the image size."""
+    from ballroom.sepgcnn.nn import ALIASES
+
+    impl = ALIASES.get(implementation, implementation)
+    cin, cout, d = in_channels, out_channels, group_dim
+
+    def siren(i: int, o: int) -> int:
+        return siren_parameters(i, o, hidden, num_hidden)
+
+    counts = {
+        "nonseparable": siren(2 + d, cout * cin),
+        "gseparable": siren(d, cout * cin) + siren(2, cout * cin),
+        "separable": siren(d, cout * cin) + siren(2, cout),
+        "dseparable": cin * cout + siren(2 + d, cout),
+        "dgseparable": cin * cout + siren(d, cout) + siren(2, cout),
+        "separable+2d": siren(1, cout * cin) + siren(1, cout) + siren(2, cout),
+    }
+    if impl not in counts:
+        raise ValueError(f"unknown implementation {implementation!r}")
+    return counts[impl]
+
+
+def group_conv_flops(
+    implementation: str,
+    in_channels: int,
+    out_channels: int,
+    n_in: int,
+    n_out: int,
+    kernel_size: int,
+    height: int,
+    width: int,
+    batch: int = 1,
+    n_scale: int = 1,
+) -> int:
+    """Closed-form FLOPs (2 per multiply-add) of a stride-1, padded group convolution's convolutions
+    (kernel generation excluded): the paper's ``O(C_in C_out N^2 k^2)`` against
+    ``O(C_in C_out N^2 + C_out N k^2)`` per output pixel."""
+    from ballroom.sepgcnn.nn import ALIASES
+
+    impl = ALIASES.get(implementation, implementation)
+    cin, cout, k2 = in_channels, out_channels, kernel_size**2
+    pixels = batch * height * width
+    spatial = cout * n_out * k2  # depthwise
+    macs = {
+        "nonseparable": cin * n_in * cout * n_out * k2,
+        "gseparable": cin * n_in * cout * n_out * k2,
+        "separable": cin * n_in * cout * n_out + spatial,
+        "dseparable": cin * cout * n_in + cout * n_in * n_out * k2,
+        "dgseparable": cin * cout * n_in + cout * n_in * n_out + spatial,
+        "separable+2d": cin * (n_in // n_scale) * cout * (n_out // n_scale) * n_scale
+        + cout * (n_out // n_scale) * n_scale * n_scale
+        + spatial,
+    }
+    if impl not in macs:
+        raise ValueError(f"unknown implementation {implementation!r}")
+    return 2 * pixels * macs[impl]
+
+
+def count_flops(module: nn.Module, *inputs: object, backward: bool = False) -> int:
+    """FLOPs of one forward (and backward) pass, counted by ``torch.utils.flop_counter.FlopCounterMode``
+    (convolutions, matmuls and einsums; elementwise ops are not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        out = module(*inputs)
+        if backward:
+            first = out[0] if isinstance(out, tuple) else out
+            first.sum().backward()  # type: ignore[union-attr]
+    return int(counter.get_total_flops())

@@ -1,0 +1,294 @@
+"""The paper's continuous-kernel G-CNNs: ``CKGResNet`` (MNIST-rot model) and the plain ``CKGCNN``."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ballroom.sepgcnn.groups import SE2, Group, Sim2
+from ballroom.sepgcnn.nn import (
+    GroupBatchNorm,
+    GroupConv,
+    GroupInvariantMax,
+    GroupMaxPool2d,
+    Implementation,
+    LiftingConv,
+)
+
+__all__ = [
+    "CKGCNN",
+    "MODELS",
+    "CKGResNet",
+    "Z2ResNet",
+    "build_model",
+    "check_images",
+    "classifier_head",
+    "make_group",
+    "z2_widths_for",
+]
+
+MODELS = ("ckgresnet", "ckgcnn", "z2resnet")
+
+
+def check_images(x: Tensor, in_channels: int) -> None:
+    """Raise a clear error unless ``x`` is a non-empty, finite, floating ``(B, in_channels, H, W)`` batch."""
+    if x.ndim != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"expected images of shape (B, {in_channels}, H, W), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("empty batch: need at least one image")
+    if not x.is_floating_point():
+        raise TypeError(f"images must be floating point, got {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("images contain NaN or inf")
+
+
+def make_group(group: str = "SE2", n_rot: int = 8, n_scale: int = 2, max_scale: float = 1.5) -> Group:
+    """``"SE2"`` -> ``SE2(n_rot)``; ``"Sim2"`` -> ``Sim2(n_rot, n_scale, max_scale)``."""
+    if group == "SE2":
+        return SE2(n_rot)
+    if group == "Sim2":
+        return Sim2(n_rot, n_scale, max_scale)
+    raise ValueError(f"group must be 'SE2' or 'Sim2', got {group!r}")
+
+
+def classifier_head(
+    channels: int, num_classes: int, hidden: int = 256, dropout: float = 0.3
+) -> nn.Sequential:
+    """The official head: ``Linear(C, 256, bias=False) -> BatchNorm1d -> ReLU -> Dropout(0.3) -> Linear(256, classes)``."""
+    return nn.Sequential(
+        nn.Linear(channels, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+class _ResBlock(nn.Module):
+    def __init__(
+        self, group: Group, cin: int, cout: int, k: int, implementation: Implementation, **kw: object
+    ) -> None:
+        super().__init__()
+        self.conv1 = GroupConv(group, cin, cin, k, implementation, **kw)  # type: ignore[arg-type]
+        self.bn1 = GroupBatchNorm(cin)
+        self.conv2 = GroupConv(group, cin, cout, k, implementation, **kw)  # type: ignore[arg-type]
+        self.bn2 = GroupBatchNorm(cout)
+        self.skip: GroupConv | None = None
+        if cin != cout:
+            skip_kw = dict(kw, hidden=max(1, int(kw.get("hidden", 64)) // 2))  # type: ignore[call-overload]
+            self.skip = GroupConv(group, cin, cout, 1, implementation, **skip_kw)  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor, elements: Tensor) -> Tensor:
+        # every conv maps onto the input grid, so the residual sum lives on one grid
+        h, _ = self.conv1(x, elements, elements)
+        h = torch.relu(self.bn1(h))
+        h, _ = self.conv2(h, elements, elements)
+        h = torch.relu(self.bn2(h))
+        skip = x if self.skip is None else self.skip(x, elements, elements)[0]
+        return torch.relu(h + skip)
+
+
+class CKGResNet(nn.Module):
+    """Lifting -> residual G-conv blocks (each followed by BN, 2x2 max-pool, ReLU) -> final unpadded G-conv
+    -> invariant max over (group, space) -> MLP head. ``forward(x (B, C, S, S)) -> logits (B, classes)``.
+
+    The final kernel size is ``clamp(S / 2^(L-1) - k, 3, 11)`` (``L = len(widths)``) as the official code.
+    """
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: Sequence[int] = (32, 32, 64),
+        kernel_size: int = 7,
+        implementation: Implementation = "separable",
+        sampling: str = "discretise",
+        hidden: int = 64,
+        input_size: int = 28,
+    ) -> None:
+        super().__init__()
+        if len(widths) < 2:
+            raise ValueError(f"widths needs at least two entries, got {widths}")
+        kw = dict(sampling=sampling, hidden=hidden)
+        self.group = group
+        self.lift = LiftingConv(group, in_channels, widths[0], kernel_size, **kw)  # type: ignore[arg-type]
+        self.lift_bn = GroupBatchNorm(widths[0])
+        self.blocks = nn.ModuleList(
+            _ResBlock(group, a, b, kernel_size, implementation, **kw) for a, b in itertools.pairwise(widths)
+        )
+        self.block_bns = nn.ModuleList(GroupBatchNorm(b) for b in widths[1:])
+        self.pool = GroupMaxPool2d(2)
+        final_k = int(min(11, max(3, input_size / 2 ** (len(widths) - 1) - kernel_size)))
+        self.final = GroupConv(group, widths[-1], widths[-1], final_k, implementation, padding=False, **kw)  # type: ignore[arg-type]
+        self.final_bn = GroupBatchNorm(widths[-1])
+        self.readout = GroupInvariantMax()
+        self.head = classifier_head(widths[-1], num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Invariant features ``(B, widths[-1])``."""
+        check_images(x, self.lift.in_channels)
+        h, el = self.lift(x)
+        h = torch.relu(self.lift_bn(h))
+        for block, bn in zip(self.blocks, self.block_bns):
+            h = torch.relu(self.pool(bn(block(h, el))))
+        h, el = self.final(h, el, el)
+        return self.readout(torch.relu(self.final_bn(h)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class CKGCNN(nn.Module):
+    """Plain stack: lifting -> [BN, pool, ReLU] -> G-convs (each + BN, pool, ReLU) -> final unpadded G-conv
+    with ``k = S / 2^L`` -> invariant max -> head. ``forward(x (B, C, S, S)) -> logits``.
+    """
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: Sequence[int] = (32, 32, 64),
+        kernel_size: int = 7,
+        implementation: Implementation = "separable",
+        sampling: str = "discretise",
+        hidden: int = 64,
+        input_size: int = 28,
+    ) -> None:
+        super().__init__()
+        kw = dict(sampling=sampling, hidden=hidden)
+        self.lift = LiftingConv(group, in_channels, widths[0], kernel_size, **kw)  # type: ignore[arg-type]
+        self.bns = nn.ModuleList(GroupBatchNorm(w) for w in widths)
+        self.convs = nn.ModuleList(
+            GroupConv(group, a, b, kernel_size, implementation, **kw)  # type: ignore[arg-type]
+            for a, b in itertools.pairwise(widths)
+        )
+        self.pool = GroupMaxPool2d(2)
+        final_k = max(1, input_size // 2 ** len(widths))
+        if final_k == 2:
+            final_k = 3
+        self.final = GroupConv(group, widths[-1], widths[-1], final_k, implementation, padding=False, **kw)  # type: ignore[arg-type]
+        self.readout = GroupInvariantMax()
+        self.head = classifier_head(widths[-1], num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_images(x, self.lift.in_channels)
+        h, el = self.lift(x)
+        h = torch.relu(self.pool(self.bns[0](h)))
+        for conv, bn in zip(self.convs, self.bns[1:]):
+            h, _ = conv(h, el, el)
+            h = torch.relu(self.pool(bn(h)))
+        h, _ = self.final(h, el, el)
+        return self.head(self.readout(torch.relu(h)))
+
+
+class _Z2Block(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cin, k, padding=k // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv2 = nn.Conv2d(cin, cout, k, padding=k // 2, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.skip = nn.Conv2d(cin, cout, 1, bias=False) if cin != cout else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        h = torch.relu(self.bn2(self.conv2(h)))
+        return torch.relu(h + (x if self.skip is None else self.skip(x)))
+
+
+class Z2ResNet(nn.Module):
+    """The translation-only (Z^2) baseline with :class:`CKGResNet`'s topology and head, plain ``Conv2d``.
+
+    conv (k) -> BN -> ReLU; residual blocks (each + BN, 2x2 max-pool, ReLU); a final unpadded conv with
+    the same kernel-size rule; global spatial max; the official head. ``forward(x (B, C, S, S)) -> logits``.
+    Use :func:`z2_widths_for` to match a G-CNN's parameter count.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: Sequence[int] = (32, 32, 64),
+        kernel_size: int = 7,
+        input_size: int = 28,
+    ) -> None:
+        super().__init__()
+        if len(widths) < 2:
+            raise ValueError(f"widths needs at least two entries, got {widths}")
+        k = kernel_size
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], k, padding=k // 2, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+        )
+        self.blocks = nn.ModuleList(_Z2Block(a, b, k) for a, b in itertools.pairwise(widths))
+        self.block_bns = nn.ModuleList(nn.BatchNorm2d(b) for b in widths[1:])
+        final_k = int(min(11, max(3, input_size / 2 ** (len(widths) - 1) - k)))
+        self.final = nn.Sequential(
+            nn.Conv2d(widths[-1], widths[-1], final_k, bias=False), nn.BatchNorm2d(widths[-1]), nn.ReLU()
+        )
+        self.head = classifier_head(widths[-1], num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_images(x, self.stem[0].in_channels)
+        h = self.stem(x)
+        for block, bn in zip(self.blocks, self.block_bns):
+            h = torch.relu(F.max_pool2d(bn(block(h)), 2))
+        return self.head(self.final(h).amax(dim=(-2, -1)))
+
+
+def z2_widths_for(
+    parameters: int, ratios: Sequence[float] = (1.0, 1.0, 2.0), **kwargs: int
+) -> tuple[int, ...]:
+    """Widths ``round(c * ratios)`` of the :class:`Z2ResNet` whose parameter count is closest to ``parameters``."""
+    best: tuple[int, tuple[int, ...]] | None = None
+    for c in range(1, 257):
+        widths = tuple(max(1, round(c * r)) for r in ratios)
+        n = sum(p.numel() for p in Z2ResNet(widths=widths, **kwargs).parameters())
+        if best is None or abs(n - parameters) < best[0]:
+            best = (abs(n - parameters), widths)
+        if n > parameters:
+            break
+    assert best is not None
+    return best[1]
+
+
+def build_model(
+    model: str = "ckgresnet",
+    group: str = "SE2",
+    n_rot: int = 8,
+    n_scale: int = 2,
+    max_scale: float = 1.5,
+    implementation: str = "separable",
+    widths: Sequence[int] = (32, 32, 64),
+    kernel_size: int = 7,
+    hidden: int = 64,
+    sampling: str = "discretise",
+    in_channels: int = 1,
+    num_classes: int = 10,
+    input_size: int = 28,
+) -> nn.Module:
+    """A model from plain (YAML-friendly) arguments: ``"ckgresnet"``, ``"ckgcnn"`` or the ``"z2resnet"``
+    baseline (which ignores the group arguments)."""
+    if model == "z2resnet":
+        return Z2ResNet(in_channels, num_classes, widths, kernel_size, input_size)
+    cls = {"ckgresnet": CKGResNet, "ckgcnn": CKGCNN}.get(model)
+    if cls is None:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    return cls(
+        make_group(group, n_rot, n_scale, max_scale),
+        in_channels,
+        num_classes,
+        widths,
+        kernel_size,
+        implementation,  # type: ignore[arg-type]
+        sampling,
+        hidden,
+        input_size,
+    )
