@@ -110,6 +110,11 @@ def _check_kernel_size(kernel_size: int, group: Group) -> None:
         )
 
 
+def _clear_cache_after_load(module: nn.Module, keys: object) -> None:
+    """``load_state_dict`` post-hook (a module-level function, so layers stay picklable for DDP spawn)."""
+    module.clear_kernel_cache()  # type: ignore[operator]
+
+
 class _GroupLayer(nn.Module):
     def __init__(
         self, group: Group, kernel_size: int, sampling: Sampling, padding: bool, stride: int
@@ -123,7 +128,7 @@ class _GroupLayer(nn.Module):
         extent = group.max_scale if isinstance(group, Sim2) else 1.0
         self.register_buffer("grid", tap_grid(kernel_size, extent), persistent=False)
         self._cache: tuple[tuple[Tensor, ...], object] | None = None
-        self.register_load_state_dict_post_hook(lambda module, keys: module.clear_kernel_cache())
+        self.register_load_state_dict_post_hook(_clear_cache_after_load)
 
     def clear_kernel_cache(self) -> None:
         """Forget the eval-mode kernel cache (done on ``train()``/``eval()`` and ``load_state_dict``)."""

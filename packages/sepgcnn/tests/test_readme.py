@@ -1,0 +1,20 @@
+"""The README's quickstart runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_quickstart_runs(capsys: object) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "README has no python block"
+    exec(compile(blocks[0], str(README), "exec"), {})
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "torch.Size([2, 8, 8, 28, 28])" in out
+    error = float(re.findall(r"rot90 invariance error ([0-9.e+-]+)", out)[0])
+    assert error < 1e-4
+    params = re.findall(r"parameters (\d+)", out)
+    assert params == ["44058"]
