@@ -119,6 +119,29 @@ def test_rotated_digits_seeded_angles_and_test_only_option() -> None:
     assert torch.equal(test_only.datasets["test"].tensors[0], expect)
 
 
+def test_render_digits_single_resampling() -> None:
+    small, _ = D.load_digits_images()
+    twice, _ = D.load_digits_images(28, 2)
+    once = D.render_digits(small[:20], 0.0, 28, 2)
+    torch.testing.assert_close(once, twice[:20], rtol=0, atol=1e-6)  # angle 0: resize + pad exactly
+    quarter = D.render_digits(small[:20], math.pi / 2, 28, 2)
+    torch.testing.assert_close(quarter, torch.rot90(twice[:20], 1, (-2, -1)), rtol=0, atol=1e-5)
+    angle = torch.full((20,), 0.7, dtype=torch.float64)
+    blurred = D.rotate_images(twice[:20], angle)
+    sharp = D.render_digits(small[:20], angle, 28, 2)
+    assert float((sharp - blurred).abs().mean()) < 0.05  # the same rotation, one interpolation fewer
+    assert float(sharp.pow(2).sum()) > float(blurred.pow(2).sum())  # bilinear resampling loses energy
+    with pytest.raises(ValueError, match="one finite angle per image"):
+        D.render_digits(small[:3], torch.zeros(2))
+    dm = D.RotatedDigitsDataModule(size=28, pad=2, rotate="test", single_resample=True, normalize=False)
+    dm.setup()
+    assert dm.datasets is not None
+    idx = dm.indices["test"]
+    expect = D.render_digits(small[idx], dm.angles["test"], 28, 2)
+    assert torch.equal(dm.datasets["test"].tensors[0], expect)
+    torch.testing.assert_close(dm.datasets["train"].tensors[0], twice[dm.indices["train"]], rtol=0, atol=1e-6)
+
+
 # ---------------------------------------------------------------- standard file formats
 def _idx_bytes(array: np.ndarray) -> bytes:
     """An IDX file written from the format's definition (magic 0 0 type ndim, big-endian dims)."""

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from ballroom.core.data import load_digits_images, render_digits
 from ballroom.sepgcnn.data import (
     MNIST_ROT_FILES,
     MNISTRotDataModule,
@@ -84,9 +85,16 @@ def test_digits_protocols() -> None:
     x_up, y_up = evals["upright"]
     assert x_rot.shape == x_up.shape == (597, 1, 28, 28) and torch.equal(y, y_up)
     assert len(dm.datasets["train"]) == 1200 and dm.datasets["val"] is dm.datasets["test"]  # type: ignore[index]
-    # the rotated test images are the upright ones rotated by the recorded angles
-    again = rotate_about_background(x_up, dm.angles["test"])
-    assert float((again - x_rot).abs().max()) < 1e-4
+    # rotated and upright test images: the same digits rendered in one resampling at the recorded
+    # angles and at 0, standardised alike; a right angle gives exactly the rotated upright image
+    small, _ = load_digits_images()
+    idx = dm.indices["test"]
+    again = (render_digits(small[idx], dm.angles["test"], 28, 2) - dm.mean) / dm.std
+    torch.testing.assert_close(again, x_rot)
+    quarter = (render_digits(small[idx], math.pi / 2, 28, 2) - dm.mean) / dm.std
+    torch.testing.assert_close(quarter, torch.rot90(x_up, 1, (-2, -1)), rtol=0, atol=1e-4)
+    blurred = rotate_about_background(x_up, dm.angles["test"])
+    assert float((blurred - x_rot).abs().mean()) < 0.1  # a second bilinear pass only blurs
     dm_b, _evals_b = digits_protocol("upright", seed=0, train_size=300)
     x_train = dm_b.datasets["train"].tensors[0]  # type: ignore[index, union-attr]
     assert len(x_train) == 300 and torch.equal(dm_b.indices["test"], dm.indices["test"])

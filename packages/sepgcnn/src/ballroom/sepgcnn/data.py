@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from ballroom.core.data import RotatedDigitsDataModule, load_digits_images, rotate_images
+from ballroom.core.data import RotatedDigitsDataModule, load_digits_images, render_digits, rotate_images
 from ballroom.core.data._base import SplitDataModule, split_indices
 
 __all__ = [
@@ -168,7 +168,9 @@ def digits_protocol(
     right angles). Returns the data module (its ``val`` split is the test split: no model selection)
     and evaluation sets ``{"rotated": ..., "upright": ...}`` of ``(x (597, 1, 28, 28), y)``, both
     standardised with the training split's statistics. ``train_size < 1200`` keeps a seeded subset
-    of the training split (the sample-efficiency probe).
+    of the training split (the sample-efficiency probe). Every image is rendered from the 8x8 digit
+    in one bilinear resampling (resize x3, pad, rotate: ``render_digits``), so rotated test images
+    are as sharp as upright ones and ``upright - rotated`` measures orientation alone.
     """
     if protocol not in ("A", "upright"):
         raise ValueError(f"protocol must be 'A' or 'upright', got {protocol!r}")
@@ -180,11 +182,12 @@ def digits_protocol(
         split=(1200, 0, 597),
         batch_size=batch_size,
         seed=seed,
+        single_resample=True,
     )
     dm.setup()
-    images, labels = load_digits_images(28, 2)
+    small, labels = load_digits_images()
     test_idx = dm.indices["test"]
-    upright = (images[test_idx] - dm.mean) / dm.std
+    upright = (render_digits(small[test_idx], 0.0, 28, 2) - dm.mean) / dm.std
     rotated = dm.datasets["test"].tensors[0]  # type: ignore[index, union-attr]
     return dm, {"rotated": (rotated, labels[test_idx]), "upright": (upright, labels[test_idx])}
 

@@ -11,6 +11,7 @@ from ballroom.core.data.digits import (
     DigitsDataModule,
     RotatedDigitsDataModule,
     load_digits_images,
+    render_digits,
     rotate_images,
 )
 from ballroom.core.data.download import ChecksumError, download_url, extract_archive, sha256sum
@@ -41,6 +42,7 @@ __all__ = [
     "load_digits_images",
     "load_mnist",
     "read_idx",
+    "render_digits",
     "rotate_images",
     "sha256sum",
     "split_indices",
