@@ -108,6 +108,16 @@ def test_checkpoint_round_trip_and_resume(tmp_path: Path) -> None:
     assert seen == [(4, 1)] and resumed.global_step == 8
 
 
+def test_bf16_mixed_fit_on_cpu() -> None:
+    pl.seed_everything(6)
+    model = SepGCNNClassifier(**TINY)  # type: ignore[arg-type]
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, precision="bf16-mixed")
+    trainer.fit(model, datamodule=_digits())
+    assert (
+        torch.isfinite(trainer.callback_metrics["train/loss"]) and "val/rot_acc" in trainer.callback_metrics
+    )
+
+
 @pytest.mark.ddp
 def test_ddp_fit(tmp_path: Path) -> None:
     pl.seed_everything(3)

@@ -134,5 +134,9 @@ def test_trained_like_kernels_score_higher_separability() -> None:
     # (C_out N_out, C_in N_in, k, k) with C_out = 2, N = 8, C_in = 1: each (N_in, k^2) slice is one matrix
     assert float(kernel_separability(low_rank.view(16, 8, 5, 5), 8, 8).mean()) > 0.9
     assert float(kernel_separability(random.view(16, 8, 5, 5), 8, 8).mean()) < 0.5
+    stack = low_rank.view(16, 8, 5, 5)  # (..., N, k, k): no group sizes needed
+    torch.testing.assert_close(kernel_separability(stack), kernel_separability(stack, 8, 8).flatten())
+    with pytest.raises(ValueError, match="both n_out and n_in"):
+        kernel_separability(stack, 8)
     with pytest.raises(ValueError, match="C_out\\*N_out"):
         kernel_separability(torch.randn(7, 8, 5, 5), 4, 4)

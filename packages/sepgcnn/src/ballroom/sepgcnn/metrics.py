@@ -17,19 +17,30 @@ __all__ = [
 ]
 
 
-def kernel_separability(weight: Tensor, n_out: int, n_in: int) -> Tensor:
+def kernel_separability(weight: Tensor, n_out: int | None = None, n_in: int | None = None) -> Tensor:
     """``sigma_1^2 / sum_i sigma_i^2`` of every kernel viewed as an ``(N_in, k^2)`` matrix.
 
-    ``weight (C_out N_out, C_in N_in, k, k)`` as returned by ``GroupConv.kernel()`` (full kernels).
-    Returns ``(C_out, N_out, C_in)`` values in ``(0, 1]``: 1 = rank one (an outer product
-    ``k_H(h) k_R(x)``), ``1 / min(N_in, k^2)`` for a kernel with a flat spectrum.
+    With ``n_out`` and ``n_in``: ``weight (C_out N_out, C_in N_in, k, k)`` as returned by
+    ``GroupConv.full_kernel()``; returns ``(C_out, N_out, C_in)`` values. Without them: ``weight
+    (..., N, k, k)`` is a stack of kernels, each already one ``(N, k^2)`` matrix; returns ``(...)``.
+    Values lie in ``(0, 1]``: 1 = rank one (an outer product ``k_H(h) k_R(x)``), ``1 / min(N, k^2)``
+    for a flat spectrum.
     """
-    if weight.ndim != 4 or weight.shape[0] % n_out or weight.shape[1] % n_in:
-        raise ValueError(
-            f"weight must be (C_out*N_out, C_in*N_in, k, k) with N_out={n_out}, N_in={n_in}, got {tuple(weight.shape)}"
-        )
-    cout, cin = weight.shape[0] // n_out, weight.shape[1] // n_in
-    mats = weight.reshape(cout, n_out, cin, n_in, -1)
+    if n_out is None and n_in is None:
+        if weight.ndim < 3 or weight.shape[-1] != weight.shape[-2]:
+            raise ValueError(
+                f"weight must be (..., N, k, k) when n_out/n_in are not given, got {tuple(weight.shape)}"
+            )
+        mats = weight.reshape(*weight.shape[:-2], -1)
+    else:
+        if n_out is None or n_in is None:
+            raise ValueError("give both n_out and n_in, or neither")
+        if weight.ndim != 4 or weight.shape[0] % n_out or weight.shape[1] % n_in:
+            raise ValueError(
+                f"weight must be (C_out*N_out, C_in*N_in, k, k) with N_out={n_out}, N_in={n_in}, got {tuple(weight.shape)}"
+            )
+        cout, cin = weight.shape[0] // n_out, weight.shape[1] // n_in
+        mats = weight.reshape(cout, n_out, cin, n_in, -1)
     s = torch.linalg.svdvals(mats)
     return s[..., 0] ** 2 / (s**2).sum(-1).clamp_min(torch.finfo(s.dtype).tiny)
 
