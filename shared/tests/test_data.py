@@ -299,6 +299,17 @@ def test_download_verifies_checksum_and_falls_back_to_mirrors(
         D.download_url(base + "missing.bin", tmp_path / "m.bin", digest, progress=False)
     with pytest.raises(ValueError, match="http"):
         D.download_url("file:///etc/passwd", tmp_path / "p", digest)
+    # datasets that publish only an MD5
+    md5 = hashlib.md5(payload).hexdigest()
+    by_md5 = tmp_path / "md5.bin"
+    assert D.download_url(base + "file.bin", by_md5, md5=md5, progress=False) == by_md5
+    assert D.md5sum(by_md5) == md5
+    with pytest.raises(D.ChecksumError, match="MD5"):
+        D.download_url(base + "file.bin", tmp_path / "md5bad.bin", md5="0" * 32, progress=False)
+    with pytest.raises(ValueError, match="exactly one checksum"):
+        D.download_url(base + "file.bin", tmp_path / "x.bin", digest, md5=md5)
+    with pytest.raises(ValueError, match="exactly one checksum"):
+        D.download_url(base + "file.bin", tmp_path / "x.bin")
 
 
 def test_vision_download_uses_pinned_checksum(

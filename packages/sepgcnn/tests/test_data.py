@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ballroom.core.data import load_digits_images, render_digits
+from ballroom.core.data import ChecksumError, load_digits_images, render_digits
 from ballroom.sepgcnn.data import (
     MNIST_ROT_FILES,
     MNISTRotDataModule,
@@ -56,7 +56,7 @@ def test_mnist_rot_datamodule_from_zip(tmp_path: Path) -> None:
     with zipfile.ZipFile(root / "mnist_rotation_new.zip", "w") as zf:
         for name in MNIST_ROT_FILES.values():
             zf.write(src / name, f"mnist_rotation_new/{name}")
-    with pytest.raises(OSError, match="MD5"):  # a zip that is not the published archive is refused
+    with pytest.raises(ChecksumError, match="MD5"):  # a zip that is not the published archive is refused
         MNISTRotDataModule(root, val_size=2).setup()
     dm = MNISTRotDataModule(root, val_size=2, batch_size=4)
     (root / "mnist_rotation_new.zip").unlink()
@@ -75,7 +75,7 @@ def test_mnist_rot_datamodule_from_zip(tmp_path: Path) -> None:
 
 def test_download_refuses_a_bad_archive(tmp_path: Path) -> None:
     (tmp_path / "mnist_rotation_new.zip").write_bytes(b"not the archive")
-    with pytest.raises(OSError, match="MD5"):
+    with pytest.raises(ChecksumError, match="MD5"):
         download_mnist_rot(tmp_path)
 
 

@@ -8,10 +8,8 @@ downloading it only when asked (``download=True``) and verifying its MD5.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -20,7 +18,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from ballroom.core.data import RotatedDigitsDataModule, load_digits_images, render_digits, rotate_images
+from ballroom.core.data import (
+    RotatedDigitsDataModule,
+    download_url,
+    load_digits_images,
+    render_digits,
+    rotate_images,
+)
 from ballroom.core.data._base import SplitDataModule, split_indices
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "MNISTRotDataModule",
     "RotatedDigitsDataModule",
     "digits_protocol",
+    "download_mnist_rot",
     "read_amat",
     "rotate_about_background",
 ]
@@ -71,38 +76,18 @@ def read_amat(path: str | os.PathLike[str], side: int = 28) -> tuple[Tensor, Ten
     return images, torch.from_numpy(labels.astype(np.int64))
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_mnist_rot(
     root: str | os.PathLike[str], url: str = MNIST_ROT_URL, md5: str = MNIST_ROT_MD5
 ) -> Path:
-    """Download ``mnist_rotation_new.zip`` into ``root`` (kept if present with the right MD5) and unzip it."""
+    """Download ``mnist_rotation_new.zip`` into ``root`` (kept if present with the right MD5) and unpack
+    its two amat files into ``root``."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / "mnist_rotation_new.zip"
-    if not archive.exists():
-        tmp = archive.with_suffix(".zip.part")
-        request = urllib.request.Request(url, headers={"User-Agent": "ballroom-sepgcnn"})
-        with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as out:
-            while block := response.read(1 << 20):
-                out.write(block)
-        got = _md5(tmp)
-        if got != md5:
-            tmp.unlink()
-            raise OSError(f"{url}: MD5 {got} does not match the expected {md5}")
-        os.replace(tmp, archive)
-    elif _md5(archive) != md5:
-        raise OSError(f"{archive} exists but its MD5 is not {md5}; delete it to download again")
+    archive = download_url(url, root / "mnist_rotation_new.zip", md5=md5)
     with zipfile.ZipFile(archive) as zf:
         for name in zf.namelist():
-            if Path(name).name in MNIST_ROT_FILES.values() and not (root / Path(name).name).exists():
-                (root / Path(name).name).write_bytes(zf.read(name))
+            target = root / Path(name).name
+            if Path(name).name in MNIST_ROT_FILES.values() and not target.exists():
+                target.write_bytes(zf.read(name))
     return root
 
 

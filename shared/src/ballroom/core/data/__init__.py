@@ -14,7 +14,7 @@ from ballroom.core.data.digits import (
     render_digits,
     rotate_images,
 )
-from ballroom.core.data.download import ChecksumError, download_url, extract_archive, sha256sum
+from ballroom.core.data.download import ChecksumError, download_url, extract_archive, md5sum, sha256sum
 from ballroom.core.data.uea import BUNDLED_UCR_UEA, UCRUEADataset, UEADataModule, ucr_uea
 from ballroom.core.data.vision import (
     VISION_FILES,
@@ -41,6 +41,7 @@ __all__ = [
     "load_cifar100",
     "load_digits_images",
     "load_mnist",
+    "md5sum",
     "read_idx",
     "render_digits",
     "rotate_images",

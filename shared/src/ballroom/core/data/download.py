@@ -1,7 +1,8 @@
 """Checksummed downloads and safe archive extraction, for users who have a network.
 
 Nothing in ballroom downloads by default: loaders call :func:`download_url` only when asked to
-(``download=True``). Every file carries a SHA-256; a mismatch deletes the partial file and raises.
+(``download=True``). Every file carries a SHA-256 (or, where only that is published, an MD5); a
+mismatch deletes the partial file and raises.
 """
 
 from __future__ import annotations
@@ -14,40 +15,57 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["ChecksumError", "download_url", "extract_archive", "sha256sum"]
+__all__ = ["ChecksumError", "download_url", "extract_archive", "md5sum", "sha256sum"]
 
 
 class ChecksumError(RuntimeError):
-    """A file's SHA-256 does not match the expected value."""
+    """A file's SHA-256 (or MD5) does not match the expected value."""
 
 
-def sha256sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+def _digest(path: str | os.PathLike[str], algorithm: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False) if algorithm == "md5" else hashlib.new(algorithm)
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
 
 
+def sha256sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    return _digest(path, "sha256", chunk)
+
+
+def md5sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex MD5 of a file (only to match checksums that datasets publish as MD5)."""
+    return _digest(path, "md5", chunk)
+
+
 def download_url(
     urls: str | Sequence[str],
     dest: str | os.PathLike[str],
-    sha256: str,
+    sha256: str | None = None,
     *,
+    md5: str | None = None,
     timeout: float = 60.0,
     progress: bool = True,
 ) -> Path:
-    """Download ``urls`` (tried in order, mirrors) to ``dest`` and verify its SHA-256.
+    """Download ``urls`` (tried in order, mirrors) to ``dest`` and verify its SHA-256 (or ``md5``,
+    for datasets that publish only that; exactly one of the two is required).
 
     An existing ``dest`` with the right checksum is kept (no network access). The file is written to
     ``dest + ".part"`` and renamed only after the checksum matched.
     """
+    if (sha256 is None) == (md5 is None):
+        raise ValueError("give exactly one checksum: sha256=... or md5=...")
+    algorithm, expected = ("SHA-256", sha256) if sha256 is not None else ("MD5", md5)
+    check = sha256sum if sha256 is not None else md5sum
     dest = Path(dest)
     if dest.exists():
-        if sha256sum(dest) == sha256:
+        if check(dest) == expected:
             return dest
-        raise ChecksumError(f"{dest} exists but its SHA-256 is not {sha256}; delete it to download again")
+        raise ChecksumError(
+            f"{dest} exists but its {algorithm} is not {expected}; delete it to download again"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     errors: list[str] = []
@@ -60,10 +78,10 @@ def download_url(
             errors.append(f"{url}: {err}")
             tmp.unlink(missing_ok=True)
             continue
-        got = sha256sum(tmp)
-        if got != sha256:
+        got = check(tmp)
+        if got != expected:
             tmp.unlink(missing_ok=True)
-            raise ChecksumError(f"{url}: SHA-256 {got} does not match the expected {sha256}")
+            raise ChecksumError(f"{url}: {algorithm} {got} does not match the expected {expected}")
         os.replace(tmp, dest)
         return dest
     raise OSError(f"could not download {dest.name}:\n  " + "\n  ".join(errors))
