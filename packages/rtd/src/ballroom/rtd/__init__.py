@@ -9,7 +9,13 @@ their clusters::
 """
 
 from ballroom.rtd.backends import available_backends, compute_bars, critical_edges
-from ballroom.rtd.data import DigitsProbeDataModule, clusters_experiment, rings_experiment, rings_variant
+from ballroom.rtd.data import (
+    DigitsProbeDataModule,
+    clusters_experiment,
+    load_dsprites,
+    rings_experiment,
+    rings_variant,
+)
 from ballroom.rtd.functional import (
     cross_barcode,
     cross_barcode_from_distances,
@@ -45,6 +51,7 @@ __all__ = [
     "cross_matrix",
     "cross_matrix_from_distances",
     "distances",
+    "load_dsprites",
     "normalise",
     "plot_barcode",
     "rings_experiment",

@@ -1,15 +1,25 @@
-"""The paper's synthetic point clouds (exact recipes) and the digits probe data."""
+"""The paper's synthetic point clouds (exact recipes), the digits probe data and the dSprites loader."""
 
 from __future__ import annotations
 
-import numpy as np
+import os
+from pathlib import Path
 
-from ballroom.core.data import DigitsDataModule
+import numpy as np
+import torch
+from torch import Tensor
+
+from ballroom.core.data import DigitsDataModule, download_url
 
 __all__ = [
     "CLUSTER_COUNTS",
+    "DSPRITES_FACTORS",
+    "DSPRITES_FILE",
+    "DSPRITES_MD5",
+    "DSPRITES_URL",
     "DigitsProbeDataModule",
     "clusters_experiment",
+    "load_dsprites",
     "rings_experiment",
     "rings_variant",
 ]
@@ -84,3 +94,56 @@ class DigitsProbeDataModule(DigitsDataModule):
             num_workers=num_workers,
             seed=seed,
         )
+
+
+DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+DSPRITES_URL = f"https://github.com/google-deepmind/dsprites-dataset/raw/master/{DSPRITES_FILE}"
+#: MD5 of the published archive (the dataset's loaders pin an MD5; no SHA-256 is published).
+DSPRITES_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"
+#: The latent factors, in the archive's column order (colour is constant).
+DSPRITES_FACTORS = ("color", "shape", "scale", "orientation", "pos_x", "pos_y")
+
+
+def load_dsprites(
+    root: str | os.PathLike[str], download: bool = False, n: int | None = None, seed: int = 0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """dSprites (Matthey et al. 2017; 737,280 binary 64x64 images of 2D shapes) from ``root``.
+
+    Reads ``root/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``; ``download=True`` fetches it
+    (MD5-checked) when missing. ``n`` keeps a seeded random subset (the paper compares representations
+    of a few hundred images). Returns ``(images (N, 1, 64, 64) float32 in {0, 1}, latent classes
+    (N, 6) int64, latent values (N, 6) float64)``, columns as :data:`DSPRITES_FACTORS`. The archive's
+    pickled ``metadata`` entry is never loaded (``allow_pickle=False``).
+    """
+    path = Path(root) / DSPRITES_FILE
+    if not path.exists():
+        if not download:
+            raise FileNotFoundError(f"{path} not found; pass download=True to fetch dSprites")
+        download_url(DSPRITES_URL, path, md5=DSPRITES_MD5)
+    with np.load(path, allow_pickle=False) as archive:
+        missing = {"imgs", "latents_classes", "latents_values"} - set(archive.files)
+        if missing:
+            raise ValueError(f"{path}: not a dSprites archive (missing {sorted(missing)})")
+        imgs = archive["imgs"]
+        classes, values = archive["latents_classes"], archive["latents_values"]
+    total = imgs.shape[0]
+    if (
+        imgs.ndim != 3
+        or imgs.shape[1:] != (64, 64)
+        or classes.shape != (total, 6)
+        or values.shape != (total, 6)
+    ):
+        raise ValueError(
+            f"{path}: expected imgs (N, 64, 64) and latents (N, 6), got {imgs.shape}, {classes.shape}, {values.shape}"
+        )
+    index = np.arange(total)
+    if n is not None:
+        if not 1 <= n <= total:
+            raise ValueError(f"n must be in [1, {total}], got {n}")
+        index = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    images = torch.from_numpy(np.ascontiguousarray(imgs[index])).to(torch.float32).unsqueeze(1)
+    return (
+        images,
+        torch.from_numpy(classes[index].astype(np.int64)),
+        torch.from_numpy(values[index].astype(np.float64)),
+    )
