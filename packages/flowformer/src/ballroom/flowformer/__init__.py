@@ -13,8 +13,9 @@ data modules import Lightning when they are first touched.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ballroom.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ballroom.core.data import UEADataModule
@@ -117,15 +118,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _SOURCES[name]
-    except KeyError:
-        raise AttributeError(f"module 'ballroom.flowformer' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
