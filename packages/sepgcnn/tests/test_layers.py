@@ -87,6 +87,7 @@ def test_forward_equals_conv_with_the_full_kernel(implementation: str) -> None:
     x = torch.randn(2, 3, n, 8, 8, dtype=torch.float64)
     full = conv.full_kernel(el)
     assert full.shape == (2 * n, 3 * n, 3, 3)
+    torch.testing.assert_close(conv.full_kernel(), full)  # default: the discretised grid
     ref = F.conv2d(x.reshape(2, 3 * n, 8, 8), full, padding=1).view(2, 2, n, 8, 8)
     for channels_last in (False, True):
         conv.channels_last = channels_last

@@ -363,14 +363,18 @@ class GroupConv(_GroupLayer):
         k = self.kernel_size
         return w_rot, w_scale, kr.permute(3, 0, 1, 2).reshape(self.out_channels * out_el.shape[0], 1, k, k)
 
-    def kernel(self, in_elements: Tensor, out_elements: Tensor | None = None) -> Tensor | tuple[Tensor, ...]:
+    def kernel(
+        self, in_elements: Tensor | None = None, out_elements: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, ...]:
         """What the forward pass convolves with.
 
         ``nonseparable``/``gseparable``/``dseparable``: the kernel ``(C_out N_out, C_in N_in, k, k)``
         (``C_in`` -> 1 for ``dseparable``, which runs with ``groups = C_out``); ``separable``/``dgseparable``:
         ``(W_H (C_out N_out, C_in N_in or N_in, 1, 1), W_R (C_out N_out, 1, k, k))``; ``separable+2d``:
-        ``(W_rot, W_scale (C_out, N_s, N_s), W_R)``.
+        ``(W_rot, W_scale (C_out, N_s, N_s), W_R)``. ``in_elements=None``: the discretised grid.
         """
+        if in_elements is None:
+            in_elements = self.group.sample("discretise")
         out_el = self._elements(out_elements, self.grid.device)
         in_el = in_elements.to(device=self.grid.device, dtype=self.grid.dtype)
         if self.implementation == "separable+2d":
@@ -404,10 +408,12 @@ class GroupConv(_GroupLayer):
         w_r = kr.permute(3, 0, 1, 2).reshape(cout * n_out, 1, k, k)
         return w_h, w_r
 
-    def full_kernel(self, in_elements: Tensor, out_elements: Tensor | None = None) -> Tensor:
+    def full_kernel(self, in_elements: Tensor | None = None, out_elements: Tensor | None = None) -> Tensor:
         """The materialised kernel ``(C_out N_out, C_in N_in, k, k)`` of any implementation (channel
         projection folded in), such that ``conv2d(x.reshape(B, C_in N_in, H, W), full_kernel)`` equals
-        the forward pass."""
+        the forward pass. ``in_elements=None``: the discretised grid."""
+        if in_elements is None:
+            in_elements = self.group.sample("discretise")
         out_el = self._elements(out_elements, self.grid.device)
         kernel = self.kernel(in_elements, out_el)
         cout, cin, k = self.out_channels, self.in_channels, self.kernel_size
