@@ -6,6 +6,8 @@ Run with ``nox -s "bench(rtd, cpu)"`` (JSON to ``.benchmarks/rtd-cpu.json``). Gr
   official formulation (spec vertex layout, no threshold, giotto-ph) and linear CKA / SVCCA, the
   baselines users would otherwise pick.
 - ``rings-k5-one-direction``: the tie-heavy rings case, ours vs the official formulation.
+- ``clusters-7-both-directions``: the paper's notebook workload (7 cluster comparisons, ``rtd_sym``).
+- ``ours-enclosing`` rows: ours with the enclosing-radius threshold instead of ``cross_threshold``.
 - ``scaling-<backend>``: ``rtd_1`` of ``n`` random points for n = 100 .. 2000.
 """
 
@@ -17,7 +19,16 @@ import numpy as np
 import pytest
 
 from ballroom.core.metrics import linear_cka, svcca
-from ballroom.rtd import available_backends, cross_matrix, rings_experiment, rtd_1, rtd_sym
+from ballroom.rtd import (
+    available_backends,
+    clusters_experiment,
+    compute_bars,
+    cross_matrix,
+    rings_experiment,
+    rtd_1,
+    rtd_sym,
+)
+from ballroom.rtd.functional import a_first_order
 
 BACKENDS = [b for b in ("gph", "ripser") if b in available_backends()]
 
@@ -32,6 +43,17 @@ def _official_formulation(P: np.ndarray, Pt: np.ndarray) -> float:
     return float(np.sum(dgm[:, 1] - dgm[:, 0], dtype=np.float64))
 
 
+def _rtd_sym_enclosing(P: np.ndarray, Pt: np.ndarray) -> float:
+    """Ours (A-first order, giotto-ph) with the enclosing radius of the matrix as threshold."""
+    total = 0.0
+    for a, b in ((P, Pt), (Pt, P)):
+        M = cross_matrix(a, b, fast=True)
+        order = a_first_order(M.shape[0] // 2)
+        bars = compute_bars(M[np.ix_(order, order)], maxdim=1, backend="gph")[1]
+        total += float(np.sum(bars[:, 1] - bars[:, 0]))
+    return 0.5 * total
+
+
 def _random(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     return rng.random((n, 2)), rng.random((n, 2))
@@ -41,7 +63,7 @@ def _random(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     "name",
     [
         *(f"ours-{b}" for b in BACKENDS),
-        *(["official-formulation-gph"] if "gph" in BACKENDS else []),
+        *(["official-formulation-gph", "ours-enclosing-gph"] if "gph" in BACKENDS else []),
         "linear_cka",
         "svcca",
     ],
@@ -52,6 +74,7 @@ def test_rtd_sym_random_500(benchmark: pytest.FixtureRequest, name: str) -> None
         "official-formulation-gph": lambda: (
             0.5 * (_official_formulation(P, Pt) + _official_formulation(Pt, P))
         ),
+        "ours-enclosing-gph": lambda: _rtd_sym_enclosing(P, Pt),
         "linear_cka": lambda: float(linear_cka(P, Pt)),
         "svcca": lambda: float(svcca(P, Pt)),
     }
@@ -75,6 +98,16 @@ def test_rings_tied_direction(benchmark: pytest.FixtureRequest, name: str) -> No
     )
     benchmark.group = "rings-k5-one-direction"
     benchmark.pedantic(fn, rounds=1, iterations=1)
+
+
+@pytest.mark.parametrize("name", ["ours", "ours-enclosing"])
+def test_clusters_seven_both_directions(benchmark: pytest.FixtureRequest, name: str) -> None:
+    if "gph" not in BACKENDS:
+        pytest.skip("needs giotto-ph")
+    base, clouds = clusters_experiment()
+    one = rtd_sym if name == "ours" else _rtd_sym_enclosing
+    benchmark.group = "clusters-7-both-directions"
+    benchmark.pedantic(lambda: [one(base, c) for c in clouds.values()], rounds=1, iterations=1)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -252,3 +252,50 @@ def test_a_first_vertex_order_keeps_the_bars_on_tied_inputs() -> None:
         np.testing.assert_array_equal(
             np.sort(cross_barcode(base, variants[4], backend=backend)[1], 0), np.sort(reordered, 0)
         )
+
+
+def _tie_heavy_clouds(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Small clouds with the structures that stress the threshold: rigidly moved groups (many exact
+    ties between W and Wt), coincident points (zero entries) and generic noise."""
+    groups = [rng.normal(size=(5, 2)) for _ in range(12)]
+    base = np.concatenate(groups)
+    moved = np.concatenate([g + 6 * np.array([np.cos(i), np.sin(i)]) * (i % 3) for i, g in enumerate(groups)])
+    dup = base.copy()
+    dup[1::2] = dup[::2]  # coincident pairs
+    noisy = base + 0.3 * rng.normal(size=base.shape)
+    return [(base, moved), (moved, base), (base, dup), (dup, base), (base, noisy)]
+
+
+def test_cross_threshold_keeps_every_bar() -> None:
+    from ballroom.rtd.backends import compute_bars, enclosing_radius
+    from ballroom.rtd.functional import a_first_order, cross_threshold
+
+    rng = np.random.default_rng(11)
+    tighter = 0
+    for P, Q in _tie_heavy_clouds(rng):
+        for fast in (True, False):
+            M = cross_matrix(P, Q, fast=fast)
+            T = cross_threshold(M)
+            order = a_first_order(M.shape[0] // 2)
+            Mo = M[np.ix_(order, order)]
+            assert T <= enclosing_radius(M) + 1e-12
+            tighter += T < 0.95 * enclosing_radius(Mo)
+            full = compute_bars(Mo, maxdim=1, n_threads=1)
+            cut = compute_bars(Mo, maxdim=1, n_threads=1, thresh=T)
+            for k in (0, 1):
+                np.testing.assert_allclose(np.sort(cut[k], 0), np.sort(full[k], 0), rtol=0, atol=1e-6)
+    assert tighter >= 5  # the shortcut is active, not a no-op
+
+
+def test_spanning_bottleneck_matches_scipy() -> None:
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    from ballroom.rtd.functional import spanning_bottleneck
+
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(40, 3))
+    D = distances(X)
+    assert spanning_bottleneck(D) == pytest.approx(minimum_spanning_tree(D).toarray().max())
+    D[3, 7] = D[7, 3] = 0.0  # a zero edge is an edge here (scipy would drop it)
+    assert spanning_bottleneck(D) <= minimum_spanning_tree(D).toarray().max() + 1e-12
+    assert spanning_bottleneck(np.zeros((1, 1))) == 0.0

@@ -103,18 +103,24 @@ def compute_bars(
     backend: Backend | str = "auto",
     n_threads: int | None = None,
     collapse_edges: bool = False,
+    thresh: float | None = None,
 ) -> dict[int, np.ndarray]:
     """Finite Vietoris-Rips bars of a dense dissimilarity matrix ``M (N, N)``.
 
     Returns ``{k: (m_k, 2) float64}`` for ``k = 0..maxdim``. ``n_threads`` (giotto-ph only)
     defaults to the CPUs available to this process; ``collapse_edges`` (giotto-ph only) applies
-    the edge collapse of Boissonnat & Pritam, which leaves the barcode unchanged.
+    the edge collapse of Boissonnat & Pritam, which leaves the barcode unchanged. ``thresh``: a scale
+    the caller knows no bar of dimension <= ``maxdim`` outlives (or starts after); the smaller of it
+    and the enclosing radius is used (values within float32 rounding above it are kept).
     """
     if maxdim < 0:
         raise ValueError(f"maxdim must be >= 0, got {maxdim}")
     M = _check_matrix(M)
     name = resolve_backend(backend)
-    thresh = enclosing_radius(M)
+    thresh_used = enclosing_radius(M)
+    if thresh is not None:
+        thresh_used = min(thresh_used, float(np.nextafter(np.float32(thresh), np.float32(np.inf))))
+    thresh = thresh_used
     if name == "gph":
         from gph import ripser_parallel
 

