@@ -140,3 +140,27 @@ def test_trained_like_kernels_score_higher_separability() -> None:
         kernel_separability(stack, 8)
     with pytest.raises(ValueError, match="C_out\\*N_out"):
         kernel_separability(torch.randn(7, 8, 5, 5), 4, 4)
+
+
+def test_eval_sampling_makes_uniform_models_deterministic() -> None:
+    from ballroom.sepgcnn.models import build_model, set_eval_sampling
+
+    torch.manual_seed(4)
+    net = build_model(
+        "ckgresnet", n_rot=4, widths=(2, 2, 4), kernel_size=3, hidden=8, sampling="uniform", input_size=16
+    )
+    x = torch.randn(3, 1, 16, 16)
+    net.eval()
+    with torch.no_grad():
+        a, b = net(x), net(x)
+        assert not torch.allclose(a, b)  # the official behaviour: a new random grid in every eval call
+        set_eval_sampling(net, "discretise")
+        c, d = net(x), net(x)
+    torch.testing.assert_close(c, d, rtol=0, atol=0)
+    net.train()
+    grids = []
+    net.lift.register_forward_hook(lambda mod, args, out: grids.append(out[1]))
+    net(x)
+    assert float(grids[0][0, 0]) > 0  # training still samples uniformly
+    with pytest.raises(ValueError, match="eval sampling"):
+        set_eval_sampling(net, "random")

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         check_images,
         classifier_head,
         make_group,
+        set_eval_sampling,
         z2_widths_for,
     )
     from ballroom.sepgcnn.nn import (
@@ -110,6 +111,7 @@ _SOURCES = {
     "rotate_about_background": "ballroom.sepgcnn.data",
     "siren_parameters": "ballroom.sepgcnn.metrics",
     "tap_grid": "ballroom.sepgcnn.nn",
+    "set_eval_sampling": "ballroom.sepgcnn.models",
     "z2_widths_for": "ballroom.sepgcnn.models",
 }
 
@@ -148,6 +150,7 @@ __all__ = [
     "make_group",
     "read_amat",
     "rotate_about_background",
+    "set_eval_sampling",
     "siren_parameters",
     "tap_grid",
     "z2_widths_for",

@@ -30,6 +30,8 @@ class SepGCNNClassifier(pl.LightningModule):
     images rotated by seeded uniformly random angles, bilinear, about the background value),
     ``test/acc`` and ``time/epoch`` (wall seconds of the training epoch).
     The defaults are the paper's MNIST-rot runs (widths 32,32,64, k=7, N=8, lr 1e-4, wd 1e-4).
+    ``eval_sampling="discretise"`` evaluates a ``sampling="uniform"`` model on the fixed grid
+    (deterministic validation; the official code samples in eval too, the default None).
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class SepGCNNClassifier(pl.LightningModule):
         weight_decay: float = 1e-4,
         cosine_epochs: int | None = None,
         rot_seed: int = 0,
+        eval_sampling: str | None = None,
     ) -> None:
         super().__init__()
         if model not in MODELS:
@@ -65,7 +68,7 @@ class SepGCNNClassifier(pl.LightningModule):
         self.save_hyperparameters()
         self.net = build_model(
             model, group, n_rot, n_scale, max_scale, implementation, widths, kernel_size, hidden, sampling,
-            in_channels, num_classes, input_size,
+            in_channels, num_classes, input_size, eval_sampling,
         )  # fmt: skip
         metric: dict[str, Any] = dict(task="multiclass", num_classes=num_classes)
         self.train_acc = torchmetrics.Accuracy(**metric)

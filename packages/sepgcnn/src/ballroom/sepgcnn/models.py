@@ -28,6 +28,7 @@ __all__ = [
     "check_images",
     "classifier_head",
     "make_group",
+    "set_eval_sampling",
     "z2_widths_for",
 ]
 
@@ -259,6 +260,17 @@ def z2_widths_for(
     return best[1]
 
 
+def set_eval_sampling(model: nn.Module, method: str | None) -> nn.Module:
+    """Sample ``method`` (``"discretise"``, ``"uniform"`` or None = as in training) in eval mode in every
+    group layer of ``model`` (the spec's pitfall: uniform sampling makes test accuracy stochastic)."""
+    if method not in (None, "discretise", "uniform"):
+        raise ValueError(f"eval sampling must be None, 'discretise' or 'uniform', got {method!r}")
+    for layer in model.modules():
+        if isinstance(layer, (LiftingConv, GroupConv)):
+            layer.eval_sampling = method  # type: ignore[assignment]
+    return model
+
+
 def build_model(
     model: str = "ckgresnet",
     group: str = "SE2",
@@ -273,15 +285,16 @@ def build_model(
     in_channels: int = 1,
     num_classes: int = 10,
     input_size: int = 28,
+    eval_sampling: str | None = None,
 ) -> nn.Module:
     """A model from plain (YAML-friendly) arguments: ``"ckgresnet"``, ``"ckgcnn"`` or the ``"z2resnet"``
-    baseline (which ignores the group arguments)."""
+    baseline (which ignores the group arguments). ``eval_sampling``: see :func:`set_eval_sampling`."""
     if model == "z2resnet":
         return Z2ResNet(in_channels, num_classes, widths, kernel_size, input_size)
     cls = {"ckgresnet": CKGResNet, "ckgcnn": CKGCNN}.get(model)
     if cls is None:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    return cls(
+    net = cls(
         make_group(group, n_rot, n_scale, max_scale),
         in_channels,
         num_classes,
@@ -292,3 +305,4 @@ def build_model(
         hidden,
         input_size,
     )
+    return set_eval_sampling(net, eval_sampling)

@@ -124,6 +124,9 @@ class _GroupLayer(nn.Module):
         if sampling not in ("discretise", "uniform"):
             raise ValueError(f"sampling must be 'discretise' or 'uniform', got {sampling!r}")
         self.group, self.kernel_size, self.sampling = group, kernel_size, sampling
+        #: sampling method in eval mode (None: the training method, as the official code, which draws
+        #: uniform offsets in eval too); "discretise" makes evaluation deterministic
+        self.eval_sampling: Sampling | None = None
         self.padding, self.stride = (kernel_size // 2 if padding else 0), stride
         extent = group.max_scale if isinstance(group, Sim2) else 1.0
         self.register_buffer("grid", tap_grid(kernel_size, extent), persistent=False)
@@ -154,7 +157,8 @@ class _GroupLayer(nn.Module):
 
     def _elements(self, elements: Tensor | None, device: torch.device) -> Tensor:
         if elements is None:
-            elements = self.group.sample(self.sampling)
+            method = self.sampling if self.training or self.eval_sampling is None else self.eval_sampling
+            elements = self.group.sample(method)
         return elements.to(device=device, dtype=self.grid.dtype)
 
     def _spatial(self, elements: Tensor) -> Tensor:
