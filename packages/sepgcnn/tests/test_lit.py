@@ -124,7 +124,7 @@ def test_ddp_fit(tmp_path: Path) -> None:
     model = SepGCNNClassifier(**TINY)  # type: ignore[arg-type]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer = quiet_trainer(
-        tmp_path, devices=2, strategy="ddp_spawn", max_epochs=1, limit_train_batches=2, limit_val_batches=1,
+        tmp_path, devices=2, strategy="ddp_fork", max_epochs=1, limit_train_batches=2, limit_val_batches=1,
         deterministic=False,
     )  # fmt: skip
     trainer.fit(model, datamodule=_digits())
