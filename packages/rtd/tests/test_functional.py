@@ -299,3 +299,15 @@ def test_spanning_bottleneck_matches_scipy() -> None:
     D[3, 7] = D[7, 3] = 0.0  # a zero edge is an edge here (scipy would drop it)
     assert spanning_bottleneck(D) <= minimum_spanning_tree(D).toarray().max() + 1e-12
     assert spanning_bottleneck(np.zeros((1, 1))) == 0.0
+
+
+def test_rtd_sym_batch_equals_the_loop() -> None:
+    from ballroom.rtd import rtd_sym_batch
+
+    rng = np.random.default_rng(13)
+    pairs = [(rng.normal(size=(40, 2)), rng.normal(size=(40, 3))) for _ in range(3)]
+    loop = [rtd_sym(P, Q) for P, Q in pairs]
+    np.testing.assert_allclose(rtd_sym_batch(pairs, n_jobs=2), loop, rtol=1e-12)  # worker processes
+    np.testing.assert_allclose(rtd_sym_batch(pairs, n_jobs=1), loop, rtol=1e-12)
+    with pytest.raises(ValueError, match="same points"):
+        rtd_sym_batch([(pairs[0][0], pairs[0][1][:30])])

@@ -27,6 +27,7 @@ from ballroom.rtd.functional import (
     rtd,
     rtd_1,
     rtd_sym,
+    rtd_sym_batch,
     vr_barcode,
 )
 from ballroom.rtd.lit import ProbeClassifier, RTDCallback
@@ -61,5 +62,6 @@ __all__ = [
     "rtd",
     "rtd_1",
     "rtd_sym",
+    "rtd_sym_batch",
     "vr_barcode",
 ]

@@ -11,8 +11,12 @@ disagreement. Summing bar lengths gives ``rtd_1``, which is 0 whenever ``Wt >= W
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import warnings
 from collections.abc import Sequence
-from typing import Literal
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,6 +37,7 @@ __all__ = [
     "rtd",
     "rtd_1",
     "rtd_sym",
+    "rtd_sym_batch",
     "spanning_bottleneck",
     "vr_barcode",
 ]
@@ -303,6 +308,49 @@ def rtd_sym(
         distances(A, metric), distances(B, metric), norm=norm, backend=backend,
         fast=fast, use_max=use_max, n_threads=n_threads, collapse_edges=collapse_edges,
     )  # fmt: skip
+
+
+def _h1_total_job(job: tuple[np.ndarray, np.ndarray, dict[str, Any]]) -> float:
+    """One direction of one pair, for :func:`rtd_sym_batch`'s worker processes (module level: picklable)."""
+    W, Wt, kw = job
+    return _total(cross_barcode_from_distances(W, Wt, dim=1, **kw), 1)
+
+
+def rtd_sym_batch(
+    pairs: Sequence[tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]],
+    n_jobs: int | None = None,
+    norm: Norm = "quantile",
+    backend: Backend | str = "auto",
+    fast: bool = True,
+    use_max: bool = False,
+    metric: str = "euclidean",
+) -> list[float]:
+    """``[rtd_sym(P, Pt) for P, Pt in pairs]``, with the ``2 len(pairs)`` barcodes spread over ``n_jobs``
+    worker processes of one backend thread each (default: the CPUs available to this process).
+
+    giotto-ph gains only ~1.2x from a second thread on these sizes, so independent barcodes in parallel
+    processes use two cores better: the paper's 7 cluster comparisons take ~9.5 s instead of ~17 s on
+    2 cores. Same values as the loop (tested). Workers are forked where the platform allows it.
+    """
+    clouds = [_pair(P, Pt) for P, Pt in pairs]
+    dists = [(distances(A, metric), distances(B, metric)) for A, B in clouds]
+    kw: dict[str, Any] = dict(norm=norm, backend=backend, fast=fast, use_max=use_max)
+    jobs = [(W, Wt, kw) for W, Wt in dists] + [(Wt, W, kw) for W, Wt in dists]
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(n_jobs or workers, len(jobs))
+    if n_jobs is not None and n_jobs < 1:
+        raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
+    if workers <= 1:
+        totals = [_h1_total_job(job) for job in jobs]
+    else:
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        jobs = [(W, Wt, dict(kw, n_threads=1)) for W, Wt, kw in jobs]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
+                totals = list(pool.map(_h1_total_job, jobs))
+    n = len(dists)
+    return [0.5 * (totals[i] + totals[n + i]) for i in range(n)]
 
 
 def rtd(

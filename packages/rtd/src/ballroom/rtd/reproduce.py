@@ -28,7 +28,7 @@ from scipy.stats import kendalltau, spearmanr
 from ballroom.core.metrics import linear_cka, svcca
 from ballroom.core.report import Claim, finish, reproduce_parser, require_matplotlib
 from ballroom.rtd.data import CLUSTER_COUNTS, DigitsProbeDataModule, clusters_experiment, rings_experiment
-from ballroom.rtd.functional import rtd_sym
+from ballroom.rtd.functional import rtd_sym, rtd_sym_batch
 from ballroom.rtd.lit import ProbeClassifier
 
 SNAPSHOT_EPOCHS = (1, 2, 3, 5, 8, 12, 18, 25, 30)
@@ -43,11 +43,16 @@ def _tau(values: Sequence[float], order: Sequence[float]) -> float:
     return float(kendalltau(order, values).statistic)
 
 
-def _measures(base: np.ndarray, other: np.ndarray) -> dict[str, float]:
+def _measures(base: np.ndarray, others: dict[int, np.ndarray]) -> dict[int, dict[str, float]]:
+    """RTD (all comparisons' barcodes in parallel worker processes), linear CKA and SVCCA per cloud."""
+    rtds = rtd_sym_batch([(base, other) for other in others.values()])
     return {
-        "rtd": rtd_sym(base, other),
-        "cka": float(linear_cka(base, other)),
-        "svcca": float(svcca(base, other, center="features")),
+        k: {
+            "rtd": value,
+            "cka": float(linear_cka(base, other)),
+            "svcca": float(svcca(base, other, center="features")),
+        }
+        for (k, other), value in zip(others.items(), rtds)
     }
 
 
@@ -56,11 +61,11 @@ def synthetic(mode: str) -> tuple[list[dict[str, Any]], list[Claim]]:
     cfg = SETTINGS[mode]
     rows: list[dict[str, Any]] = []
     base, clouds = clusters_experiment(counts=cfg["counts"])
-    for k, cloud in clouds.items():
-        rows.append({"experiment": "clusters", "k": k, **_measures(base, cloud)})
+    for k, values in _measures(base, clouds).items():
+        rows.append({"experiment": "clusters", "k": k, **values})
     ring_base, variants = rings_experiment(points=cfg["ring_points"])
-    for k, cloud in variants.items():
-        rows.append({"experiment": "rings", "k": k, **_measures(ring_base, cloud)})
+    for k, values in _measures(ring_base, variants).items():
+        rows.append({"experiment": "rings", "k": k, **values})
     claims = []
     for name, paper in (
         ("clusters", {"rtd": "1.00", "cka": "0.24", "svcca": "0.14"}),
