@@ -27,6 +27,7 @@ import pytest
 import torch
 from torch import nn
 
+from ballroom.core.profiling import saved_tensor_bytes
 from ballroom.flowformer import FlowAttention, FlowformerLM, SoftmaxAttention
 from ballroom.flowformer.reference import OfficialFlowAttention
 
@@ -43,21 +44,6 @@ def _layer(impl: str, causal: bool) -> nn.Module:
     if impl == "official":
         return OfficialFlowAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal)
     return SoftmaxAttention(D_MODEL, D_MODEL, D_MODEL, HEADS, causal=causal)
-
-
-def _saved_bytes(fn: Any) -> int:
-    """Bytes of the distinct storages autograd saves for backward while running ``fn``."""
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        st = t.untyped_storage()
-        seen[st.data_ptr()] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    del out
-    return sum(seen.values())
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -91,7 +77,7 @@ def test_attention_layer(
             torch.cuda.synchronize()
 
     step()
-    benchmark.extra_info["saved_MiB"] = _saved_bytes(lambda: layer(x, x, x)) / 2**20
+    benchmark.extra_info["saved_MiB"] = saved_tensor_bytes(lambda: layer(x, x, x)) / 2**20
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()

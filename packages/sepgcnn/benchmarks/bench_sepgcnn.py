@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ballroom.core.profiling import saved_tensor_bytes
 from ballroom.sepgcnn import SE2, GroupConv
 
 KERNEL, SIZE = 7, 28
@@ -87,19 +88,6 @@ class OfficialFormulation(nn.Module):
         return y.view(b, cout, n, h, w)
 
 
-def _saved_bytes(fn: Any) -> int:
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    del out
-    return sum(seen.values())
-
-
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("index", range(4))
 def test_group_conv_layer(benchmark: Any, device: torch.device, impl: str, index: int) -> None:
@@ -139,7 +127,7 @@ def test_group_conv_layer(benchmark: Any, device: torch.device, impl: str, index
             torch.cuda.synchronize()
 
     step()
-    benchmark.extra_info["saved_MiB"] = _saved_bytes(run) / 2**20
+    benchmark.extra_info["saved_MiB"] = saved_tensor_bytes(run) / 2**20
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()

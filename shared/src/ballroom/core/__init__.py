@@ -11,6 +11,7 @@ in every test run):
 - :mod:`ballroom.core.lit`: a generic classifier ``LightningModule`` over any zoo model.
 - :mod:`ballroom.core.report`: the claims/table/plot helpers every ``reproduce.py`` uses.
 - :mod:`ballroom.core.lazy`: lazy package namespaces (names imported on first access).
+- :mod:`ballroom.core.profiling`: saved-activation accounting for benchmarks (any device).
 - :mod:`ballroom.core.testing`: the pytest plugin (markers ``cuda``, ``slow``, ``ddp``; ``--device``).
 """
 
