@@ -311,3 +311,82 @@ def test_rtd_sym_batch_equals_the_loop() -> None:
     np.testing.assert_allclose(rtd_sym_batch(pairs, n_jobs=1), loop, rtol=1e-12)
     with pytest.raises(ValueError, match="same points"):
         rtd_sym_batch([(pairs[0][0], pairs[0][1][:30])])
+
+
+def _full_bars(M: np.ndarray) -> np.ndarray:
+    """H1 bars of ``M`` in the A-first order, cut only at the enclosing radius (no RTD-specific bound)."""
+    from ballroom.rtd.functional import a_first_order
+
+    order = a_first_order(M.shape[0] // 2)
+    return compute_bars(M[np.ix_(order, order)], maxdim=1, n_threads=1)[1]
+
+
+def test_birth_bound_is_never_below_a_birth() -> None:
+    from ballroom.rtd.functional import birth_bound, cross_threshold
+
+    rng = np.random.default_rng(14)
+    clouds = [
+        *_tie_heavy_clouds(rng),
+        (_cloud(50, 2, 15), _cloud(50, 3, 16)),
+        (_cloud(50, 3, 16), _cloud(50, 2, 15)),
+    ]
+    below = 0
+    for P, Q in clouds:
+        for fast in (True, False):
+            M = cross_matrix(P, Q, fast=fast)
+            bound = birth_bound(M)
+            bars = _full_bars(M)
+            assert len(bars) > 0
+            assert bars[:, 0].max() <= np.float32(bound) * (1 + 1e-6)  # float32 filtration values
+            below += bound < 0.5 * cross_threshold(M)
+            # the cheap nearest-neighbour filter does not change the answer
+            assert birth_bound(M, neighbours=1) == bound
+            assert birth_bound(M, floor=bound) == bound
+    assert below >= 6  # the bound is far below the a-priori cut, i.e. it is not trivially large
+    assert birth_bound(np.ones((6, 6)) - np.eye(6)) == float("inf")  # not a cross matrix: no certificate
+
+
+def test_threshold_choices_give_identical_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ballroom.rtd import backends, functional
+    from ballroom.rtd.functional import cross_bars
+
+    runs: list[float] = []
+    real = backends.truncated_bars
+
+    def counting(*args: object, **kw: object) -> object:
+        runs.append(float(kw["thresh"]))  # type: ignore[arg-type]
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(functional, "truncated_bars", counting)
+    rng = np.random.default_rng(17)
+    regrown = 0
+    for P, Q in [*_tie_heavy_clouds(rng), (_cloud(60, 2, 18), _cloud(60, 2, 19))]:
+        for fast in (True, False):
+            M = cross_matrix(P, Q, fast=fast)
+            runs.clear()
+            adaptive = cross_bars(M, n_threads=1)
+            regrown += len(runs) > 1
+            reference = _full_bars(M)
+            for bars in (adaptive[1], cross_bars(M, n_threads=1, threshold="cross")[1]):
+                np.testing.assert_array_equal(np.sort(bars, 0), np.sort(reference, 0))
+            assert adaptive[0].shape == (0, 2)
+    assert regrown >= 1  # the search's second step (a class alive at the first cut) is exercised
+    M = cross_matrix(*_tie_heavy_clouds(rng)[0])
+    with pytest.raises(ValueError, match="threshold must be"):
+        cross_bars(M, threshold="median")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="growth must be > 1"):
+        cross_bars(M, growth=1.0)
+
+
+def test_rtd_functions_import_without_lightning() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from ballroom.rtd import rtd_sym, clusters_experiment, cross_matrix, birth_bound\n"
+        "base, clouds = clusters_experiment()\n"
+        "assert birth_bound(cross_matrix(base[:40], clouds[2][:40], fast=True)) > 0\n"
+        "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

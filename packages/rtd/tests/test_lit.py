@@ -118,7 +118,7 @@ def test_ddp_fit_with_callback(tmp_path: Path) -> None:
     trainer = _trainer(
         tmp_path,
         devices=2,
-        strategy="ddp_spawn",
+        strategy="ddp_fork",
         max_epochs=2,
         deterministic=False,
         callbacks=[RTDCallback(_probe(40), trials=1)],

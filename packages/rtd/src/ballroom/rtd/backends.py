@@ -32,6 +32,7 @@ __all__ = [
     "critical_edges",
     "enclosing_radius",
     "resolve_backend",
+    "truncated_bars",
 ]
 
 Backend = Literal["auto", "gph", "ripser", "gudhi"]
@@ -113,6 +114,25 @@ def compute_bars(
     the caller knows no bar of dimension <= ``maxdim`` outlives (or starts after); the smaller of it
     and the enclosing radius is used (values within float32 rounding above it are kept).
     """
+    return truncated_bars(M, maxdim, backend, n_threads, collapse_edges, thresh)[0]
+
+
+def truncated_bars(
+    M: np.ndarray,
+    maxdim: int = 1,
+    backend: Backend | str = "auto",
+    n_threads: int | None = None,
+    collapse_edges: bool = False,
+    thresh: float | None = None,
+) -> tuple[dict[int, np.ndarray], dict[int, int]]:
+    """Persistence of the Rips filtration of ``M (N, N)`` cut at ``thresh``: ``(bars, essential)``.
+
+    ``bars`` as in :func:`compute_bars`; ``essential[k]`` counts the ``k``-classes still alive at the
+    cut (reported with death ``inf`` by every backend), i.e. the Betti number ``b_k`` of the complex at
+    scale ``thresh`` (capped at the enclosing radius, where ``b_0 = 1`` and ``b_k = 0`` for ``k >= 1``).
+    A caller who knows that no class is born after ``thresh`` and finds ``essential[k] == 0`` knows that
+    ``bars[k]`` is the complete barcode.
+    """
     if maxdim < 0:
         raise ValueError(f"maxdim must be >= 0, got {maxdim}")
     M = _check_matrix(M)
@@ -139,7 +159,8 @@ def compute_bars(
         dgms = ripser(M, maxdim=maxdim, thresh=thresh, distance_matrix=True)["dgms"]
     else:
         dgms = _gudhi_dgms(M, maxdim, thresh)
-    return {k: _clean(dgms[k]) for k in range(maxdim + 1)}
+    essential = {k: int(np.isinf(np.asarray(dgms[k]).reshape(-1, 2)[:, 1]).sum()) for k in range(maxdim + 1)}
+    return {k: _clean(dgms[k]) for k in range(maxdim + 1)}, essential
 
 
 def _gudhi_dgms(M: np.ndarray, maxdim: int, thresh: float) -> list[np.ndarray]:

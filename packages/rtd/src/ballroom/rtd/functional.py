@@ -22,13 +22,15 @@ import numpy as np
 import torch
 from scipy.spatial.distance import pdist, squareform
 
-from ballroom.rtd.backends import Backend, compute_bars
+from ballroom.rtd.backends import Backend, compute_bars, truncated_bars
 
 __all__ = [
     "Norm",
     "a_first_order",
+    "birth_bound",
     "cross_barcode",
     "cross_barcode_from_distances",
+    "cross_bars",
     "cross_matrix",
     "cross_matrix_from_distances",
     "cross_threshold",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 Norm = Literal["quantile", "median", "mean"] | None
+Threshold = Literal["adaptive", "cross", "enclosing"]
 ZERO_TOL = 1e-6  # entries below ZERO_TOL * mean(W) are set to exactly 0
 
 
@@ -189,6 +192,19 @@ def spanning_bottleneck(D: np.ndarray) -> float:
     return largest
 
 
+def _is_cross_layout(M: np.ndarray) -> bool:
+    """Whether ``M`` has the structure the threshold arguments need: an all-zero A' block, a zero
+    cross diagonal and an A block no larger than the (symmetrised) cross block."""
+    n = M.shape[0] // 2
+    if M.shape[0] != 2 * n or n < 1:
+        return False
+    cross = M[n:, :n]
+    cross_sym = np.minimum(cross, cross.T)  # undo the fast layout's +inf half
+    return bool(
+        np.all(M[:n, :n] == 0) and np.all(np.diagonal(cross) == 0) and not np.any(M[n:, n:] > cross_sym)
+    )
+
+
 def cross_threshold(M: np.ndarray) -> float:
     """A scale after which the R-Cross-Barcode has no H1 (or H0) class: ``max(enclosing radius of the A
     block, spanning bottleneck of the cross block)``, for ``M`` in the spec's layout.
@@ -201,16 +217,108 @@ def cross_threshold(M: np.ndarray) -> float:
     ``(s, s')`` of the cross block (``s <= s'``) lies in ``Y_t`` with ``j = s'`` (cross diagonal 0, A entry
     <= cross entry), so ``t >=`` the spanning bottleneck suffices. No H1 bar is born or dies after this
     scale, so Rips persistence thresholded there returns the same H1 bars as the enclosing radius
-    of ``M`` (never larger; tested on tie-heavy and random clouds). Valid for ``dim <= 1`` only.
+    of ``M`` (never larger; tested on tie-heavy and random clouds). Valid for ``dim <= 1`` only; ``inf``
+    when ``M`` lacks the structure (then no shortcut is taken).
     """
+    if not _is_cross_layout(M):
+        return float("inf")
     n = M.shape[0] // 2
     cross = M[n:, :n]
-    inner = M[n:, n:]
-    cross_sym = np.minimum(cross, cross.T)  # undo the fast layout's +inf half
-    if np.any(np.diagonal(cross_sym) != 0) or np.any(inner > cross_sym):
-        return float("inf")  # not a cross matrix of this construction: no shortcut
-    inner_radius = float(np.min(np.max(inner, axis=1)))
-    return max(inner_radius, spanning_bottleneck(cross_sym))
+    inner_radius = float(np.min(np.max(M[n:, n:], axis=1)))
+    return max(inner_radius, spanning_bottleneck(np.minimum(cross, cross.T)))
+
+
+def birth_bound(M: np.ndarray, floor: float = 0.0, neighbours: int = 16) -> float:
+    """A scale after which no H1 class of the cross complex is born: the largest A-block entry above
+    ``floor`` whose edge has no *apex* (``floor`` itself when there is none; ``inf`` without the structure).
+
+    Why: an edge ``{u, v}`` entering at ``m`` together with a vertex ``c`` whose edges to ``u`` and ``v``
+    are already present adds the triangle ``{u, v, c}`` with it, an elementary expansion (a homotopy
+    equivalence); the other triangles entering with the edge can only kill H1 classes. So an edge with
+    such an apex creates no H1 class. Refine the filtration so that, at equal values, A' edges come
+    before cross edges before A edges: every cross edge ``A_i - A'_j`` has the apex ``A'_i`` (both edges at
+    0), A' edges are all at 0, and an A edge ``{a, b}`` at ``m`` has an apex if some A vertex ``c`` has
+    ``max(M[a, c], M[b, c]) < m`` or some A' vertex ``j`` has ``max(M[a, j], M[b, j]) <= m`` (always the
+    case when ``min(W, Wt) = W`` there: ``j = max(a, b)``). The maps ``H1(X_s) -> H1(X_t)`` are onto for
+    ``birth_bound <= s <= t``, so ``H1(X_s) = 0`` at one such ``s`` means no bar lives past ``s``.
+    ``neighbours``: how many nearest A vertices are tried first (a cheap filter, the result is exact).
+    """
+    if not _is_cross_layout(M):
+        return float("inf")
+    n = M.shape[0] // 2
+    D, C = M[n:, n:], M[n:, :n]  # C[i, j]: the edge A_i - A'_j
+    a, b = np.triu_indices(n, 1)
+    m = D[a, b]
+    keep = m > floor
+    a, b, m = a[keep], b[keep], m[keep]
+    # the A' apexes A'_a and A'_b (the only candidates in the fast layout when min(W, Wt) = W)
+    diag = np.minimum(np.maximum(C[a, b], C[b, b]), np.maximum(C[a, a], C[b, a])) <= m
+    a, b, m = a[~diag], b[~diag], m[~diag]
+    if m.size == 0:
+        return float(floor)
+    k = min(neighbours, n - 1)
+    near = np.argpartition(D, k, axis=1)[:, : k + 1]
+    rows = max(1, 2**22 // max(n, k + 1))
+    found = np.zeros(m.size, dtype=bool)
+    for s in range(0, m.size, rows):
+        sl = slice(s, s + rows)
+        c = near[a[sl]]
+        found[sl] = (np.maximum(D[a[sl, None], c], D[b[sl, None], c]) < m[sl, None]).any(axis=1)
+    rest = np.flatnonzero(~found)
+    worst = float(floor)
+    for s in range(0, rest.size, rows):
+        r = rest[s : s + rows]
+        by_a = np.min(np.maximum(D[a[r]], D[b[r]]), axis=1) < m[r]
+        by_a_prime = np.min(np.maximum(C[a[r]], C[b[r]]), axis=1) <= m[r]
+        lonely = ~(by_a | by_a_prime)
+        if lonely.any():
+            worst = max(worst, float(m[r][lonely].max()))
+    return worst
+
+
+def cross_bars(
+    M: np.ndarray,
+    dim: int = 1,
+    backend: Backend | str = "auto",
+    n_threads: int | None = None,
+    collapse_edges: bool = False,
+    threshold: Threshold = "adaptive",
+    growth: float = 1.5,
+) -> dict[int, np.ndarray]:
+    """Finite bars ``{k: (m_k, 2)}`` of a cross matrix ``M (2n, 2n)`` in the spec's layout, computed on the
+    A-first relabelling (:func:`a_first_order`).
+
+    ``threshold`` (``dim <= 1``; higher dimensions always use the enclosing radius):
+
+    - ``"adaptive"`` (default): persistence cut at ``T = max(birth_bound, spanning bottleneck of the cross
+      block)``; if a class is still alive at ``T`` the cut grows by ``growth`` (capped at
+      :func:`cross_threshold`) and persistence is recomputed. Exact: no class is born after
+      :func:`birth_bound`, so a cut with no surviving class has every bar. The bars of the clusters
+      experiment die at the spanning bottleneck, far below the enclosing radius of the A block.
+    - ``"cross"``: one run cut at :func:`cross_threshold` (proven a priori).
+    - ``"enclosing"``: one run cut at the enclosing radius of ``M`` (what any Rips computation may use).
+    """
+    if threshold not in ("adaptive", "cross", "enclosing"):
+        raise ValueError(f"threshold must be 'adaptive', 'cross' or 'enclosing', got {threshold!r}")
+    if not growth > 1:
+        raise ValueError(f"growth must be > 1, got {growth}")
+    order = a_first_order(M.shape[0] // 2)
+    Mo = M[np.ix_(order, order)]
+    run = {"maxdim": dim, "backend": backend, "n_threads": n_threads, "collapse_edges": collapse_edges}
+    top = cross_threshold(M) if dim <= 1 else float("inf")
+    if threshold == "enclosing" or not np.isfinite(top):
+        return compute_bars(Mo, **run)  # type: ignore[arg-type]
+    if threshold == "cross":
+        return compute_bars(Mo, thresh=top, **run)  # type: ignore[arg-type]
+    n = M.shape[0] // 2
+    cross = M[n:, :n]
+    cut = birth_bound(M, floor=spanning_bottleneck(np.minimum(cross, cross.T)))
+    while True:
+        cut = min(cut, top)
+        bars, alive = truncated_bars(Mo, thresh=cut, **run)  # type: ignore[arg-type]
+        if cut >= top or all(alive[k] == 0 for k in range(1, dim + 1)):
+            return bars
+        cut = cut * growth if cut > 0 else top
 
 
 def cross_barcode_from_distances(
@@ -223,22 +331,15 @@ def cross_barcode_from_distances(
     use_max: bool = False,
     n_threads: int | None = None,
     collapse_edges: bool = False,
+    threshold: Threshold = "adaptive",
 ) -> dict[int, np.ndarray]:
     """R-Cross-Barcode from two ``(n, n)`` distance matrices: ``{k: (m_k, 2) bars}`` for ``k = 0..dim``.
 
-    For ``dim <= 1`` persistence stops at :func:`cross_threshold` (the same bars, fewer simplices:
-    about 1.3x faster on 500 random points); higher dimensions use the enclosing radius of the matrix.
+    ``threshold`` chooses where persistence stops (see :func:`cross_bars`; every choice gives the same
+    bars): the default ``"adaptive"`` cut is 2x faster than ``"cross"`` on 500 random points.
     """
     M = cross_matrix_from_distances(W, Wt, norm=norm, fast=fast, use_max=use_max)
-    order = a_first_order(M.shape[0] // 2)
-    return compute_bars(
-        M[np.ix_(order, order)],
-        maxdim=dim,
-        backend=backend,
-        n_threads=n_threads,
-        collapse_edges=collapse_edges,
-        thresh=cross_threshold(M) if dim <= 1 else None,
-    )
+    return cross_bars(M, dim, backend, n_threads, collapse_edges, threshold)
 
 
 def cross_barcode(
@@ -252,6 +353,7 @@ def cross_barcode(
     metric: str = "euclidean",
     n_threads: int | None = None,
     collapse_edges: bool = False,
+    threshold: Threshold = "adaptive",
 ) -> dict[int, np.ndarray]:
     """R-Cross-Barcode of ``(P, Pt)``: finite bars ``{k: (m_k, 2) float64}`` for ``k = 0..dim``.
 
@@ -260,7 +362,7 @@ def cross_barcode(
     A, B = _pair(P, Pt)
     return cross_barcode_from_distances(
         distances(A, metric), distances(B, metric), dim=dim, norm=norm, backend=backend,
-        fast=fast, use_max=use_max, n_threads=n_threads, collapse_edges=collapse_edges,
+        fast=fast, use_max=use_max, n_threads=n_threads, collapse_edges=collapse_edges, threshold=threshold,
     )  # fmt: skip
 
 

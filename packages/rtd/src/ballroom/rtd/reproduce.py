@@ -27,9 +27,10 @@ from scipy.stats import kendalltau, spearmanr
 
 from ballroom.core.metrics import linear_cka, svcca
 from ballroom.core.report import Claim, finish, reproduce_parser, require_matplotlib
-from ballroom.rtd.data import CLUSTER_COUNTS, DigitsProbeDataModule, clusters_experiment, rings_experiment
+from ballroom.rtd.data import DigitsProbeDataModule
 from ballroom.rtd.functional import rtd_sym, rtd_sym_batch
 from ballroom.rtd.lit import ProbeClassifier
+from ballroom.rtd.synthetic import CLUSTER_COUNTS, clusters_experiment, rings_experiment
 
 SNAPSHOT_EPOCHS = (1, 2, 3, 5, 8, 12, 18, 25, 30)
 SETTINGS: dict[str, dict[str, Any]] = {
