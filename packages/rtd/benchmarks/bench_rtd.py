@@ -1,4 +1,4 @@
-"""RTD timing: backends, our vertex order and threshold against the official formulation, scaling in n.
+"""RTD timing: backends, our vertex order and persistence cut against the official formulation, scaling in n.
 
 Run with ``nox -s "bench(rtd, cpu)"`` (JSON to ``.benchmarks/rtd-cpu.json``). Groups:
 
@@ -8,7 +8,8 @@ Run with ``nox -s "bench(rtd, cpu)"`` (JSON to ``.benchmarks/rtd-cpu.json``). Gr
 - ``rings-k5-one-direction``: the tie-heavy rings case, ours vs the official formulation.
 - ``clusters-7-both-directions``: the paper's notebook workload (7 cluster comparisons): ``rtd_sym_batch``
   against a loop of ``rtd_sym``.
-- ``ours-enclosing`` rows: ours with the enclosing-radius threshold instead of ``cross_threshold``.
+- ``-cross`` / ``-enclosing`` rows: ours with the a-priori cut (:func:`ballroom.rtd.cross_threshold`) or the
+  enclosing radius instead of the default adaptive cut (same bars; what the cut is worth).
 - ``scaling-<backend>``: ``rtd_1`` of ``n`` random points for n = 100 .. 2000.
 """
 
@@ -23,14 +24,14 @@ from ballroom.core.metrics import linear_cka, svcca
 from ballroom.rtd import (
     available_backends,
     clusters_experiment,
-    compute_bars,
+    cross_barcode_from_distances,
     cross_matrix,
+    distances,
     rings_experiment,
     rtd_1,
     rtd_sym,
     rtd_sym_batch,
 )
-from ballroom.rtd.functional import a_first_order
 
 BACKENDS = [b for b in ("gph", "ripser") if b in available_backends()]
 
@@ -45,13 +46,12 @@ def _official_formulation(P: np.ndarray, Pt: np.ndarray) -> float:
     return float(np.sum(dgm[:, 1] - dgm[:, 0], dtype=np.float64))
 
 
-def _rtd_sym_enclosing(P: np.ndarray, Pt: np.ndarray) -> float:
-    """Ours (A-first order, giotto-ph) with the enclosing radius of the matrix as threshold."""
+def _rtd_sym_cut(P: np.ndarray, Pt: np.ndarray, threshold: str) -> float:
+    """Ours (A-first order, giotto-ph) with another persistence cut than the default adaptive one."""
+    W, Wt = distances(P), distances(Pt)
     total = 0.0
-    for a, b in ((P, Pt), (Pt, P)):
-        M = cross_matrix(a, b, fast=True)
-        order = a_first_order(M.shape[0] // 2)
-        bars = compute_bars(M[np.ix_(order, order)], maxdim=1, backend="gph")[1]
+    for a, b in ((W, Wt), (Wt, W)):
+        bars = cross_barcode_from_distances(a, b, backend="gph", threshold=threshold)[1]  # type: ignore[arg-type]
         total += float(np.sum(bars[:, 1] - bars[:, 0]))
     return 0.5 * total
 
@@ -65,7 +65,7 @@ def _random(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     "name",
     [
         *(f"ours-{b}" for b in BACKENDS),
-        *(["official-formulation-gph", "ours-enclosing-gph"] if "gph" in BACKENDS else []),
+        *(["official-formulation-gph", "ours-cross-gph", "ours-enclosing-gph"] if "gph" in BACKENDS else []),
         "linear_cka",
         "svcca",
     ],
@@ -76,7 +76,8 @@ def test_rtd_sym_random_500(benchmark: pytest.FixtureRequest, name: str) -> None
         "official-formulation-gph": lambda: (
             0.5 * (_official_formulation(P, Pt) + _official_formulation(Pt, P))
         ),
-        "ours-enclosing-gph": lambda: _rtd_sym_enclosing(P, Pt),
+        "ours-cross-gph": lambda: _rtd_sym_cut(P, Pt, "cross"),
+        "ours-enclosing-gph": lambda: _rtd_sym_cut(P, Pt, "enclosing"),
         "linear_cka": lambda: float(linear_cka(P, Pt)),
         "svcca": lambda: float(svcca(P, Pt)),
     }
@@ -88,31 +89,37 @@ def test_rtd_sym_random_500(benchmark: pytest.FixtureRequest, name: str) -> None
     )
 
 
-@pytest.mark.parametrize("name", ["ours", "official-formulation"])
+@pytest.mark.parametrize("name", ["ours", "ours-cross", "official-formulation"])
 def test_rings_tied_direction(benchmark: pytest.FixtureRequest, name: str) -> None:
     if "gph" not in BACKENDS:
         pytest.skip("needs giotto-ph")
     base, variants = rings_experiment()
-    fn = (
-        (lambda: rtd_1(base, variants[5], backend="gph"))
-        if name == "ours"
-        else (lambda: _official_formulation(base, variants[5]))
-    )
+    fns: dict[str, Callable[[], object]] = {
+        "ours": lambda: rtd_1(base, variants[5], backend="gph"),
+        "ours-cross": lambda: cross_barcode_from_distances(
+            distances(base), distances(variants[5]), backend="gph", threshold="cross"
+        ),
+        "official-formulation": lambda: _official_formulation(base, variants[5]),
+    }
     benchmark.group = "rings-k5-one-direction"
-    benchmark.pedantic(fn, rounds=1, iterations=1)
+    benchmark.pedantic(fns[name], rounds=1, iterations=1)
 
 
-@pytest.mark.parametrize("name", ["ours-batch", "ours-loop", "ours-enclosing-loop"])
+@pytest.mark.parametrize(
+    "name", ["ours-batch", "ours-loop", "ours-cross-batch", "ours-cross-loop", "ours-enclosing-loop"]
+)
 def test_clusters_seven_both_directions(benchmark: pytest.FixtureRequest, name: str) -> None:
     if "gph" not in BACKENDS:
         pytest.skip("needs giotto-ph")
     base, clouds = clusters_experiment()
     benchmark.group = "clusters-7-both-directions"
-    if name == "ours-batch":  # 14 barcodes in worker processes, one giotto-ph thread each
-        fn: Callable[[], object] = lambda: rtd_sym_batch([(base, c) for c in clouds.values()])  # noqa: E731
+    cut = name.split("-")[1] if name.count("-") == 2 else "adaptive"
+    if name.endswith("batch"):  # 14 barcodes in worker processes, one giotto-ph thread each
+        fn: Callable[[], object] = lambda: rtd_sym_batch([(base, c) for c in clouds.values()], threshold=cut)  # type: ignore[arg-type]  # noqa: E731
+    elif cut == "adaptive":
+        fn = lambda: [rtd_sym(base, c) for c in clouds.values()]  # noqa: E731
     else:
-        one = rtd_sym if name == "ours-loop" else _rtd_sym_enclosing
-        fn = lambda: [one(base, c) for c in clouds.values()]  # noqa: E731
+        fn = lambda: [_rtd_sym_cut(base, c, cut) for c in clouds.values()]  # noqa: E731
     benchmark.pedantic(fn, rounds=1, iterations=1)
 
 
@@ -122,3 +129,18 @@ def test_scaling(benchmark: pytest.FixtureRequest, backend: str, n: int) -> None
     P, Pt = _random(n, seed=n)
     benchmark.group = f"scaling-{backend}"
     benchmark.pedantic(lambda: rtd_1(P, Pt, backend=backend), rounds=1 if n >= 1000 else 3, iterations=1)
+
+
+@pytest.mark.parametrize("n", [100, 250, 500, 1000])
+def test_scaling_cross_cut(benchmark: pytest.FixtureRequest, n: int) -> None:
+    """The same ``rtd_1`` as ``scaling-gph`` with the a-priori cut instead of the adaptive one."""
+    if "gph" not in BACKENDS:
+        pytest.skip("needs giotto-ph")
+    P, Pt = _random(n, seed=n)
+    W, Wt = distances(P), distances(Pt)
+    benchmark.group = "scaling-gph-cross"
+    benchmark.pedantic(
+        lambda: cross_barcode_from_distances(W, Wt, backend="gph", threshold="cross"),
+        rounds=1 if n >= 1000 else 3,
+        iterations=1,
+    )

@@ -83,3 +83,26 @@ def test_bad_inputs() -> None:
         RTDLoss()(P * float("nan"), Pt)
     with pytest.raises(ValueError, match="norm"):
         RTDLoss(norm="max")  # type: ignore[arg-type]
+
+
+def test_adaptive_cut_keeps_the_critical_edges() -> None:
+    from ballroom.rtd import clusters_experiment, cross_matrix
+    from ballroom.rtd.backends import critical_edges, truncated_critical_edges
+    from ballroom.rtd.functional import a_first_order, cross_threshold, search_cut
+
+    base, clouds = clusters_experiment()
+    for P, Q in ((base[:80], clouds[3][:80]), (clouds[3][:80], base[:80])):  # rigid groups: many ties
+        M = cross_matrix(P, Q, fast=True)
+        order = a_first_order(80)
+        Mo = M[np.ix_(order, order)]
+        cuts: list[float] = []
+
+        def run(cut: float, Mo: np.ndarray = Mo, cuts: list[float] = cuts) -> tuple[np.ndarray, bool]:
+            cuts.append(cut)
+            found, alive = truncated_critical_edges(Mo, 1, None, cut)
+            return found, alive > 0
+
+        adaptive = search_cut(M, run)
+        full = critical_edges(Mo)
+        assert len(full) > 0 and cuts[-1] < cross_threshold(M)
+        assert sorted(map(tuple, adaptive.tolist())) == sorted(map(tuple, full.tolist()))

@@ -33,6 +33,7 @@ __all__ = [
     "enclosing_radius",
     "resolve_backend",
     "truncated_bars",
+    "truncated_critical_edges",
 ]
 
 Backend = Literal["auto", "gph", "ripser", "gudhi"]
@@ -172,28 +173,44 @@ def _gudhi_dgms(M: np.ndarray, maxdim: int, thresh: float) -> list[np.ndarray]:
     return [tree.persistence_intervals_in_dimension(k) for k in range(maxdim + 1)]
 
 
-def critical_edges(M: np.ndarray, dim: int = 1, n_threads: int | None = None) -> np.ndarray:
+def critical_edges(
+    M: np.ndarray, dim: int = 1, n_threads: int | None = None, thresh: float | None = None
+) -> np.ndarray:
     """Birth and death edges of the finite ``dim``-bars of ``M`` (giotto-ph only).
 
     Returns ``(m, 4) int64`` rows ``(b_u, b_v, d_u, d_v)``: the bar is born when edge ``{b_u, b_v}``
     enters (at ``M[b_u, b_v]``) and dies when edge ``{d_u, d_v}`` does. Zero-length bars are dropped.
     This is what makes RTD differentiable (:class:`ballroom.rtd.RTDLoss`). Runs on ONE thread by
     default: with several, giotto-ph returned different generators from run to run (observed, 0.2.4).
+    ``thresh`` as in :func:`compute_bars`.
     """
+    return truncated_critical_edges(M, dim, n_threads, thresh)[0]
+
+
+def truncated_critical_edges(
+    M: np.ndarray, dim: int = 1, n_threads: int | None = None, thresh: float | None = None
+) -> tuple[np.ndarray, int]:
+    """:func:`critical_edges` of the filtration cut at ``thresh``, and the number of ``dim``-classes still
+    alive at the cut (see :func:`truncated_bars`). Persistence pairs do not depend on simplices after a
+    cut, so the finite bars' edges are those of the whole filtration when none is alive."""
     if dim < 1:
         raise ValueError(f"critical edges are defined here for dim >= 1, got {dim}")
     M = _check_matrix(M)
     resolve_backend("gph")
     from gph import ripser_parallel
 
+    cut = enclosing_radius(M)
+    if thresh is not None:
+        cut = min(cut, float(np.nextafter(np.float32(thresh), np.float32(np.inf))))
     out = ripser_parallel(
         M,
         metric="precomputed",
         maxdim=dim,
-        thresh=enclosing_radius(M),
+        thresh=cut,
         n_threads=n_threads or 1,
         return_generators=True,
     )
     gens = np.asarray(out["gens"][1][dim - 1], dtype=np.int64).reshape(-1, 4)
     keep = M[gens[:, 2], gens[:, 3]] > M[gens[:, 0], gens[:, 1]]
-    return gens[keep]
+    alive = len(np.asarray(out["gens"][3][dim - 1]).reshape(-1, 2))
+    return gens[keep], alive

@@ -14,9 +14,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ __all__ = [
     "rtd_1",
     "rtd_sym",
     "rtd_sym_batch",
+    "search_cut",
     "spanning_bottleneck",
     "vr_barcode",
 ]
@@ -300,24 +301,42 @@ def cross_bars(
     """
     if threshold not in ("adaptive", "cross", "enclosing"):
         raise ValueError(f"threshold must be 'adaptive', 'cross' or 'enclosing', got {threshold!r}")
-    if not growth > 1:
-        raise ValueError(f"growth must be > 1, got {growth}")
     order = a_first_order(M.shape[0] // 2)
     Mo = M[np.ix_(order, order)]
     run = {"maxdim": dim, "backend": backend, "n_threads": n_threads, "collapse_edges": collapse_edges}
-    top = cross_threshold(M) if dim <= 1 else float("inf")
-    if threshold == "enclosing" or not np.isfinite(top):
+    if threshold == "enclosing" or dim > 1:
         return compute_bars(Mo, **run)  # type: ignore[arg-type]
     if threshold == "cross":
-        return compute_bars(Mo, thresh=top, **run)  # type: ignore[arg-type]
-    n = M.shape[0] // 2
-    cross = M[n:, :n]
-    cut = birth_bound(M, floor=spanning_bottleneck(np.minimum(cross, cross.T)))
+        return compute_bars(Mo, thresh=cross_threshold(M), **run)  # type: ignore[arg-type]
+
+    def run_cut(cut: float) -> tuple[dict[int, np.ndarray], bool]:
+        bars, alive = truncated_bars(Mo, thresh=cut, **run)  # type: ignore[arg-type]
+        return bars, any(alive[k] > 0 for k in range(1, dim + 1))
+
+    return search_cut(M, run_cut, growth)
+
+
+_T = TypeVar("_T")
+
+
+def search_cut(M: np.ndarray, run: Callable[[float], tuple[_T, bool]], growth: float = 1.5) -> _T:
+    """The adaptive cut of :func:`cross_bars` for any persistence computation ``run(cut) -> (result,
+    classes_alive_at_cut)`` on the cross matrix ``M`` (spec layout; ``run`` may relabel it): starts at
+    ``max(birth_bound, spanning bottleneck of the cross block)``, grows by ``growth`` while a class is
+    alive, never beyond :func:`cross_threshold` (``inf``, i.e. the enclosing radius, without the structure)."""
+    if not growth > 1:
+        raise ValueError(f"growth must be > 1, got {growth}")
+    top = cross_threshold(M)
+    cut = top
+    if np.isfinite(top):
+        n = M.shape[0] // 2
+        cross = M[n:, :n]
+        cut = birth_bound(M, floor=spanning_bottleneck(np.minimum(cross, cross.T)))
     while True:
         cut = min(cut, top)
-        bars, alive = truncated_bars(Mo, thresh=cut, **run)  # type: ignore[arg-type]
-        if cut >= top or all(alive[k] == 0 for k in range(1, dim + 1)):
-            return bars
+        result, alive = run(cut)
+        if cut >= top or not alive:
+            return result
         cut = cut * growth if cut > 0 else top
 
 
@@ -426,17 +445,18 @@ def rtd_sym_batch(
     fast: bool = True,
     use_max: bool = False,
     metric: str = "euclidean",
+    threshold: Threshold = "adaptive",
 ) -> list[float]:
     """``[rtd_sym(P, Pt) for P, Pt in pairs]``, with the ``2 len(pairs)`` barcodes spread over ``n_jobs``
     worker processes of one backend thread each (default: the CPUs available to this process).
 
     giotto-ph gains only ~1.2x from a second thread on these sizes, so independent barcodes in parallel
-    processes use two cores better: the paper's 7 cluster comparisons take ~9.5 s instead of ~17 s on
-    2 cores. Same values as the loop (tested). Workers are forked where the platform allows it.
+    processes use two cores better: the paper's 7 cluster comparisons take ~6.5 s instead of ~13 s on
+    2 cores. Same values as the loop (tested). ``threshold``: see :func:`cross_bars`. Workers are forked where the platform allows it.
     """
     clouds = [_pair(P, Pt) for P, Pt in pairs]
     dists = [(distances(A, metric), distances(B, metric)) for A, B in clouds]
-    kw: dict[str, Any] = dict(norm=norm, backend=backend, fast=fast, use_max=use_max)
+    kw: dict[str, Any] = dict(norm=norm, backend=backend, fast=fast, use_max=use_max, threshold=threshold)
     jobs = [(W, Wt, kw) for W, Wt in dists] + [(Wt, W, kw) for W, Wt in dists]
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(n_jobs or workers, len(jobs))

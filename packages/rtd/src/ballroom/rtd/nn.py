@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ballroom.rtd.backends import critical_edges
-from ballroom.rtd.functional import ZERO_TOL, Norm, a_first_order
+from ballroom.rtd.backends import truncated_critical_edges
+from ballroom.rtd.functional import ZERO_TOL, Norm, a_first_order, search_cut
 
 __all__ = ["RTDLoss", "cross_matrix_torch", "torch_distances"]
 
@@ -80,8 +80,16 @@ class RTDLoss(nn.Module):
     def _one(self, W: Tensor, Wt: Tensor) -> Tensor:
         M = cross_matrix_torch(W, Wt, self.norm, self.fast)
         order = a_first_order(W.shape[0])  # the same relabelling as cross_barcode (speed only)
-        M_np = M.detach().cpu().double().numpy()[np.ix_(order, order)]
-        edges = torch.as_tensor(order[critical_edges(M_np, 1, self.n_threads)], device=M.device)
+        M_spec = M.detach().cpu().double().numpy()
+        M_np = M_spec[np.ix_(order, order)]
+
+        # the adaptive persistence cut of cross_barcode: the same pairs, far fewer simplices
+        def run(cut: float) -> tuple[np.ndarray, bool]:
+            pairs, alive = truncated_critical_edges(M_np, 1, self.n_threads, cut)
+            return pairs, alive > 0
+
+        found = search_cut(M_spec, run)
+        edges = torch.as_tensor(order[found], device=M.device)
         if edges.numel() == 0:
             return M.sum() * 0.0
         finite = torch.where(torch.isfinite(M), M, torch.zeros_like(M))
