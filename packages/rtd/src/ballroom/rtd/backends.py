@@ -85,6 +85,15 @@ def enclosing_radius(M: np.ndarray) -> float:
     return float(np.min(np.max(M, axis=1)))
 
 
+def _cut(M: np.ndarray, thresh: float | None) -> float:
+    """Where persistence stops: the enclosing radius, or ``thresh`` when smaller (rounded up to the next
+    float32, since the backends compare float32 filtration values with it)."""
+    cut = enclosing_radius(M)
+    if thresh is not None:
+        cut = min(cut, float(np.nextafter(np.float32(thresh), np.float32(np.inf))))
+    return cut
+
+
 def _clean(dgm: np.ndarray) -> np.ndarray:
     dgm = np.asarray(dgm, dtype=np.float64).reshape(-1, 2)
     keep = np.isfinite(dgm[:, 1]) & (dgm[:, 1] > dgm[:, 0])
@@ -138,10 +147,7 @@ def truncated_bars(
         raise ValueError(f"maxdim must be >= 0, got {maxdim}")
     M = _check_matrix(M)
     name = resolve_backend(backend)
-    thresh_used = enclosing_radius(M)
-    if thresh is not None:
-        thresh_used = min(thresh_used, float(np.nextafter(np.float32(thresh), np.float32(np.inf))))
-    thresh = thresh_used
+    thresh = _cut(M, thresh)
     if name == "gph":
         from gph import ripser_parallel
 
@@ -199,14 +205,11 @@ def truncated_critical_edges(
     resolve_backend("gph")
     from gph import ripser_parallel
 
-    cut = enclosing_radius(M)
-    if thresh is not None:
-        cut = min(cut, float(np.nextafter(np.float32(thresh), np.float32(np.inf))))
     out = ripser_parallel(
         M,
         metric="precomputed",
         maxdim=dim,
-        thresh=cut,
+        thresh=_cut(M, thresh),
         n_threads=n_threads or 1,
         return_generators=True,
     )
