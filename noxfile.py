@@ -346,6 +346,9 @@ def integration(session: nox.Session) -> None:
             "--no-dev",
             "--group",
             "test",
+            # rebuild our own wheels: uv keys its cache of a local package on pyproject.toml, so a new
+            # source file would otherwise be missing from a reused environment
+            *[arg for n in NAMES for arg in ("--reinstall-package", f"ballroom-{n}")],
             env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
             external=True,
         )

@@ -164,6 +164,7 @@ def test_rtd_is_the_mean_over_the_drawn_subsets() -> None:
     expect = np.mean([rtd_sym(P[s], Pt[s]) for s in subsets])
     assert rtd(P, Pt, indices=subsets) == pytest.approx(expect, rel=1e-12)
     assert rtd(P, Pt, trials=3, batch=30, rng=0) == pytest.approx(expect, rel=1e-12)  # same draws
+    assert rtd(P, Pt, indices=subsets, n_jobs=2) == pytest.approx(expect, rel=1e-12)  # worker processes
     assert rtd(P, Pt, trials=2, batch=500) == pytest.approx(
         rtd_sym(P, Pt), rel=1e-12
     )  # batch >= n: all points
@@ -190,6 +191,9 @@ def test_official_readme_example() -> None:
     P = np.random.rand(1000, 2)
     Q = np.random.rand(1000, 2)
     assert rtd(P, Q, sampler="legacy") == pytest.approx(35.55234398557805, rel=1e-6)
+    np.random.seed(7)
+    P, Q = np.random.rand(1000, 2), np.random.rand(1000, 2)
+    assert rtd(P, Q, sampler="legacy", n_jobs=None) == pytest.approx(35.55234398557805, rel=1e-6)
 
 
 def test_vr_barcode_of_a_circle() -> None:

@@ -56,7 +56,7 @@ def resolve_backend(backend: Backend | str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {backend!r}")
     if importlib.util.find_spec(_MODULES[backend]) is None:
-        pip = {"gph": "giotto-ph", "ripser": "ripser", "gudhi": "gudhi"}[backend]
+        pip = {"gph": "giotto-ph", "ripser": "'ballroom-rtd[ripser]'", "gudhi": "gudhi"}[backend]
         raise ImportError(f"backend {backend!r} is not installed: pip install {pip}")
     return backend
 

@@ -491,6 +491,7 @@ def rtd(
     metric: str = "euclidean",
     n_threads: int | None = None,
     collapse_edges: bool = False,
+    n_jobs: int | None = 1,
 ) -> float:
     """RTD averaged over ``trials`` random subsets of ``min(batch, n)`` points (the paper's entry point).
 
@@ -499,6 +500,9 @@ def rtd(
     draws ``S`` from ``np.random.default_rng(rng)``; ``sampler="legacy"`` reproduces the official code
     exactly: ``perm = list(range(n)); np.random.shuffle(perm); S = perm[:batch]`` with numpy's GLOBAL
     legacy RNG (seed it with ``np.random.seed``). ``indices`` gives the subsets explicitly.
+    ``n_jobs``: ``1`` (default) computes the trials one after another (``progress`` shows a bar);
+    ``None`` or ``k > 1`` spreads their barcodes over worker processes as :func:`rtd_sym_batch` does
+    (the same value; ``n_threads`` and ``collapse_edges`` then do not apply).
     """
     A, B = _pair(P, Pt)
     n = A.shape[0]
@@ -532,6 +536,10 @@ def rtd(
         "n_threads": n_threads,
         "collapse_edges": collapse_edges,
     }
+    if n_jobs != 1 and all(len(S) < n for S in subsets):
+        pairs = [(A[S], B[S]) for S in subsets]
+        opts = {"norm": norm, "backend": backend, "fast": fast, "use_max": use_max, "metric": metric}
+        return float(np.mean(rtd_sym_batch(pairs, n_jobs=n_jobs, **opts)))  # type: ignore[arg-type]
     from tqdm.auto import tqdm
 
     values: list[float] = []
