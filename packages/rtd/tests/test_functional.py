@@ -394,3 +394,38 @@ def test_rtd_functions_import_without_lightning() -> None:
         "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_adaptive_cut_on_random_tie_heavy_matrices() -> None:
+    """Randomised: lattice points (ties and duplicates everywhere), repeated groups, anisotropic and
+    Gaussian clouds, every layout (fast or not, use_max or not): the adaptive cut loses no bar."""
+    from ballroom.rtd.functional import cross_bars
+
+    rng = np.random.default_rng(21)
+
+    def cloud(n: int) -> np.ndarray:
+        d, kind = int(rng.integers(1, 5)), int(rng.integers(4))
+        if kind == 0:
+            return rng.integers(0, 3, size=(n, d)).astype(float)
+        if kind == 1:
+            X = rng.normal(size=(n, d))
+            X[rng.integers(n, size=n // 3)] = X[0]
+            return X
+        if kind == 2:
+            return np.repeat(rng.normal(size=(n // 5 + 1, d)), 5, 0)[:n] + 0.01 * rng.integers(
+                0, 2, size=(n, d)
+            )
+        return rng.normal(size=(n, d)) * rng.uniform(0.05, 5.0, size=d)
+
+    checked = 0
+    while checked < 120:
+        n = int(rng.integers(4, 40))
+        W, Wt = distances(cloud(n)), distances(cloud(n))
+        if np.quantile(W, 0.9) == 0 or np.quantile(Wt, 0.9) == 0:
+            continue
+        for fast in (True, False):
+            for use_max in (False, True):
+                M = cross_matrix_from_distances(W, Wt, fast=fast, use_max=use_max)
+                got = cross_bars(M, n_threads=1)[1]
+                np.testing.assert_allclose(np.sort(got, 0), np.sort(_full_bars(M), 0), rtol=0, atol=1e-6)
+                checked += 1
