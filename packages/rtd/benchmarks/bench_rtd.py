@@ -27,6 +27,8 @@ from ballroom.rtd import (
     cross_barcode_from_distances,
     cross_matrix,
     distances,
+    imd,
+    imd_available,
     rings_experiment,
     rtd_1,
     rtd_sym,
@@ -106,13 +108,18 @@ def test_rings_tied_direction(benchmark: pytest.FixtureRequest, name: str) -> No
 
 
 @pytest.mark.parametrize(
-    "name", ["ours-batch", "ours-loop", "ours-cross-batch", "ours-cross-loop", "ours-enclosing-loop"]
+    "name", ["ours-batch", "ours-loop", "ours-cross-batch", "ours-cross-loop", "ours-enclosing-loop", "imd"]
 )
 def test_clusters_seven_both_directions(benchmark: pytest.FixtureRequest, name: str) -> None:
     if "gph" not in BACKENDS:
         pytest.skip("needs giotto-ph")
     base, clouds = clusters_experiment()
     benchmark.group = "clusters-7-both-directions"
+    if name == "imd":  # the paper's slowest baseline (83 s in the official notebook); one seed
+        if not imd_available():
+            pytest.skip("needs piq (ballroom-rtd[imd])")
+        benchmark.pedantic(lambda: [imd(base, c) for c in clouds.values()], rounds=1, iterations=1)
+        return
     cut = name.split("-")[1] if name.count("-") == 2 else "adaptive"
     if name.endswith("batch"):  # 14 barcodes in worker processes, one giotto-ph thread each
         fn: Callable[[], object] = lambda: rtd_sym_batch([(base, c) for c in clouds.values()], threshold=cut)  # type: ignore[arg-type]  # noqa: E731

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ballroom.rtd import clusters_experiment, reproduce, rings_experiment, rings_variant
+from ballroom.rtd import clusters_experiment, imd_available, reproduce, rings_experiment, rings_variant
 
 
 def test_clusters_recipe() -> None:
@@ -41,7 +41,9 @@ def test_smoke_run(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     assert reproduce.main(["--smoke", "--out", str(tmp_path)]) == 0
     claims = json.loads((tmp_path / "claims.json").read_text())
-    assert len(claims) == 10 and all({"claim", "paper", "ours", "holds"} <= set(c) for c in claims)
+    imd = imd_available()  # the optional IMD baseline adds one report line per synthetic experiment
+    assert len(claims) == 10 + 2 * imd and all({"claim", "paper", "ours", "holds"} <= set(c) for c in claims)
     assert (tmp_path / "rtd.png").stat().st_size > 10_000
-    assert (tmp_path / "synthetic.csv").read_text().startswith("experiment,k,rtd,cka,svcca")
+    header = (tmp_path / "synthetic.csv").read_text().splitlines()[0]
+    assert header == "experiment,k,rtd,cka,svcca" + (",imd" if imd else "")
     assert "rtd_to_final" in (tmp_path / "digits.csv").read_text()

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
         critical_edges,
         truncated_bars,
     )
+    from ballroom.rtd.baselines import (
+        imd,
+        imd_available,
+    )
     from ballroom.rtd.data import (
         DigitsProbeDataModule,
         load_dsprites,
@@ -67,6 +71,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 _SOURCES = {
+    "imd": "ballroom.rtd.baselines",
+    "imd_available": "ballroom.rtd.baselines",
     "available_backends": "ballroom.rtd.backends",
     "compute_bars": "ballroom.rtd.backends",
     "critical_edges": "ballroom.rtd.backends",
@@ -117,6 +123,8 @@ __all__ = [
     "cross_matrix_from_distances",
     "cross_threshold",
     "distances",
+    "imd",
+    "imd_available",
     "load_dsprites",
     "normalise",
     "plot_barcode",

@@ -27,6 +27,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from ballroom.core.metrics import linear_cka, svcca
 from ballroom.core.report import Claim, finish, reproduce_parser, require_matplotlib
+from ballroom.rtd.baselines import imd, imd_available
 from ballroom.rtd.data import DigitsProbeDataModule
 from ballroom.rtd.functional import rtd_sym, rtd_sym_batch
 from ballroom.rtd.lit import ProbeClassifier
@@ -34,9 +35,21 @@ from ballroom.rtd.synthetic import CLUSTER_COUNTS, clusters_experiment, rings_ex
 
 SNAPSHOT_EPOCHS = (1, 2, 3, 5, 8, 12, 18, 25, 30)
 SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {"counts": (6, 10, 12), "ring_points": 8, "epochs": (1, 2), "probe": 40},
-    "quick": {"counts": CLUSTER_COUNTS, "ring_points": 100, "epochs": SNAPSHOT_EPOCHS, "probe": 300},
-    "full": {"counts": CLUSTER_COUNTS, "ring_points": 100, "epochs": SNAPSHOT_EPOCHS, "probe": 397},
+    "smoke": {"counts": (6, 10, 12), "ring_points": 8, "epochs": (1, 2), "probe": 40, "imd_seeds": 2},
+    "quick": {
+        "counts": CLUSTER_COUNTS,
+        "ring_points": 100,
+        "epochs": SNAPSHOT_EPOCHS,
+        "probe": 300,
+        "imd_seeds": 10,
+    },
+    "full": {
+        "counts": CLUSTER_COUNTS,
+        "ring_points": 100,
+        "epochs": SNAPSHOT_EPOCHS,
+        "probe": 397,
+        "imd_seeds": 30,
+    },
 }
 
 
@@ -90,6 +103,24 @@ def synthetic(mode: str) -> tuple[list[dict[str, Any]], list[Claim]]:
             claims.append(
                 Claim(
                     f"{name}: |Kendall tau(k, {label})| <= 0.3", paper[m], f"{tau[m]:.2f}", abs(tau[m]) <= 0.3
+                )
+            )
+    if imd_available():  # optional (ballroom-rtd[imd]): a stochastic estimate, so taus over several seeds
+        seeds = range(cfg["imd_seeds"])
+        for name, paper_tau, b, others in (
+            ("clusters", "0.43", base, clouds),
+            ("rings", "0.8", ring_base, variants),
+        ):
+            per_seed = np.array([[imd(b, other, seed=s) for other in others.values()] for s in seeds])
+            for r, mean in zip([r for r in rows if r["experiment"] == name], per_seed.mean(0)):
+                r["imd"] = float(mean)
+            taus = np.array([_tau(v, list(others)) for v in per_seed])
+            claims.append(
+                Claim(
+                    f"{name} (report): Kendall tau(k, IMD), mean +- sd over {len(taus)} seeds",
+                    paper_tau,
+                    f"{taus.mean():.2f} +- {taus.std():.2f}",
+                    True,
                 )
             )
     return rows, claims
@@ -217,7 +248,14 @@ def _plot(out: Path, syn: list[dict[str, Any]], dig: list[dict[str, Any]]) -> No
             continue
         sub = [r for r in rows if r["experiment"] == name]
         ks = [r["k"] for r in sub]
-        for m, label in (("rtd", "RTD"), ("cka", "1 - linear CKA"), ("svcca", "1 - SVCCA")):
+        for m, label in (
+            ("rtd", "RTD"),
+            ("cka", "1 - linear CKA"),
+            ("svcca", "1 - SVCCA"),
+            ("imd", "IMD (seed mean)"),
+        ):
+            if m not in sub[0]:
+                continue
             vals = np.array([r[m] if m == "rtd" else 1 - r[m] for r in sub])
             span = vals.max() - vals.min()
             ax.plot(ks, (vals - vals.min()) / (span if span > 0 else 1), marker="o", label=label)
@@ -226,7 +264,7 @@ def _plot(out: Path, syn: list[dict[str, Any]], dig: list[dict[str, Any]]) -> No
             ylabel="min-max scaled",
             title=name,
         )
-        ax.legend(loc="upper left")
+        ax.legend(loc="best", fontsize=8, framealpha=0.6)
     fig.tight_layout()
     fig.savefig(out / "rtd.png", dpi=120)
     plt.close(fig)
