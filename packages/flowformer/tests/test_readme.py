@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ballroom.core.testing import run_quickstart
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_quickstart_runs(capsys: object) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "README has no python block"
-    exec(compile(blocks[0], str(README), "exec"), {})
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
+def test_quickstart_runs() -> None:
+    out = run_quickstart(README)
     assert "torch.Size([2, 8, 1024, 64]) torch.Size([2, 8, 1024, 64])" in out
     losses = [float(v) for v in re.findall(r"loss ([0-9.]+)", out)]
     assert len(losses) == 4 and losses[-1] < 0.2 * losses[0]

@@ -20,8 +20,12 @@ This module must not import torch at module level: it is imported by every pytes
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -103,6 +107,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytrace=False,
         )
     pytest.skip("needs a CUDA device (none visible)")
+
+
+def run_quickstart(readme: str | os.PathLike[str]) -> str:
+    """Execute the first fenced ```python block of ``readme`` as written (fresh globals) and return what
+    it printed, for a package's "the README's quickstart runs" test to check."""
+    path = Path(readme)
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+    if not blocks:
+        raise AssertionError(f"{path} has no ```python block")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(blocks[0], str(path), "exec"), {})
+    return out.getvalue()
 
 
 def quiet_trainer(root_dir: object = None, **overrides: object) -> pl.Trainer:
