@@ -17,7 +17,8 @@ def test_smoke_run_writes_claims_csv_and_plot(tmp_path: Path) -> None:
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert len(claims) == 3 and all({"claim", "paper", "ours", "holds"} <= set(c) for c in claims)
     assert (tmp_path / "core.png").stat().st_size > 10_000
-    rows = (tmp_path / "accuracy_vs_angle.csv").read_text().splitlines()
+    assert all(c["checked"] is False for c in claims)  # smoke: nothing is checked
+    rows = (tmp_path / "training.csv").read_text().splitlines()
     assert rows[0] == "degrees,test_accuracy" and len(rows) == 26
 
 

@@ -9,7 +9,11 @@ in every test run):
   PWCCA) as functions and as torchmetrics ``Metric`` classes.
 - :mod:`ballroom.core.zoo`: named model configurations across every installed ballroom package.
 - :mod:`ballroom.core.lit`: a generic classifier ``LightningModule`` over any zoo model.
-- :mod:`ballroom.core.report`: the claims/table/plot helpers every ``reproduce.py`` uses.
+- :mod:`ballroom.core.runner`: the experiment runner every ``reproduce.py`` is built on
+  (``Reproduction``, ``Context``, ``Outcome``); :mod:`ballroom.core.report`: claims and tables.
+- :mod:`ballroom.core.training`: ``make_trainer``, the one quiet deterministic Trainer factory.
+- :mod:`ballroom.core.cli`: ``build_cli`` / ``run_cli``, every package's LightningCLI console script.
+- :mod:`ballroom.core.checkpoint`: ``load_zoo_model``, a ``fit`` checkpoint back into the zoo's model.
 - :mod:`ballroom.core.lazy`: lazy package namespaces (names imported on first access).
 - :mod:`ballroom.core.profiling`: saved-activation accounting for benchmarks (any device).
 - :mod:`ballroom.core.testing`: the pytest plugin (markers ``cuda``, ``slow``, ``ddp``; ``--device``).

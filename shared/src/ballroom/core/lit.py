@@ -8,15 +8,19 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
-from torch import Tensor
+from torch import Tensor, nn
 
-from ballroom.core.zoo import create_model
+from ballroom.core.zoo import resolve_model
 
 __all__ = ["ClassifierModule"]
 
 
 class ClassifierModule(pl.LightningModule):
-    """Cross-entropy training of the zoo model ``model`` (built with ``model_kwargs``).
+    """Cross-entropy training of ``model``: a zoo name (built with ``model_kwargs``) or a built ``nn.Module``.
+
+    The network is ``self.net``; :func:`ballroom.core.checkpoint.load_zoo_model` turns a checkpoint
+    of a zoo-named module back into the plain network. Method packages subclass this module and
+    override :meth:`loss` (what a batch costs), :meth:`configure_optimizers` or add metrics.
 
     Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc`` (torchmetrics, one
     instance per stage, synced across DDP ranks). Batches are ``(x, y, *rest)``; extra items are ignored.
@@ -26,7 +30,7 @@ class ClassifierModule(pl.LightningModule):
 
     def __init__(
         self,
-        model: str = "core-tiny",
+        model: str | nn.Module = "core-tiny",
         model_kwargs: dict[str, Any] | None = None,
         num_classes: int = 10,
         lr: float = 1e-3,
@@ -36,8 +40,11 @@ class ClassifierModule(pl.LightningModule):
         super().__init__()
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")
-        self.save_hyperparameters()
-        self.net = create_model(model, **(model_kwargs or {}))
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        # a built network is a module argument: not a hyperparameter (it would be pickled)
+        self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
+        self.net = resolve_model(model, model_kwargs)
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
@@ -46,10 +53,14 @@ class ClassifierModule(pl.LightningModule):
         """Logits ``(B, num_classes)``."""
         return self.net(x)
 
+    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        """The training objective for logits ``(B, C)`` and labels ``(B,)``: cross-entropy."""
+        return F.cross_entropy(logits, y)
+
     def _step(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
         x, y = batch[0], batch[1]
         logits = self(x)
-        return F.cross_entropy(logits, y), logits, y
+        return self.loss(logits, y), logits, y
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         loss, logits, y = self._step(batch)

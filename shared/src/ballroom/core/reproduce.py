@@ -12,15 +12,15 @@ builds on do what they say, on scikit-learn's digits (no download):
    MLPs is higher than between a trained and an untrained one.
 
 ``python -m ballroom.core.reproduce [--smoke|--quick|--full] [--out results/core]`` prints the
-table, writes ``claims.json``, ``accuracy_vs_angle.csv`` and ``core.png``.
+tables, writes ``claims.json``, one CSV per experiment and ``core.png`` (through
+:class:`ballroom.core.runner.Reproduction`, the runner every package's ``reproduce.py`` uses).
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import time
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -29,9 +29,18 @@ import torch
 from ballroom.core.data import DigitsDataModule, rotate_images
 from ballroom.core.lit import ClassifierModule
 from ballroom.core.metrics import linear_cka
-from ballroom.core.report import Claim, finish, reproduce_parser, require_matplotlib
+from ballroom.core.report import Claim
+from ballroom.core.runner import Context, Outcome, Reproduction
 
-EPOCHS = {"smoke": 1, "quick": 30, "full": 100}
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes of one mode."""
+
+    epochs: int
+
+
+SETTINGS = {"smoke": Settings(1), "quick": Settings(30), "full": Settings(100)}
 
 
 class _History(pl.Callback):
@@ -43,20 +52,21 @@ class _History(pl.Callback):
             self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
 
 
-def _train(dm: DigitsDataModule, seed: int, epochs: int) -> tuple[ClassifierModule, list[float]]:
-    pl.seed_everything(seed, workers=True)
+def _data(seed: int) -> tuple[DigitsDataModule, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    dm = DigitsDataModule(seed=seed)
+    dm.setup()
+    assert dm.datasets is not None
+    x_tr, y_tr = dm.datasets["train"].tensors
+    x_te, y_te = dm.datasets["test"].tensors
+    return dm, x_tr, y_tr, x_te, y_te
+
+
+def _train(ctx: Context, dm: DigitsDataModule, seed: int) -> tuple[ClassifierModule, list[float]]:
+    pl.seed_everything(seed, workers=True, verbose=False)
     model = ClassifierModule(model="core-mlp", lr=3e-3)
     history = _History()
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        deterministic=True,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        callbacks=[history],
-    )
+    trainer = ctx.trainer(accelerator="cpu", max_epochs=ctx.settings.epochs, callbacks=[history],
+                          num_sanity_val_steps=2)  # fmt: skip
     trainer.fit(model, datamodule=dm)
     return model.eval(), history.val_acc
 
@@ -66,25 +76,16 @@ def _accuracy(model: ClassifierModule, x: torch.Tensor, y: torch.Tensor) -> floa
     return float((model(x).argmax(-1) == y).float().mean())
 
 
-def main(args: Sequence[str] | None = None) -> int:
-    """Run the sanity reproduction; returns 0 when every claim holds (always 0 with ``--smoke``)."""
-    opts = reproduce_parser("core", __doc__.splitlines()[0]).parse_args(args)
-    start = time.perf_counter()
-    epochs = EPOCHS[opts.mode]
-    dm = DigitsDataModule(seed=opts.seed)
-    dm.setup()
-    assert dm.datasets is not None
-    x_tr, y_tr = dm.datasets["train"].tensors
-    x_te, y_te = dm.datasets["test"].tensors
-
+def training(ctx: Context) -> Outcome:
+    """Claims 1-3: the MLP against logistic regression, rotation costs accuracy, CKA sees learning."""
     from sklearn.linear_model import LogisticRegression
 
+    dm, x_tr, y_tr, x_te, y_te = _data(ctx.seed)
     logreg = LogisticRegression(max_iter=2000).fit(x_tr.flatten(1).numpy(), y_tr.numpy())
     acc_logreg = float(logreg.score(x_te.flatten(1).numpy(), y_te.numpy()))
-
-    model_a, history = _train(dm, opts.seed, epochs)
-    model_b, _ = _train(dm, opts.seed + 1, epochs)
-    pl.seed_everything(opts.seed + 2)
+    model_a, history = _train(ctx, dm, ctx.seed)
+    model_b, _ = _train(ctx, dm, ctx.seed + 1)
+    pl.seed_everything(ctx.seed + 2, verbose=False)
     untrained = ClassifierModule(model="core-mlp").eval()
 
     acc = _accuracy(model_a, x_te, y_te)
@@ -97,7 +98,6 @@ def main(args: Sequence[str] | None = None) -> int:
         h_u = untrained.net.representations(x_te)[-1]
     cka_seeds = float(linear_cka(h_a, h_b))
     cka_untrained = float(linear_cka(h_a, h_u))
-
     claims = [
         Claim(
             "digits MLP test accuracy >= 0.93 and >= logistic regression - 0.02",
@@ -105,27 +105,21 @@ def main(args: Sequence[str] | None = None) -> int:
             f"{acc:.3f}",
             acc >= 0.93 and acc >= acc_logreg - 0.02,
         ),
-        Claim(
-            "rotating the test digits by 90 deg costs > 30 points",
-            "n/a (sanity)",
-            f"{acc:.3f} -> {acc90:.3f}",
-            acc - acc90 > 0.30,
-        ),
-        Claim(
-            "linear CKA(trained seed a, seed b) > CKA(trained, untrained)",
-            "n/a (sanity)",
-            f"{cka_seeds:.3f} vs {cka_untrained:.3f}",
-            cka_seeds > cka_untrained,
-        ),
-    ]
+        Claim("rotating the test digits by 90 deg costs > 30 points", "n/a (sanity)",
+              f"{acc:.3f} -> {acc90:.3f}", acc - acc90 > 0.30),
+        Claim("linear CKA(trained seed a, seed b) > CKA(trained, untrained)", "n/a (sanity)",
+              f"{cka_seeds:.3f} vs {cka_untrained:.3f}", cka_seeds > cka_untrained),
+    ]  # fmt: skip
+    rows = [{"degrees": int(d), "test_accuracy": a} for d, a in zip(degrees, angle_acc, strict=True)]
+    return Outcome(rows=rows, claims=claims, data={"history": history, "logreg": acc_logreg})
 
-    out = opts.out
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "accuracy_vs_angle.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["degrees", "test_accuracy"])
-        writer.writerows(zip(degrees.tolist(), angle_acc))
-    plt = require_matplotlib("core")
+
+def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+    """Validation accuracy per epoch (vs logistic regression) and test accuracy against rotation."""
+    result = outcomes["training"]
+    history, acc_logreg = result.data["history"], result.data["logreg"]
+    degrees = [r["degrees"] for r in result.rows]
+    angle_acc = [r["test_accuracy"] for r in result.rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
     ax1.plot(range(1, len(history) + 1), history, marker=".")
     ax1.axhline(acc_logreg, color="gray", ls="--", label="logistic regression (test)")
@@ -133,21 +127,15 @@ def main(args: Sequence[str] | None = None) -> int:
     ax1.legend(loc="lower right")
     ax2.plot(degrees, angle_acc, marker=".")
     ax2.axhline(0.1, color="gray", ls=":", label="chance")
-    ax2.set(
-        xlabel="test rotation (degrees)",
-        ylabel="test accuracy",
-        title="upright-trained MLP",
-        xticks=range(0, 361, 90),
-    )
+    ax2.set(xlabel="test rotation (degrees)", ylabel="test accuracy", title="upright-trained MLP",
+            xticks=range(0, 361, 90))  # fmt: skip
     ax2.legend(loc="upper center")
     fig.tight_layout()
-    fig.savefig(out / "core.png", dpi=120)
-    plt.close(fig)
-    print(
-        f"ballroom-core sanity reproduction ({opts.mode}, {epochs} epochs, {time.perf_counter() - start:.1f} s)\n"
-    )
-    return finish(out, claims, opts.mode)
+    return fig
 
+
+REPRODUCTION = Reproduction("core", __doc__ or "", [training], SETTINGS, plot=plot)
+main = REPRODUCTION.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -123,26 +123,10 @@ def run_quickstart(readme: str | os.PathLike[str]) -> str:
 
 
 def quiet_trainer(root_dir: object = None, **overrides: object) -> pl.Trainer:
-    """A ``pl.Trainer`` for tests: CPU, 2 epochs, deterministic, no logger, checkpoints, bar or summary.
+    """:func:`ballroom.core.training.make_trainer` under the name the tests have always used."""
+    from ballroom.core.training import make_trainer
 
-    ``root_dir`` becomes ``default_root_dir``; ``overrides`` replace any default. Lightning is imported
-    here, not at module level, so that the plugin stays light.
-    """
-    import pytorch_lightning as pl
-
-    opts: dict[str, object] = {
-        "accelerator": "cpu",
-        "max_epochs": 2,
-        "deterministic": True,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-    }
-    if root_dir is not None:
-        opts["default_root_dir"] = str(root_dir)
-    opts.update(overrides)
-    return pl.Trainer(**opts)  # type: ignore[arg-type]
+    return make_trainer(root_dir, **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -23,7 +23,16 @@ from typing import Any
 
 from ballroom.core import __version__ as _core_version
 
-__all__ = ["ZOO", "ModelCfg", "create", "create_model", "get_config", "list_models", "load_zoo"]
+__all__ = [
+    "ZOO",
+    "ModelCfg",
+    "create",
+    "create_model",
+    "get_config",
+    "list_models",
+    "load_zoo",
+    "resolve_model",
+]
 
 ENTRY_POINT_GROUP = "ballroom.zoo"
 
@@ -115,6 +124,25 @@ def get_config(name: str) -> ModelCfg:
 def create_model(name: str, **overrides: Any) -> Any:
     """Build the model registered under ``name`` by any installed ballroom package."""
     return create(load_zoo(), name, **overrides)
+
+
+def resolve_model(model: Any, model_kwargs: Mapping[str, Any] | None = None) -> Any:
+    """The network a LightningModule trains: ``model`` is a zoo name (built with ``model_kwargs``) or a
+    built ``nn.Module`` (used as is; ``model_kwargs`` must then be empty).
+
+    This is the one path from a name to a model that every ballroom LightningModule takes (the
+    Lightning style guide's model vs system): ``Module(model="flowformer-tiny")`` or
+    ``Module(model=my_net)``.
+    """
+    from torch import nn
+
+    if isinstance(model, str):
+        return create_model(model, **dict(model_kwargs or {}))
+    if isinstance(model, nn.Module):
+        if model_kwargs:
+            raise ValueError("model_kwargs: only allowed with a zoo name, not with a built nn.Module")
+        return model
+    raise TypeError(f"model: expected a zoo name (str) or an nn.Module, got {type(model).__name__}")
 
 
 #: ballroom-core's own entries: the digits MLP used by the core sanity reproduction and tests.
