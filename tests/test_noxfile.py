@@ -36,3 +36,25 @@ def test_plan_selects_changed_packages(noxfile: ModuleType) -> None:
     for name in names[1:]:
         assert noxfile.affected([f"packages/{name}/src/x.py"]) == [name]
     assert noxfile.affected(["packages/not-a-package/x.py"]) == []
+
+
+def test_report_marks_unchecked_claims_and_gives_the_total(noxfile: ModuleType) -> None:
+    rows = [
+        {"package": "core", "claim": "a", "paper": "1", "ours": "1", "holds": True, "seconds": 3.0},
+        {
+            "package": "core",
+            "claim": "b",
+            "paper": "",
+            "ours": "0",
+            "holds": False,
+            "checked": False,
+            "seconds": 3.0,
+        },
+        {"package": "rtd", "claim": "c", "paper": "", "ours": "0", "holds": False, "seconds": 5.0},
+    ]
+    report = noxfile._report(rows, "--quick", ["core", "rtd"], total=8.4, jobs=2)
+    lines = report.splitlines()
+    assert "| core | a | 1 | 1 | yes | 3 |" in lines
+    assert "| core | b |  | 0 | n/a | 3 |" in lines
+    assert "| rtd | c |  | 0 | **no** | 5 |" in lines
+    assert any(line.startswith("Total: 8 s wall for 2 packages, 2 at a time") for line in lines)
