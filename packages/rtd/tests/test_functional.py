@@ -382,18 +382,35 @@ def test_threshold_choices_give_identical_bars(monkeypatch: pytest.MonkeyPatch) 
         cross_bars(M, growth=1.0)
 
 
-def test_rtd_functions_import_without_lightning() -> None:
+def test_package_and_building_blocks_import_without_lightning() -> None:
     import subprocess
     import sys
 
     code = (
         "import sys\n"
-        "from ballroom.rtd import rtd_sym, clusters_experiment, cross_matrix, birth_bound\n"
+        "import ballroom.rtd, ballroom.rtd.functional, ballroom.rtd.cross, ballroom.rtd.cuts, ballroom.rtd.nn\n"
+        "from ballroom.rtd import __version__, rtd_sym, clusters_experiment, cross_matrix, birth_bound, RTDLoss\n"
         "base, clouds = clusters_experiment()\n"
         "assert birth_bound(cross_matrix(base[:40], clouds[2][:40], fast=True)) > 0\n"
-        "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules\n"
+        "heavy = [m for m in ('pytorch_lightning', 'lightning', 'torchmetrics') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_public_names_stay_importable_from_functional_and_the_package() -> None:
+    import importlib.metadata
+
+    import ballroom.rtd
+    from ballroom.rtd import cross, cuts, functional
+
+    assert ballroom.rtd.__version__ == importlib.metadata.version("ballroom-rtd")
+    for module in (cross, cuts):
+        for name in module.__all__:
+            assert getattr(functional, name) is getattr(module, name), name
+    for name in functional.__all__:
+        if name not in ("ZERO_TOL", "Threshold"):
+            assert getattr(ballroom.rtd, name) is getattr(functional, name), name
 
 
 def test_adaptive_cut_on_random_tie_heavy_matrices() -> None:

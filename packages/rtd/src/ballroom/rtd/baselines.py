@@ -28,7 +28,7 @@ def imd(P: np.ndarray | torch.Tensor, Pt: np.ndarray | torch.Tensor, seed: int =
     """IMD between two clouds ``P (n1, d)`` and ``Pt (n2, d')`` (rows need not correspond): larger is more
     different. ``seed`` fixes the stochastic trace estimate; ``msid`` overrides piq's ``MSID`` options
     (``k``, ``m``, ``niters``, ``ts``, ...)."""
-    from ballroom.rtd.functional import _as_cloud
+    from ballroom.rtd.cross import _as_cloud
 
     if not imd_available():
         raise ImportError("IMD needs piq: pip install 'ballroom-rtd[imd]'")

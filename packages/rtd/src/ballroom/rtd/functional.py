@@ -7,6 +7,13 @@ connected as a distance scale grows.
 An H1 bar ``[b, d)`` of the R-Cross-Barcode appears when two points become linked at scale ``b``
 under ``min(W, Wt)`` but only at the larger scale ``d`` under ``W``: its length is the size of that
 disagreement. Summing bar lengths gives ``rtd_1``, which is 0 whenever ``Wt >= W`` entrywise.
+
+This module holds the barcodes and RTD; the pieces they are built from live beside it and are
+re-exported here (every name stays importable from ``ballroom.rtd.functional``):
+
+- :mod:`ballroom.rtd.cross`: point clouds to distance matrices to the ``(2n, 2n)`` cross matrix;
+- :mod:`ballroom.rtd.cuts`: the exact persistence cuts (:func:`cross_threshold`, :func:`birth_bound`,
+  :func:`search_cut`).
 """
 
 from __future__ import annotations
@@ -15,18 +22,30 @@ import multiprocessing as mp
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy.spatial.distance import pdist, squareform
 
 from ballroom.rtd.backends import Backend, compute_bars, truncated_bars
+from ballroom.rtd.cross import (
+    ZERO_TOL,
+    Norm,
+    _pair,
+    a_first_order,
+    cross_matrix,
+    cross_matrix_from_distances,
+    distances,
+    normalise,
+)
+from ballroom.rtd.cuts import Threshold, birth_bound, cross_threshold, search_cut, spanning_bottleneck
 
 __all__ = [
+    "ZERO_TOL",
     "Norm",
+    "Threshold",
     "a_first_order",
     "birth_bound",
     "cross_barcode",
@@ -45,237 +64,6 @@ __all__ = [
     "spanning_bottleneck",
     "vr_barcode",
 ]
-
-Norm = Literal["quantile", "median", "mean"] | None
-Threshold = Literal["adaptive", "cross", "enclosing"]
-ZERO_TOL = 1e-6  # entries below ZERO_TOL * mean(W) are set to exactly 0
-
-
-def _as_cloud(name: str, X: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a point cloud of shape (n, d), got shape {X.shape}")
-    if X.shape[0] < 2 or X.shape[1] < 1:
-        raise ValueError(f"{name} needs at least 2 points and 1 feature, got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    X = X.astype(np.float64, copy=False)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return X
-
-
-def _pair(P: np.ndarray | torch.Tensor, Pt: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    A, B = _as_cloud("P", P), _as_cloud("Pt", Pt)
-    if A.shape[0] != B.shape[0]:
-        raise ValueError(f"P and Pt must describe the same points: {A.shape[0]} rows vs {B.shape[0]} rows")
-    return A, B
-
-
-def distances(X: np.ndarray | torch.Tensor, metric: str = "euclidean") -> np.ndarray:
-    """Pairwise distances ``(n, d) -> (n, n)`` float64 (Euclidean, not squared, by default).
-
-    Any metric name of :func:`scipy.spatial.distance.pdist` is accepted.
-    """
-    X = _as_cloud("X", X)
-    return squareform(pdist(X, metric=metric))
-
-
-def _check_distances(name: str, W: np.ndarray) -> np.ndarray:
-    W = np.asarray(W, dtype=np.float64)
-    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 2:
-        raise ValueError(f"{name} must be an (n, n) distance matrix with n >= 2, got shape {W.shape}")
-    if not np.isfinite(W).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if (W < 0).any():
-        raise ValueError(f"{name} has negative entries; distances must be >= 0")
-    if not np.allclose(W, W.T):
-        raise ValueError(f"{name} must be symmetric")
-    return W
-
-
-def normalise(W: np.ndarray, norm: Norm = "quantile") -> np.ndarray:
-    """Divide ``W`` by its 0.9-quantile, median or mean over all ``n^2`` entries (zero diagonal included)."""
-    if norm is None:
-        return W
-    if norm == "quantile":
-        scale = np.quantile(W, 0.9)
-    elif norm == "median":
-        scale = np.median(W)
-    elif norm == "mean":
-        scale = np.mean(W)
-    else:
-        raise ValueError(f"norm must be 'quantile', 'median', 'mean' or None, got {norm!r}")
-    if not scale > 0:
-        raise ValueError(
-            f"cannot normalise by the {norm} of the distances: it is 0 (too many coincident points)"
-        )
-    return W / scale
-
-
-def cross_matrix_from_distances(
-    W: np.ndarray,
-    Wt: np.ndarray,
-    norm: Norm = "quantile",
-    fast: bool = False,
-    use_max: bool = False,
-) -> np.ndarray:
-    """The ``(2n, 2n)`` matrix whose Rips filtration gives the R-Cross-Barcode of ``(W, Wt)``.
-
-    Vertices ``0..n-1`` form the block A' (all pairwise 0), ``n..2n-1`` the block A. The cross block
-    holds ``W`` (the FIRST cloud): ``M[n+i, j] = M[j, n+i] = W[i, j]``; the A block holds
-    ``min(W, Wt)``. Entries below ``1e-6 * mean(W)`` become exactly 0. ``fast=True`` sets the
-    strictly lower triangle of the cross block (``M[n+i, j]``, ``i > j``, and its mirror) to ``+inf``:
-    the same H1 bars from fewer edges. ``use_max=True`` (experimental, not used in the paper) puts
-    ``max(W, Wt)`` in the cross block and ``Wt`` in the A block.
-    """
-    W, Wt = _check_distances("W", W), _check_distances("Wt", Wt)
-    if W.shape != Wt.shape:
-        raise ValueError(f"W and Wt must have the same shape, got {W.shape} and {Wt.shape}")
-    W, Wt = normalise(W, norm), normalise(Wt, norm)
-    n = W.shape[0]
-    cross, inner = (np.maximum(W, Wt), Wt) if use_max else (W, np.minimum(W, Wt))
-    M = np.zeros((2 * n, 2 * n), dtype=np.float64)
-    lower = cross.copy()
-    if fast:
-        lower[np.tril_indices(n, -1)] = np.inf
-    M[n:, :n] = lower
-    M[:n, n:] = lower.T
-    M[n:, n:] = inner
-    M[M < ZERO_TOL * np.mean(W)] = 0.0
-    return M
-
-
-def cross_matrix(
-    P: np.ndarray | torch.Tensor,
-    Pt: np.ndarray | torch.Tensor,
-    norm: Norm = "quantile",
-    fast: bool = False,
-    use_max: bool = False,
-    metric: str = "euclidean",
-) -> np.ndarray:
-    """:func:`cross_matrix_from_distances` of the two clouds ``P (n, d1)``, ``Pt (n, d2)`` -> ``(2n, 2n)``."""
-    A, B = _pair(P, Pt)
-    return cross_matrix_from_distances(
-        distances(A, metric), distances(B, metric), norm=norm, fast=fast, use_max=use_max
-    )
-
-
-def a_first_order(n: int) -> np.ndarray:
-    """Vertex order ``[n..2n-1, 0..n-1]``: block A before block A' (a relabelling, so the bars are identical).
-
-    The homology backends break ties between equal filtration values by vertex index. With the
-    spec's layout (A' first) a second cloud with coincident points (the rings experiment: many A-block
-    entries equal to 0 beside the all-zero A' block) took giotto-ph 42 s for one direction of n = 500;
-    listing A first took 1.1 s for the same bars. On tie-free clouds both orders cost the same.
-    """
-    return np.r_[np.arange(n, 2 * n), np.arange(n)]
-
-
-def spanning_bottleneck(D: np.ndarray) -> float:
-    """Largest edge of a minimum spanning tree of the complete graph on ``D (n, n)``: the smallest
-    scale at which the Rips complex of ``D`` is connected (Prim's algorithm, O(n^2); zero entries are
-    edges, unlike in ``scipy.sparse.csgraph``)."""
-    n = D.shape[0]
-    if n < 2:
-        return 0.0
-    in_tree = np.zeros(n, dtype=bool)
-    in_tree[0] = True
-    best = np.array(D[0], dtype=np.float64)
-    largest = 0.0
-    for _ in range(n - 1):
-        candidates = np.where(in_tree, np.inf, best)
-        j = int(np.argmin(candidates))
-        largest = max(largest, float(candidates[j]))
-        in_tree[j] = True
-        np.minimum(best, D[j], out=best)
-    return largest
-
-
-def _is_cross_layout(M: np.ndarray) -> bool:
-    """Whether ``M`` has the structure the threshold arguments need: an all-zero A' block, a zero
-    cross diagonal and an A block no larger than the (symmetrised) cross block."""
-    n = M.shape[0] // 2
-    if M.shape[0] != 2 * n or n < 1:
-        return False
-    cross = M[n:, :n]
-    cross_sym = np.minimum(cross, cross.T)  # undo the fast layout's +inf half
-    return bool(
-        np.all(M[:n, :n] == 0) and np.all(np.diagonal(cross) == 0) and not np.any(M[n:, n:] > cross_sym)
-    )
-
-
-def cross_threshold(M: np.ndarray) -> float:
-    """A scale after which the R-Cross-Barcode has no H1 (or H0) class: ``max(enclosing radius of the A
-    block, spanning bottleneck of the cross block)``, for ``M`` in the spec's layout.
-
-    Why: at scale ``t`` the Rips complex ``X_t`` of ``M`` contains the contractible all-zero A' simplex
-    ``K``, so ``X_t`` is homotopy equivalent to ``R_t ∪ cone(Y_t)``, with ``R_t`` the Rips complex of the
-    A block and ``Y_t ⊂ R_t`` its cliques ``S`` with a common A' neighbour ``j`` (``M[s, j] <= t`` for
-    every ``s`` in ``S``). The exact sequence ``H1(R_t) -> H1(X_t) -> H~0(Y_t)`` gives ``H1(X_t) = 0`` once
-    ``R_t`` is a cone (``t >=`` its enclosing radius) and ``Y_t`` is connected: every spanning-tree edge
-    ``(s, s')`` of the cross block (``s <= s'``) lies in ``Y_t`` with ``j = s'`` (cross diagonal 0, A entry
-    <= cross entry), so ``t >=`` the spanning bottleneck suffices. No H1 bar is born or dies after this
-    scale, so Rips persistence thresholded there returns the same H1 bars as the enclosing radius
-    of ``M`` (never larger; tested on tie-heavy and random clouds). Valid for ``dim <= 1`` only; ``inf``
-    when ``M`` lacks the structure (then no shortcut is taken).
-    """
-    if not _is_cross_layout(M):
-        return float("inf")
-    n = M.shape[0] // 2
-    cross = M[n:, :n]
-    inner_radius = float(np.min(np.max(M[n:, n:], axis=1)))
-    return max(inner_radius, spanning_bottleneck(np.minimum(cross, cross.T)))
-
-
-def birth_bound(M: np.ndarray, floor: float = 0.0, neighbours: int = 16) -> float:
-    """A scale after which no H1 class of the cross complex is born: the largest A-block entry above
-    ``floor`` whose edge has no *apex* (``floor`` itself when there is none; ``inf`` without the structure).
-
-    Why: an edge ``{u, v}`` entering at ``m`` together with a vertex ``c`` whose edges to ``u`` and ``v``
-    are already present adds the triangle ``{u, v, c}`` with it, an elementary expansion (a homotopy
-    equivalence); the other triangles entering with the edge can only kill H1 classes. So an edge with
-    such an apex creates no H1 class. Refine the filtration so that, at equal values, A' edges come
-    before cross edges before A edges: every cross edge ``A_i - A'_j`` has the apex ``A'_i`` (both edges at
-    0), A' edges are all at 0, and an A edge ``{a, b}`` at ``m`` has an apex if some A vertex ``c`` has
-    ``max(M[a, c], M[b, c]) < m`` or some A' vertex ``j`` has ``max(M[a, j], M[b, j]) <= m`` (always the
-    case when ``min(W, Wt) = W`` there: ``j = max(a, b)``). The maps ``H1(X_s) -> H1(X_t)`` are onto for
-    ``birth_bound <= s <= t``, so ``H1(X_s) = 0`` at one such ``s`` means no bar lives past ``s``.
-    ``neighbours``: how many nearest A vertices are tried first (a cheap filter, the result is exact).
-    """
-    if not _is_cross_layout(M):
-        return float("inf")
-    n = M.shape[0] // 2
-    D, C = M[n:, n:], M[n:, :n]  # C[i, j]: the edge A_i - A'_j
-    a, b = np.triu_indices(n, 1)
-    m = D[a, b]
-    keep = m > floor
-    a, b, m = a[keep], b[keep], m[keep]
-    # the A' apexes A'_a and A'_b (the only candidates in the fast layout when min(W, Wt) = W)
-    diag = np.minimum(np.maximum(C[a, b], C[b, b]), np.maximum(C[a, a], C[b, a])) <= m
-    a, b, m = a[~diag], b[~diag], m[~diag]
-    if m.size == 0:
-        return float(floor)
-    k = min(neighbours, n - 1)
-    near = np.argpartition(D, k, axis=1)[:, : k + 1]
-    rows = max(1, 2**22 // max(n, k + 1))
-    found = np.zeros(m.size, dtype=bool)
-    for s in range(0, m.size, rows):
-        sl = slice(s, s + rows)
-        c = near[a[sl]]
-        found[sl] = (np.maximum(D[a[sl, None], c], D[b[sl, None], c]) < m[sl, None]).any(axis=1)
-    rest = np.flatnonzero(~found)
-    worst = float(floor)
-    for s in range(0, rest.size, rows):
-        r = rest[s : s + rows]
-        by_a = np.min(np.maximum(D[a[r]], D[b[r]]), axis=1) < m[r]
-        by_a_prime = np.min(np.maximum(C[a[r]], C[b[r]]), axis=1) <= m[r]
-        lonely = ~(by_a | by_a_prime)
-        if lonely.any():
-            worst = max(worst, float(m[r][lonely].max()))
-    return worst
 
 
 def cross_bars(
@@ -315,30 +103,6 @@ def cross_bars(
         return bars, any(alive[k] > 0 for k in range(1, dim + 1))
 
     return search_cut(M, run_cut, growth)
-
-
-_T = TypeVar("_T")
-
-
-def search_cut(M: np.ndarray, run: Callable[[float], tuple[_T, bool]], growth: float = 1.5) -> _T:
-    """The adaptive cut of :func:`cross_bars` for any persistence computation ``run(cut) -> (result,
-    classes_alive_at_cut)`` on the cross matrix ``M`` (spec layout; ``run`` may relabel it): starts at
-    ``max(birth_bound, spanning bottleneck of the cross block)``, grows by ``growth`` while a class is
-    alive, never beyond :func:`cross_threshold` (``inf``, i.e. the enclosing radius, without the structure)."""
-    if not growth > 1:
-        raise ValueError(f"growth must be > 1, got {growth}")
-    top = cross_threshold(M)
-    cut = top
-    if np.isfinite(top):
-        n = M.shape[0] // 2
-        cross = M[n:, :n]
-        cut = birth_bound(M, floor=spanning_bottleneck(np.minimum(cross, cross.T)))
-    while True:
-        cut = min(cut, top)
-        result, alive = run(cut)
-        if cut >= top or not alive:
-            return result
-        cut = cut * growth if cut > 0 else top
 
 
 def cross_barcode_from_distances(

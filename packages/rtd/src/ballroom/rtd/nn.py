@@ -14,7 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from ballroom.rtd.backends import truncated_critical_edges
-from ballroom.rtd.functional import ZERO_TOL, Norm, a_first_order, search_cut
+from ballroom.rtd.cross import ZERO_TOL, Norm, a_first_order
+from ballroom.rtd.cuts import search_cut
 
 __all__ = ["RTDLoss", "cross_matrix_torch", "torch_distances"]
 
