@@ -9,9 +9,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ballroom.core.checkpoint import load_zoo_model
 from ballroom.core.testing import quiet_trainer
+from ballroom.core.zoo import create_model
 from ballroom.rtd import DigitsProbeDataModule, ProbeClassifier, RTDCallback, rtd_sym
-from ballroom.rtd.cli import main as cli_main
+from ballroom.rtd.cli import cli, main
 
 _trainer = quiet_trainer
 
@@ -145,17 +147,57 @@ def test_cuda_fit_with_callback_and_parity() -> None:
     assert rtd_sym(gpu, cpu) < 1e-3
 
 
+def _cli_args(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        "fit",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.default_root_dir={tmp_path}",
+        "--model.model=rtd-tiny",
+        *extra,
+    ]
+
+
 def test_cli_print_config_and_fit(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        cli_main(["fit", "--print_config"])
+        cli(["fit", "--print_config"])
     assert exit_info.value.code == 0
-    cli = cli_main([
-        "fit", "--trainer.fast_dev_run=2", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
-        f"--trainer.default_root_dir={tmp_path}", "--model.model=rtd-tiny",
-    ])  # fmt: skip
-    assert cli.config.fit.trainer.max_epochs == 30  # the packaged YAML default (fast_dev_run overrides it)
-    assert cli.model.hparams.model == "rtd-tiny"
-    assert cli.trainer.global_step == 2
+    run = cli(_cli_args(tmp_path, "--trainer.fast_dev_run=2"))
+    assert run.config.fit.trainer.max_epochs == 30  # the packaged YAML default (fast_dev_run overrides it)
+    assert run.model.hparams.model == "rtd-tiny"
+    assert run.trainer.global_step == 2
+
+
+def test_console_script_returns_exit_status_zero(tmp_path: Path) -> None:
+    # the console script's sys.exit(main()) must exit 0 after a successful run
+    assert main(_cli_args(tmp_path, "--trainer.fast_dev_run=true")) == 0
+
+
+def test_fit_checkpoint_loads_as_the_plain_zoo_network(tmp_path: Path) -> None:
+    pl.seed_everything(8)
+    model = ProbeClassifier(model="rtd-tiny", model_kwargs={"hidden": (24, 12)}, lr=3e-3)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer = _trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[checkpoint])
+    trainer.fit(model, datamodule=DigitsProbeDataModule(seed=0))
+    net = load_zoo_model(tmp_path / "last.ckpt")
+    assert not isinstance(net, pl.LightningModule) and not net.training
+    x = _probe(32)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x), model(x))
+        assert all(torch.equal(a, b) for a, b in zip(net.representations(x), model.representations(x)))
+    assert [tuple(r.shape) for r in net.representations(x)] == [(32, 24), (32, 12)]
+
+
+def test_probe_takes_a_built_network() -> None:
+    net = create_model("rtd-tiny")
+    model = ProbeClassifier(model=net, lr=2e-3)
+    assert model.net is net
+    assert "model" not in model.hparams and model.hparams.lr == 2e-3  # a module is not a hyperparameter
+    with pytest.raises(ValueError, match="model_kwargs"):
+        ProbeClassifier(model=create_model("rtd-tiny"), model_kwargs={"hidden": (8,)})
+    with pytest.raises(TypeError, match="representations"):
+        ProbeClassifier(model=torch.nn.Linear(64, 10))
 
 
 def test_bf16_mixed_fit_with_callback() -> None:

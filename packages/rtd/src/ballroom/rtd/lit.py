@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ballroom.core.lit import ClassifierModule
 from ballroom.core.metrics import linear_cka
@@ -20,14 +20,17 @@ __all__ = ["ProbeClassifier", "RTDCallback"]
 class ProbeClassifier(ClassifierModule):
     """An MLP classifier (cross-entropy, Adam) whose hidden layers RTD compares.
 
-    Defaults to ``rtd-probe``, the spec's 64-128-64-10 ReLU MLP with Adam at 1e-3. Logs
-    ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``. :meth:`representations` returns each hidden
-    layer's activations; the last one is the penultimate representation.
+    ``model`` is a zoo name (built with ``model_kwargs``; default ``rtd-probe``, the spec's 64-128-64-10
+    ReLU MLP) or a built ``nn.Module``; either way it must expose ``representations(x)``. It is kept in
+    ``self.net``, so :func:`ballroom.core.checkpoint.load_zoo_model` turns a ``fit`` checkpoint of a
+    zoo-named probe back into the plain network. Optimiser: AdamW at ``lr`` (1e-3) with ``weight_decay``
+    (0: Adam). Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``. :meth:`representations`
+    returns each hidden layer's activations; the last one is the penultimate representation.
     """
 
     def __init__(
         self,
-        model: str = "rtd-probe",
+        model: str | nn.Module = "rtd-probe",
         model_kwargs: dict[str, Any] | None = None,
         num_classes: int = 10,
         lr: float = 1e-3,
@@ -37,7 +40,8 @@ class ProbeClassifier(ClassifierModule):
             model=model, model_kwargs=model_kwargs, num_classes=num_classes, lr=lr, weight_decay=weight_decay
         )
         if not hasattr(self.net, "representations"):
-            raise TypeError(f"model {model!r} must expose representations(x) -> list of (B, h) tensors")
+            name = model if isinstance(model, str) else type(model).__name__
+            raise TypeError(f"model {name!r} must expose representations(x) -> list of (B, h) tensors")
 
     def representations(self, x: Tensor) -> list[Tensor]:
         """Hidden activations ``[(B, h_1), ..., (B, h_k)]`` of ``x (B, ...)``."""
