@@ -47,3 +47,8 @@ def test_smoke_run(tmp_path: Path) -> None:
     header = (tmp_path / "synthetic.csv").read_text().splitlines()[0]
     assert header == "experiment,k,rtd,cka,svcca" + (",imd" if imd else "")
     assert "rtd_to_final" in (tmp_path / "digits.csv").read_text()
+    timings = (tmp_path / "timings.csv").read_text().splitlines()
+    assert timings[0] == "experiment,seconds" and [t.split(",")[0] for t in timings[1:]] == [
+        "synthetic",
+        "digits",
+    ]
