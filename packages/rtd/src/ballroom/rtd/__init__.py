@@ -12,8 +12,6 @@ the Lightning parts (``ProbeClassifier``, ``RTDCallback``, ``DigitsProbeDataModu
 Lightning when they are first touched.
 """
 
-# The TYPE_CHECKING imports are re-exports for type checkers; __all__ is built from _SOURCES.
-# ruff: noqa: F401
 from __future__ import annotations
 
 from importlib.metadata import version as _version
