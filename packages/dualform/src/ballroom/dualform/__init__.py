@@ -11,6 +11,7 @@ trains, then ask which training patterns each layer attends to::
     dual.top_k(q, 5)         # the 5 training patterns with the largest |k . q|
 """
 
+from ballroom.dualform.coefficients import StepKind, StepRecord
 from ballroom.dualform.data import DigitsDataModule, ImageDataModule, TaskSequenceSampler, permute_pixels
 from ballroom.dualform.lit import DualFormCallback, DualFormClassifier
 from ballroom.dualform.metrics import (
@@ -37,6 +38,8 @@ __all__ = [
     "DualFormRecorder",
     "DualLinear",
     "ImageDataModule",
+    "StepKind",
+    "StepRecord",
     "TaskSequenceSampler",
     "VoteAgreement",
     "capture_layer_io",
