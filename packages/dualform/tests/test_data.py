@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from ballroom.dualform import DigitsDataModule, ImageDataModule, TaskSequenceSampler, permute_pixels
+from ballroom.dualform import ImageDataModule, TaskDigitsDataModule, TaskSequenceSampler, permute_pixels
 
 
 def test_single_split_is_the_spec_protocol() -> None:
-    dm = DigitsDataModule()
+    dm = TaskDigitsDataModule()
     dm.setup()
     assert dm.datasets is not None
     x, y, idx, d = dm.datasets["train"].tensors
@@ -26,7 +26,7 @@ def test_single_split_is_the_spec_protocol() -> None:
 
 
 def test_multi_mode_mixes_both_tasks() -> None:
-    dm = DigitsDataModule(mode="multi", batch_size=64)
+    dm = TaskDigitsDataModule(mode="multi", batch_size=64)
     _x, _y, idx, d = next(iter(dm.train_dataloader()))
     assert set(d.tolist()) == {0, 1} and len(set(idx.tolist())) == 64
     train = dm.datasets["train"].tensors  # type: ignore[index]
@@ -36,7 +36,7 @@ def test_multi_mode_mixes_both_tasks() -> None:
 
 
 def test_continual_loader_switches_tasks_once() -> None:
-    dm = DigitsDataModule(mode="continual", batch_size=16, steps_per_task=30)
+    dm = TaskDigitsDataModule(mode="continual", batch_size=16, steps_per_task=30)
     batches = list(dm.train_dataloader())
     assert len(batches) == 60
     tasks = [set(b[3].tolist()) for b in batches]
@@ -48,7 +48,7 @@ def test_task_sequence_sampler_validates() -> None:
     with pytest.raises(ValueError, match="fewer than batch_size"):
         TaskSequenceSampler([torch.arange(3)], 2, 4)
     with pytest.raises(ValueError, match="mode must be"):
-        DigitsDataModule(mode="both")  # type: ignore[arg-type]
+        TaskDigitsDataModule(mode="both")  # type: ignore[arg-type]
 
 
 def _idx(array: np.ndarray) -> bytes:

@@ -9,13 +9,22 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ballroom.core.checkpoint import load_zoo_model
 from ballroom.core.testing import quiet_trainer
-from ballroom.dualform import ZOO, DigitsDataModule, DualFormCallback, DualFormClassifier, create
-from ballroom.dualform.cli import main as cli_main
+from ballroom.dualform import (
+    ZOO,
+    DualFormCallback,
+    DualFormClassifier,
+    DualFormMLP,
+    TaskDigitsDataModule,
+    create,
+)
+from ballroom.dualform.cli import cli as cli_main
+from ballroom.dualform.cli import main
 
 
 def _tiny(**kw: object) -> DualFormClassifier:
-    return DualFormClassifier(in_features=64, layer_sizes=(32, 32), lr=0.02, **kw)  # type: ignore[arg-type]
+    return DualFormClassifier(model="dualform-tiny", lr=0.02, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -31,7 +40,7 @@ def test_tiny_fit_learns_and_the_callback_analyses_it() -> None:
     cb = DualFormCallback(analysis_size=128, max_gap=1e-4)
     model = _tiny()
     trainer = quiet_trainer(max_epochs=3, callbacks=[cb])
-    trainer.fit(model, datamodule=DigitsDataModule(mode="multi"))
+    trainer.fit(model, datamodule=TaskDigitsDataModule(mode="multi"))
     assert trainer.callback_metrics["val/acc"].item() > 0.8
     assert cb.recorder is not None and model.recorder is cb.recorder
     assert cb.recorder.num_patterns("layers.0") == 3 * 2 * 1257
@@ -61,7 +70,7 @@ def test_clipping_goes_through_configure_gradient_clipping() -> None:
         seen.append(cb.recorder._clip)
 
     model.configure_gradient_clipping = spy  # type: ignore[method-assign]
-    quiet_trainer(max_steps=15, max_epochs=-1, callbacks=[cb]).fit(model, datamodule=DigitsDataModule())
+    quiet_trainer(max_steps=15, max_epochs=-1, callbacks=[cb]).fit(model, datamodule=TaskDigitsDataModule())
     assert len(seen) == 15 and max(seen) < 1.0
     with pytest.raises(ValueError, match="global-norm"):
         model.configure_gradient_clipping(torch.optim.SGD(model.parameters(), lr=1.0), 1.0, "value")
@@ -72,7 +81,9 @@ def test_seeded_fits_are_identical() -> None:
     for _ in range(2):
         pl.seed_everything(2)
         cb = DualFormCallback(analysis_size=32)
-        quiet_trainer(max_steps=20, max_epochs=-1, callbacks=[cb]).fit(_tiny(), datamodule=DigitsDataModule())
+        quiet_trainer(max_steps=20, max_epochs=-1, callbacks=[cb]).fit(
+            _tiny(), datamodule=TaskDigitsDataModule()
+        )
         assert cb.recorder is not None
         keys.append(cb.recorder.dual("layers.2").keys)
     assert torch.equal(keys[0], keys[1])
@@ -80,7 +91,7 @@ def test_seeded_fits_are_identical() -> None:
 
 def test_checkpoint_resume_keeps_the_recording(tmp_path: Path) -> None:
     pl.seed_everything(3)
-    dm = DigitsDataModule(batch_size=64)
+    dm = TaskDigitsDataModule(batch_size=64)
     trainer = quiet_trainer(
         tmp_path,
         max_epochs=1,
@@ -92,10 +103,16 @@ def test_checkpoint_resume_keeps_the_recording(tmp_path: Path) -> None:
     raw = torch.load(last, weights_only=True, map_location="cpu")
     assert raw["global_step"] == 20 and "momentum_buffer" in raw["optimizer_states"][0]["state"][0]
     restored = DualFormClassifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.layer_sizes == (32, 32) and restored.hparams.lr == 0.02
+    assert restored.hparams.model == "dualform-tiny" and restored.hparams.lr == 0.02
+    # the checkpoint is also the plain zoo network, without Lightning: bitwise the module's outputs
+    net = load_zoo_model(last)
+    assert isinstance(net, DualFormMLP) and not net.training
+    x = torch.randn(16, 64)
+    with torch.no_grad():
+        assert torch.equal(net(x), restored.eval()(x))
     cb = DualFormCallback(analysis_size=128, max_gap=1e-4)
     resumed = quiet_trainer(tmp_path, max_epochs=2, callbacks=[cb])
-    resumed.fit(_tiny(), datamodule=DigitsDataModule(batch_size=64), ckpt_path=str(last))
+    resumed.fit(_tiny(), datamodule=TaskDigitsDataModule(batch_size=64), ckpt_path=str(last))
     assert resumed.global_step == 40
     assert cb.recorder is not None and cb.recorder.num_steps == 40
     assert cb.recorder.num_patterns("layers.0") == 2 * 1257
@@ -116,7 +133,7 @@ def test_ddp_fit_gathers_every_rank(tmp_path: Path) -> None:
         deterministic=False,
         callbacks=[DualFormCallback(analysis_size=64, max_gap=1e-4)],  # raises in the workers if not exact
     )
-    trainer.fit(model, datamodule=DigitsDataModule(batch_size=32))
+    trainer.fit(model, datamodule=TaskDigitsDataModule(batch_size=32))
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
@@ -126,7 +143,7 @@ def test_cuda_fit_and_cpu_parity() -> None:
     cb = DualFormCallback(analysis_size=128, max_gap=1e-4, device="cuda")
     model = _tiny()
     trainer = quiet_trainer(accelerator="gpu", devices=1, max_epochs=2, callbacks=[cb])
-    trainer.fit(model, datamodule=DigitsDataModule())
+    trainer.fit(model, datamodule=TaskDigitsDataModule())
     assert cb.results["dual/max_rel_gap/layer0"] < 1e-4
     assert cb.recorder is not None
     dual = cb.recorder.dual("layers.0")
@@ -173,14 +190,36 @@ def test_cli_defaults_and_a_short_fit(tmp_path: Path) -> None:
             "false",
             "--trainer.default_root_dir",
             str(tmp_path),
-            "--model.layer_sizes",
-            "[16, 16]",
+            "--model.model_kwargs",
+            '{"layer_sizes": [16, 16]}',
         ]
     )
     cbs = [c for c in cli.trainer.callbacks if isinstance(c, DualFormCallback)]
     assert len(cbs) == 1 and cbs[0].max_gap == 1e-4
     assert cbs[0].results["dual/max_rel_gap/layer2"] < 1e-4
     assert cli.model.hparams.momentum == 0.9 and cli.trainer.global_step == 30
+    assert cli.model.hparams.model == "dualform-digits" and cli.model.net.linear_names == [
+        "layers.0",
+        "layers.2",
+        "layers.4",
+    ]
+    assert cli.model.net.layers[0].out_features == 16
+
+
+def test_console_entry_point_returns_exit_status_zero(tmp_path: Path) -> None:
+    assert main(["fit", "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}"]) == 0
+
+
+def test_model_is_a_zoo_name_or_a_module_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        DualFormClassifier("dualform-tiny")  # type: ignore[misc]
+    net = DualFormMLP(64, (8,), 10)
+    module = DualFormClassifier(model=net)
+    assert module.net is net and "model" not in module.hparams
+    with pytest.raises(ValueError, match="model_kwargs"):
+        DualFormClassifier(model=net, model_kwargs={"dropout": 0.1})
+    dropped = DualFormClassifier(model="dualform-tiny", model_kwargs={"dropout": 0.5})
+    assert any(isinstance(m, torch.nn.Dropout) for m in dropped.net.modules())
 
 
 def test_bad_arguments() -> None:
@@ -200,7 +239,7 @@ def test_bf16_mixed_trains_and_reports_an_approximate_gap() -> None:
     pl.seed_everything(6)
     cb = DualFormCallback(analysis_size=64, check_tol=0.05)
     quiet_trainer(max_steps=20, max_epochs=-1, precision="bf16-mixed", callbacks=[cb]).fit(
-        _tiny(), datamodule=DigitsDataModule()
+        _tiny(), datamodule=TaskDigitsDataModule()
     )
     gaps = [v for k, v in cb.results.items() if "gap" in k]
     assert len(gaps) == 3 and all(1e-6 < g < 0.1 for g in gaps)

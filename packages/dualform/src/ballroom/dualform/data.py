@@ -4,7 +4,7 @@ Every batch is ``(x (B, D) float32, y (B,) int64, index (B,) int64, dataset (B,)
 ``index`` numbers the training examples of all tasks (so the recorder can sum scores per
 example), ``dataset`` is the task id (0 = the original data, 1 = the second task).
 
-- :class:`DigitsDataModule` (offline, the default): scikit-learn's 8x8 digits, ``x/16``
+- :class:`TaskDigitsDataModule` (offline, the default): scikit-learn's 8x8 digits, ``x/16``
   standardised as ``(x - 0.5) / 0.5``, stratified 70/30 split (``random_state=0``); the second
   task is the same digits under a fixed pixel permutation (the stand-in for MNIST + FashionMNIST).
 - :class:`ImageDataModule`: MNIST / FashionMNIST / CIFAR-10 flattened, for users with a network
@@ -13,20 +13,36 @@ example), ``dataset`` is the task id (0 = the original data, 1 = the second task
 
 Modes: ``single`` (task 0), ``multi`` (both tasks shuffled together), ``continual`` (the training
 loader yields ``steps_per_task`` batches of task 0, then ``steps_per_task`` of task 1).
+
+Both are in-memory splits on ballroom-core's :class:`~ballroom.core.data.SplitDataModule` (seeded
+shuffling, ``datasets`` built once); the validation split is the test split, as in the spec's
+protocol and the official runs. ``DigitsDataModule`` is a deprecated alias of
+:class:`TaskDigitsDataModule` (the name shadowed :class:`ballroom.core.data.DigitsDataModule`, a
+different protocol of the same digits).
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-__all__ = ["DigitsDataModule", "ImageDataModule", "Mode", "TaskSequenceSampler", "permute_pixels"]
+from ballroom.core.data import SplitDataModule
+
+__all__ = [
+    "DigitsDataModule",
+    "ImageDataModule",
+    "Mode",
+    "TaskDigitsDataModule",
+    "TaskSequenceSampler",
+    "permute_pixels",
+]
 
 Mode = Literal["single", "multi", "continual"]
 _MODES = ("single", "multi", "continual")
@@ -73,21 +89,24 @@ class TaskSequenceSampler(Sampler[list[int]]):
                     done += 1
 
 
-class _TaskDataModule(pl.LightningDataModule, ABC):
-    """Shared logic: build ``(train, test)`` pairs for each task, then combine by mode."""
+class _TaskDataModule(SplitDataModule, ABC):
+    """Shared logic: build ``(train, test)`` pairs for each task, then combine them by mode.
+
+    Every split is a ``TensorDataset`` of ``(x, y, index, dataset)``; ``val`` is the test split.
+    Training batches are shuffled with a generator seeded by ``seed`` (ballroom-core's
+    :class:`~ballroom.core.data.SplitDataModule`), or come from a :class:`TaskSequenceSampler` in
+    ``continual`` mode; evaluation batches hold :attr:`eval_batch_size` examples.
+    """
+
+    #: batch size of the validation, test and predict loaders
+    eval_batch_size = 256
 
     def __init__(self, mode: Mode, batch_size: int, steps_per_task: int, seed: int, num_workers: int) -> None:
-        super().__init__()
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        if batch_size < 1 or num_workers < 0:
-            raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
         self.mode: Mode = mode
-        self.batch_size = batch_size
         self.steps_per_task = steps_per_task
-        self.seed = seed
-        self.num_workers = num_workers
-        self.datasets: dict[str, TensorDataset] | None = None
         self.task_members: list[Tensor] = []
 
     @abstractmethod
@@ -97,13 +116,9 @@ class _TaskDataModule(pl.LightningDataModule, ABC):
     @property
     def num_train(self) -> int:
         """Number of training examples over all tasks (the ``n_examples`` of per-example scores)."""
-        self.setup()
-        assert self.datasets is not None
-        return len(self.datasets["train"])
+        return len(self._split("train"))
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets is not None:
-            return
+    def build(self) -> dict[str, TensorDataset]:
         tasks = self._tasks()
         if self.mode == "single":
             tasks = tasks[:1]
@@ -122,31 +137,36 @@ class _TaskDataModule(pl.LightningDataModule, ABC):
             d = torch.cat([i[2] for i in items]).long()
             ds[split] = TensorDataset(x, y, torch.arange(len(y)), d)
         ds["val"] = ds["test"]
-        self.datasets = ds
+        return ds
 
-    def _dataset(self, split: str) -> Dataset:
+    def _split(self, split: str) -> TensorDataset:
         self.setup()
         assert self.datasets is not None
-        return self.datasets[split]
+        ds = self.datasets[split]
+        assert isinstance(ds, TensorDataset)
+        return ds
 
     def train_dataloader(self) -> DataLoader:
-        ds = self._dataset("train")
-        if self.mode == "continual":
-            sampler = TaskSequenceSampler(self.task_members, self.steps_per_task, self.batch_size, self.seed)
-            return DataLoader(ds, batch_sampler=sampler, num_workers=self.num_workers)
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            ds, batch_size=self.batch_size, shuffle=True, generator=gen, num_workers=self.num_workers
-        )
+        if self.mode != "continual":
+            return super().train_dataloader()
+        train = self._split("train")  # builds the datasets, and with them task_members
+        sampler = TaskSequenceSampler(self.task_members, self.steps_per_task, self.batch_size, self.seed)
+        return DataLoader(train, batch_sampler=sampler, num_workers=self.num_workers)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        return DataLoader(self._split(split), batch_size=self.eval_batch_size, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("val"), batch_size=256, num_workers=self.num_workers)
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("test"), batch_size=256, num_workers=self.num_workers)
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
 
 
-class DigitsDataModule(_TaskDataModule):
+class TaskDigitsDataModule(_TaskDataModule):
     """scikit-learn's digits as ``(x (B, 64), y, index, dataset)``; the spec's offline protocol.
 
     Args:
@@ -256,3 +276,21 @@ class ImageDataModule(_TaskDataModule):
         if self.mode != "single":
             tasks.append(self._load(self.second))
         return tasks
+
+
+class DigitsDataModule(TaskDigitsDataModule):
+    """Deprecated alias of :class:`TaskDigitsDataModule` (same arguments, same batches).
+
+    The name shadowed :class:`ballroom.core.data.DigitsDataModule` (image batches ``(x, y)`` with a
+    70/10/20 split), a different protocol; constructing it warns with ``DeprecationWarning``.
+    """
+
+    @functools.wraps(TaskDigitsDataModule.__init__)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            "ballroom.dualform.DigitsDataModule is renamed TaskDigitsDataModule (the old name shadows "
+            "ballroom.core.data.DigitsDataModule, a different protocol); the alias will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(*args, **kwargs)

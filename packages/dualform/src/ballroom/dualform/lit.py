@@ -7,10 +7,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ballroom.core.lit import ClassifierModule
-from ballroom.dualform.metrics import capture_layer_io, same_dataset_share, vote_agreement
+from ballroom.dualform.functional import same_dataset_share, vote_agreement
+from ballroom.dualform.metrics import capture_layer_io
 from ballroom.dualform.recorder import DualFormRecorder
 
 __all__ = ["DualFormCallback", "DualFormClassifier"]
@@ -24,20 +25,30 @@ _DTYPES = {
 
 
 class DualFormClassifier(ClassifierModule):
-    """Cross-entropy training of :class:`~ballroom.dualform.DualFormMLP` with ``torch.optim.SGD`` (the paper's setup).
+    """Cross-entropy training of a zoo MLP with ``torch.optim.SGD`` (the paper's setup), keyword arguments only.
 
-    Defaults are the official image runs: ``784-800-800-10``, lr ``3e-3``, momentum 0.9, no weight
-    decay, global-norm clipping at 1.0. Clipping is done in :meth:`configure_gradient_clipping`
-    (also when ``Trainer(gradient_clip_val=...)`` is given) and the factor it applied is passed to
-    the recorder of an attached :class:`DualFormCallback`. Batches are ``(x, y, *meta)``; the
-    steps and metrics (``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``) are
+    Args:
+        model: a zoo name (``"dualform-mnist"``, the official image runs' ``784-800-800-10``;
+            ``"dualform-digits"``, ``"dualform-tiny"``) built with ``model_kwargs`` (e.g.
+            ``{"layer_sizes": (16, 16), "dropout": 0.1}``), or a built ``nn.Module``; kept in
+            ``self.net`` (:func:`ballroom.core.checkpoint.load_zoo_model` reads it back).
+        num_classes: classes of the accuracy metrics (the network's output width).
+        lr, momentum, dampening, nesterov, weight_decay: ``torch.optim.SGD``'s (defaults: the
+            official runs, lr ``3e-3``, momentum 0.9, no weight decay).
+        clip: global-norm clipping threshold (1.0 in the official runs), or ``None``.
+
+    Clipping is done in :meth:`configure_gradient_clipping` (also when
+    ``Trainer(gradient_clip_val=...)`` is given) and the factor it applied is passed to the
+    recorder of an attached :class:`DualFormCallback`. Batches are ``(x, y, *meta)``; the steps and
+    metrics (``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``) are
     ballroom-core's :class:`~ballroom.core.lit.ClassifierModule`.
     """
 
     def __init__(
         self,
-        in_features: int = 784,
-        layer_sizes: tuple[int, ...] = (800, 800),
+        *,
+        model: str | nn.Module = "dualform-mnist",
+        model_kwargs: dict[str, Any] | None = None,
         num_classes: int = 10,
         lr: float = 3e-3,
         momentum: float = 0.9,
@@ -45,7 +56,6 @@ class DualFormClassifier(ClassifierModule):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         clip: float | None = 1.0,
-        dropout: float = 0.0,
     ) -> None:
         if lr <= 0 or momentum < 0 or weight_decay < 0 or not 0 <= dampening <= 1:
             raise ValueError(
@@ -54,12 +64,9 @@ class DualFormClassifier(ClassifierModule):
             )
         if clip is not None and clip <= 0:
             raise ValueError(f"clip must be > 0 or None, got {clip}")
-        net_kwargs = {
-            "in_features": in_features,
-            "layer_sizes": tuple(layer_sizes),
-            "num_classes": num_classes,
-        }
-        super().__init__("dualform-mnist", dict(net_kwargs, dropout=dropout), num_classes, lr, weight_decay)
+        super().__init__(
+            model=model, model_kwargs=model_kwargs, num_classes=num_classes, lr=lr, weight_decay=weight_decay
+        )
         self.recorder: DualFormRecorder | None = None  # set by DualFormCallback
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
