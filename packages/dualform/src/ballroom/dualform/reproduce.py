@@ -1,28 +1,28 @@
 """Reproduce the dual-form analysis offline on scikit-learn's digits (the spec's plan).
 
-``python -m ballroom.dualform.reproduce [--smoke|--quick|--full] [--setting single|multi|continual|all]``
+``python -m ballroom.dualform.reproduce [--smoke|--quick|--full] [--only exactness,single,multi,continual]``
 
-- exactness: the dual output equals the trained layers' output, float64 (<= 1e-10) and float32
-  (<= 1e-4 relative), for plain SGD and for momentum with global-norm clipping;
-- single task (SGD lr 0.05, and momentum 0.9 lr 0.01; 1500 steps of batch 32 = 48 000 slots per
-  layer): the class receiving most attention agrees with the prediction in every layer (>= 0.6);
-- multi-task (digits + a pixel-permuted copy, 2000 steps): layer-0 queries attend mostly to their
+- ``exactness``: the dual output equals the trained layers' output in float64 (<= 1e-10 relative)
+  for plain SGD and for momentum with global-norm clipping;
+- ``single`` (SGD lr 0.05, and momentum 0.9 lr 0.01 with clipping; 1500 steps of batch 32 = 48 000
+  slots per layer): float32 gap <= 1e-4, and the class receiving most attention agrees with the
+  prediction in every layer (>= 0.6);
+- ``multi`` (digits + a pixel-permuted copy, 2000 steps): layer-0 queries attend mostly to their
   own dataset (>= 0.6);
-- continual (1000 steps digits, then 1000 permuted): first-task accuracy drops by >= 0.2 while
+- ``continual`` (1000 steps digits, then 1000 permuted): first-task accuracy drops by >= 0.2 while
   the upper layers' votes still follow the prediction (>= 0.6).
 
-Writes ``claims.json``, ``dualform.csv`` and ``dualform.png`` into ``--out``. ``--full`` runs five
-seeds per setting and reports mean and standard deviation.
+Writes ``claims.json``, one CSV per experiment (``exactness.csv``, ``single.csv``, ``multi.csv``,
+``continual.csv``) and ``dualform.png`` into ``--out`` (through :class:`ballroom.core.runner.Reproduction`).
+``--full`` runs five seeds per setting and reports mean and standard deviation.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import statistics
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,17 +30,25 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ballroom.core.report import Claim, finish, reproduce_parser, require_matplotlib
-from ballroom.dualform.data import DigitsDataModule
-from ballroom.dualform.metrics import (
-    capture_layer_io,
-    dual_primal_gap,
-    same_dataset_share,
-    spotlight_concentration,
-    vote_agreement,
-)
+from ballroom.core.report import Claim
+from ballroom.core.runner import Context, Outcome, Reproduction
+from ballroom.dualform.data import TaskDigitsDataModule
+from ballroom.dualform.functional import same_dataset_share, spotlight_concentration, vote_agreement
+from ballroom.dualform.metrics import capture_layer_io, dual_primal_gap
 from ballroom.dualform.nn import DualFormMLP
 from ballroom.dualform.recorder import DualFormRecorder
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes of one mode."""
+
+    steps: int  #: training steps of the single-task runs (multi and continual: 4/3 of it)
+    seeds: int  #: seeds per setting (mean and standard deviation over them)
+    exact_steps: int  #: steps of the float64 exactness runs
+
+
+SETTINGS = {"smoke": Sizes(60, 1, 30), "quick": Sizes(1500, 1, 100), "full": Sizes(1500, 5, 100)}
 
 # the spec's measured table (independent float64 implementation, seed 0)
 SPEC = {
@@ -98,7 +106,7 @@ def _settings(steps: int) -> dict[str, Setting]:
     }
 
 
-def _batches(dm: DigitsDataModule, steps: int) -> Any:
+def _batches(dm: TaskDigitsDataModule, steps: int) -> Any:
     done = 0
     while True:
         for batch in dm.train_dataloader():
@@ -121,9 +129,9 @@ def train_recorded(
     dtype: torch.dtype = torch.float32,
     hidden: Sequence[int] = (128, 128),
     progress: bool = False,
-) -> tuple[DualFormMLP, DualFormRecorder, DigitsDataModule, dict[str, Any]]:
+) -> tuple[DualFormMLP, DualFormRecorder, TaskDigitsDataModule, dict[str, Any]]:
     """Train the digits MLP with SGD under a recorder (plain loop); returns model, recorder, data, log."""
-    dm = DigitsDataModule(mode=setting.mode, batch_size=32, steps_per_task=setting.steps // 2, seed=seed)  # type: ignore[arg-type]
+    dm = TaskDigitsDataModule(mode=setting.mode, batch_size=32, steps_per_task=setting.steps // 2, seed=seed)  # type: ignore[arg-type]
     dm.setup()
     assert dm.datasets is not None
     torch.manual_seed(seed)
@@ -192,25 +200,39 @@ def analyse(setting: Setting, seed: int, progress: bool = False) -> RunResult:
     return res
 
 
-def exactness(steps: int, seed: int) -> list[dict[str, Any]]:
-    """Dual/primal gaps in float64 (stored in float64) for plain SGD and momentum + clipping."""
-    rows = []
-    for setting in (
-        Setting("sgd", "single", steps, 0.05),
-        Setting("momentum+clip", "single", steps, 0.01, 0.9, 0.5),
-    ):
-        model, rec, dm, _ = train_recorded(setting, seed, dtype=torch.float64)
-        assert dm.datasets is not None
-        x = dm.datasets["test"].tensors[0].double()
-        gaps = dual_primal_gap(model, rec, x)
-        wgap = max(
-            float((rec.dual(n).weight() - dict(model.named_modules())[n].weight.detach()).abs().max())
-            for n in rec.layer_names
+def _exactness_row(setting: Setting, seed: int) -> dict[str, Any]:
+    """Dual/primal gaps of one float64 run (stored in float64): outputs and weights."""
+    model, rec, dm, _ = train_recorded(setting, seed, dtype=torch.float64)
+    assert dm.datasets is not None
+    x = dm.datasets["test"].tensors[0].double()
+    gaps = dual_primal_gap(model, rec, x)
+    modules = dict(model.named_modules())
+    wgap = max(
+        float((rec.dual(n).weight() - modules[n].weight.detach()).abs().max()) for n in rec.layer_names
+    )
+    return {
+        "optimizer": setting.name,
+        "steps": setting.steps,
+        "max_gap": max(gaps.values()),
+        "weight_gap": wgap,
+    }
+
+
+def exactness(ctx: Context) -> Outcome:
+    """float64 dual == primal for plain SGD and for momentum + clipping."""
+    steps = ctx.settings.exact_steps
+    runs = (Setting("sgd", "single", steps, 0.05), Setting("momentum+clip", "single", steps, 0.01, 0.9, 0.5))
+    rows = [_exactness_row(setting, ctx.seed) for setting in runs]
+    claims = [
+        Claim(
+            f"float64 dual == primal, {r['optimizer']} ({r['steps']} steps): max rel gap <= 1e-10",
+            "2e-14 (spec)",
+            f"{r['max_gap']:.1e}",
+            r["max_gap"] <= 1e-10,
         )
-        rows.append(
-            {"optimizer": setting.name, "steps": steps, "max_gap": max(gaps.values()), "weight_gap": wgap}
-        )
-    return rows
+        for r in rows
+    ]
+    return Outcome(rows=rows, claims=claims)
 
 
 def _fmt(values: Sequence[float]) -> str:
@@ -222,8 +244,118 @@ def _mean(results: list[RunResult], attr: str) -> list[float]:
     return [statistics.fmean(c) for c in cols]
 
 
-def _plot(out: Path, by_name: dict[str, list[RunResult]]) -> Path:
-    plt = require_matplotlib("dualform")
+def _first_task(results: list[RunResult], i: int) -> float:
+    """Mean first-task accuracy before (``i=0``) or after (``i=1``) the task switch."""
+    return statistics.fmean(r.first_task[i] for r in results if r.first_task)
+
+
+def _row(name: str, results: list[RunResult]) -> dict[str, Any]:
+    """One line of the settings table: ours (mean over seeds) beside the spec's numbers."""
+    spec = SPEC[name]
+    accs = [r.acc for r in results]
+    row = {
+        "setting": name,
+        "seeds": len(results),
+        "test_acc": statistics.fmean(accs),
+        "acc_std": statistics.pstdev(accs),
+        "spec_acc": spec["acc"],
+        "max_rel_gap_f32": max(max(r.gaps) for r in results),
+        "vote_pred": _fmt(_mean(results, "vote_pred")),
+        "spec_vote_pred": _fmt(spec["vote_pred"]),
+        "vote_target": _fmt(_mean(results, "vote_target")),
+        "spec_vote_target": _fmt(spec["vote_target"]),
+        "own_share": _fmt(_mean(results, "share")) if results[0].share else "",
+        "spec_own_share": _fmt(spec.get("share", ())),
+        "top1pct_share": _fmt(_mean(results, "top1")),
+        "top1pct_share_cos": _fmt(_mean(results, "top1_cos")),
+        "memory_mb": results[0].extra["memory_mb"],
+    }
+    if results[0].first_task is not None:
+        row["first_task_before_after"] = f"{_first_task(results, 0):.2f}/{_first_task(results, 1):.2f}"
+    return row
+
+
+def _claims(name: str, results: list[RunResult]) -> list[Claim]:
+    """The float32 gap and vote claims of a setting, plus multi's dataset share and continual's forgetting."""
+    gap = max(max(r.gaps) for r in results)
+    vp = _mean(results, "vote_pred")
+    upper = name == "continual"  # after the switch only the upper layers' votes follow the prediction
+    claims = [
+        Claim(f"{name}: float32 max rel gap <= 1e-4", "2e-14 (float64)", f"{gap:.1e}", gap <= 1e-4),
+        Claim(
+            f"{name}: vote = prediction >= 0.6 in {'upper layers' if upper else 'every layer'} (chance 0.1)",
+            _fmt(SPEC[name]["vote_pred"]),
+            _fmt(vp),
+            min(vp[1:] if upper else vp) >= 0.6,
+        ),
+    ]
+    if name == "multi":
+        share = _mean(results, "share")[0]
+        claims.append(
+            Claim(
+                "multi: own-dataset share in layer 0 >= 0.6 (chance 0.5)",
+                "0.73",
+                f"{share:.2f}",
+                share >= 0.6,
+            )
+        )
+    if name == "continual":
+        before, after = _first_task(results, 0), _first_task(results, 1)
+        claims.append(
+            Claim(
+                "continual: first-task accuracy drops by >= 0.2 after the switch",
+                "0.97 -> 0.50",
+                f"{before:.2f} -> {after:.2f}",
+                before - after >= 0.2,
+            )
+        )
+    return claims
+
+
+def _settings_outcome(ctx: Context, names: Sequence[str]) -> Outcome:
+    """Train and analyse each named setting for every seed of the mode."""
+    runs = _settings(ctx.settings.steps)
+    seeds = [ctx.seed + i for i in range(ctx.settings.seeds)]
+    by_name = {n: [analyse(runs[n], s, progress=ctx.mode != "smoke") for s in seeds] for n in names}
+    return Outcome(
+        rows=[_row(n, results) for n, results in by_name.items()],
+        claims=[c for n, results in by_name.items() for c in _claims(n, results)],
+        data={"results": by_name},
+    )
+
+
+def single(ctx: Context) -> Outcome:
+    """One task: plain SGD, and momentum with clipping."""
+    return _settings_outcome(ctx, ("single-sgd", "single-momentum"))
+
+
+def multi(ctx: Context) -> Outcome:
+    """Two tasks shuffled together."""
+    return _settings_outcome(ctx, ("multi",))
+
+
+def continual(ctx: Context) -> Outcome:
+    """Two tasks in sequence."""
+    return _settings_outcome(ctx, ("continual",))
+
+
+def _plot_exactness(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
+    """The figure when no setting was trained (``--only exactness``): the float64 gaps."""
+    rows = outcomes["exactness"].rows if "exactness" in outcomes else []
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    ax.bar([r["optimizer"] for r in rows], [r["max_gap"] for r in rows])
+    ax.set(title="float64 dual/primal max rel gap", yscale="log")
+    fig.tight_layout()
+    return fig
+
+
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
+    """Sorted top-500 scores, votes per layer, forgotten-query mass by step, a query and its top examples."""
+    by_name: dict[str, list[RunResult]] = {}
+    for outcome in outcomes.values():
+        by_name.update(outcome.data.get("results", {}))
+    if not by_name:
+        return _plot_exactness(outcomes, plt)
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     first = next(iter(by_name.values()))[0]
     ax = axes[0]
@@ -257,126 +389,22 @@ def _plot(out: Path, by_name: dict[str, list[RunResult]]) -> Path:
     ax.set(title=f"query ({first.extra['query_label']}) | top-3 examples {first.extra['top_labels']}")
     ax.axis("off")
     fig.tight_layout()
-    path = out / "dualform.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def main(args: Sequence[str] | None = None) -> int:
-    parser = reproduce_parser("dualform", __doc__.splitlines()[0] if __doc__ else "")
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", dest="mode", action="store_const", const="smoke", help="alias of --smoke")
-    parser.add_argument(
-        "--setting", choices=("single", "multi", "continual", "all"), default="all", help="which runs"
-    )
-    opts = parser.parse_args(args)
-    mode, out = opts.mode, Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    steps = {"smoke": 60, "quick": 1500, "full": 1500}[mode]
-    seeds = [opts.seed + i for i in range(5 if mode == "full" else 1)]
-    t0 = time.perf_counter()
-    settings = _settings(steps)
-    wanted = [n for n in settings if opts.setting in ("all", settings[n].mode)]
-    by_name: dict[str, list[RunResult]] = {}
-    for n in wanted:
-        by_name[n] = [analyse(settings[n], s, progress=mode != "smoke") for s in seeds]
-    exact = exactness(30 if mode == "smoke" else 100, opts.seed)
 
-    rows = []
-    for n, results in by_name.items():
-        spec = SPEC[n]
-        accs = [r.acc for r in results]
-        row = {
-            "setting": n,
-            "seeds": len(results),
-            "test_acc": statistics.fmean(accs),
-            "acc_std": statistics.pstdev(accs),
-            "spec_acc": spec["acc"],
-            "max_rel_gap_f32": max(max(r.gaps) for r in results),
-            "vote_pred": _fmt(_mean(results, "vote_pred")),
-            "spec_vote_pred": _fmt(spec["vote_pred"]),
-            "vote_target": _fmt(_mean(results, "vote_target")),
-            "spec_vote_target": _fmt(spec["vote_target"]),
-            "own_share": _fmt(_mean(results, "share")) if results[0].share else "",
-            "spec_own_share": _fmt(spec.get("share", ())),
-            "top1pct_share": _fmt(_mean(results, "top1")),
-            "top1pct_share_cos": _fmt(_mean(results, "top1_cos")),
-            "memory_mb": results[0].extra["memory_mb"],
-        }
-        if results[0].first_task is not None:
-            row["first_task_before_after"] = "/".join(
-                f"{statistics.fmean(r.first_task[i] for r in results if r.first_task):.2f}" for i in (0, 1)
-            )
-        rows.append(row)
-    from ballroom.core.report import format_table
 
-    print(format_table(rows))
-    print()
-    print(format_table(exact))
-    print()
-    with (out / "dualform.csv").open("w", newline="") as fh:
-        keys = sorted(
-            {k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99
-        )
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    with (out / "exactness.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(exact[0]))
-        writer.writeheader()
-        writer.writerows(exact)
-    plot = _plot(out, by_name)
-    print(f"plot written to {plot}")
-
-    claims = [
-        Claim(
-            f"float64 dual == primal, {r['optimizer']} ({r['steps']} steps): max rel gap <= 1e-10",
-            "2e-14 (spec)",
-            f"{r['max_gap']:.1e}",
-            r["max_gap"] <= 1e-10,
-        )
-        for r in exact
-    ]
-    for n, results in by_name.items():
-        gap = max(max(r.gaps) for r in results)
-        claims.append(
-            Claim(f"{n}: float32 max rel gap <= 1e-4", "2e-14 (float64)", f"{gap:.1e}", gap <= 1e-4)
-        )
-        vp = _mean(results, "vote_pred")
-        layers = vp[1:] if n == "continual" else vp
-        which = "upper layers" if n == "continual" else "every layer"
-        claims.append(
-            Claim(
-                f"{n}: vote = prediction >= 0.6 in {which} (chance 0.1)",
-                _fmt(SPEC[n]["vote_pred"]),
-                _fmt(vp),
-                min(layers) >= 0.6,
-            )
-        )
-        if n == "multi":
-            share = _mean(results, "share")
-            claims.append(
-                Claim(
-                    "multi: own-dataset share in layer 0 >= 0.6 (chance 0.5)",
-                    "0.73",
-                    f"{share[0]:.2f}",
-                    share[0] >= 0.6,
-                )
-            )
-        if n == "continual":
-            before = statistics.fmean(r.first_task[0] for r in results if r.first_task)
-            after = statistics.fmean(r.first_task[1] for r in results if r.first_task)
-            claims.append(
-                Claim(
-                    "continual: first-task accuracy drops by >= 0.2 after the switch",
-                    "0.97 -> 0.50",
-                    f"{before:.2f} -> {after:.2f}",
-                    before - after >= 0.2,
-                )
-            )
-    print(f"\ncompute time {time.perf_counter() - t0:.1f} s")
-    return finish(out, claims, mode)
-
+REPRODUCTION = Reproduction(
+    "dualform",
+    __doc__ or "",
+    [exactness, single, multi, continual],
+    SETTINGS,
+    plot=plot,
+    add_arguments=_add_arguments,
+)
+main = REPRODUCTION.main
 
 if __name__ == "__main__":
     raise SystemExit(main())
