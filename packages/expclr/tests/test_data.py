@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ballroom.expclr import ExpertDataModule
-from ballroom.expclr.data import HAR_CHANNELS, load_uci_har
+from ballroom.expclr.datasets import HAR_CHANNELS, load_uci_har
 
 
 def test_sinebands_protocol() -> None:
