@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "effective_dimensionality",
     "expclr_loss",
     "expert_similarity",
     "normalized_distances",
@@ -128,6 +129,13 @@ def optimal_delta(f: Tensor, squared: bool = True, max_distance: float | None = 
     """
     s = expert_similarity(f, max_distance, squared)
     return float(1.0 / (1.0 - s).mean())
+
+
+def effective_dimensionality(z: Tensor) -> Tensor:
+    """Participation ratio ``(sum l)^2 / sum l^2`` of the covariance eigenvalues of ``z (N, e)``."""
+    zc = z - z.mean(0)
+    ev = torch.linalg.svdvals(zc).pow(2)
+    return ev.sum().pow(2) / ev.pow(2).sum().clamp_min(1e-30)
 
 
 def pairwise_lipschitz_stats(
