@@ -1,7 +1,15 @@
-"""LightningModules: ExpCLR pretraining and the two baselines (SimCLR-TS, expert-feature decoding)."""
+"""LightningModules: ExpCLR pretraining and the two baselines (SimCLR-TS, expert-feature decoding).
+
+Each takes its encoder as ``model``: a zoo name (``"expclr-small"``, built with ``model_kwargs``,
+e.g. ``{"in_channels": 12}``) or a built ``nn.Module`` with a ``repr_dim`` attribute, kept in
+``self.net``; :func:`ballroom.core.checkpoint.load_zoo_model` turns a ``fit`` checkpoint of a
+zoo-named module back into the trained encoder. Heads (SimCLR's projection, the decoding head)
+live outside ``self.net``.
+"""
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -10,39 +18,52 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ballroom.core.zoo import resolve_model
 from ballroom.expclr.functional import (
+    effective_dimensionality,
     expclr_loss,
     expert_similarity,
     normalized_distances,
     nt_xent_loss,
     optimal_delta,
 )
-from ballroom.expclr.nn import TimeSeriesAugment, build_encoder
+from ballroom.expclr.nn import TimeSeriesAugment
 
-__all__ = ["ExpCLRModule", "ExpertDecodingModule", "SimCLRTSModule", "effective_dimensionality"]
-
-
-def effective_dimensionality(z: Tensor) -> Tensor:
-    """Participation ratio ``(sum l)^2 / sum l^2`` of the covariance eigenvalues of ``z (N, e)``."""
-    zc = z - z.mean(0)
-    ev = torch.linalg.svdvals(zc).pow(2)
-    return ev.sum().pow(2) / ev.pow(2).sum().clamp_min(1e-30)
+__all__ = ["ExpCLRModule", "ExpertDecodingModule", "SimCLRTSModule"]
 
 
 class _Pretrain(pl.LightningModule, ABC):
-    """Shared: the encoder (``encoder="resnet"|"tcn"``, ``in_channels``, ``repr_dim``, ``blocks``, ``width``), Adam."""
+    """What the three pretraining modules share: the encoder ``self.net``, Adam, and logging each
+    batch's loss (``train/loss``, ``val/loss``) plus the scalars :meth:`_loss` returns."""
 
-    def __init__(
-        self, encoder: str, in_channels: int, repr_dim: int, blocks: int, width: int, lr: float
-    ) -> None:
+    def __init__(self, model: str | nn.Module, model_kwargs: dict[str, Any] | None, lr: float) -> None:
         super().__init__()
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")
-        self.encoder = build_encoder(encoder, in_channels, repr_dim, blocks, width)
+        # collects the subclass's arguments too; a built network is not a hyperparameter
+        self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
+        self.net = resolve_model(model, model_kwargs)
+        if not isinstance(getattr(self.net, "repr_dim", None), int):
+            raise TypeError(
+                f"model: the encoder needs an int attribute repr_dim, {type(self.net).__name__} has none"
+            )
+
+    @property
+    def repr_dim(self) -> int:
+        """The encoder's representation size."""
+        return int(self.net.repr_dim)
+
+    @property
+    def encoder(self) -> nn.Module:
+        """Deprecated name of :attr:`net`, the encoder."""
+        warnings.warn(
+            "the encoder is now `.net` (`.encoder` is deprecated)", DeprecationWarning, stacklevel=2
+        )
+        return self.net
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Representation ``(B, repr_dim)`` of ``x (B, C, T)``."""
-        return self.encoder(x, mask)
+        return self.net(x, mask)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
@@ -68,20 +89,24 @@ class _Pretrain(pl.LightningModule, ABC):
 class ExpCLRModule(_Pretrain):
     """ExpCLR pretraining on ``(x, f, y, mask)`` batches: one encoder pass per sample, no augmentation.
 
-    ``delta="auto"`` sets ``delta = 1 / mean(1 - s)`` from the datamodule's training features at
-    fit start (stored in ``hparams``-independent buffer ``delta_value``). ``use_labels``: pairs of
-    labelled samples (``y >= 0``) get ``s = [y_i == y_j]`` (semi-supervised variant).
+    Args:
+        model: the encoder, a zoo name (default: the paper's ResNet) or a built module.
+        model_kwargs: overrides of the zoo entry's arguments (e.g. ``{"in_channels": 12}``).
+        lr: Adam's learning rate.
+        delta: the target scale ``delta``, or ``"auto"``: ``1 / mean(1 - s)`` on the datamodule's
+            training features at fit start (stored in the buffer ``delta_value``).
+        temperature: the soft maximum's ``tau``; ``None`` = the quadratic loss.
+        squared, max_distance: as in :func:`~ballroom.expclr.expert_similarity`.
+        use_labels: pairs of labelled samples (``y >= 0``) get ``s = [y_i == y_j]`` (semi-supervised).
+
     Logs ``train/loss``, ``train/quadratic_loss``, ``train/D_mean``, ``train/D_std``,
-    ``train/s_mean``, ``train/s_std``, ``train/effective_dim``.
+    ``train/s_mean``, ``train/s_std``, ``train/effective_dim`` and ``val/loss``.
     """
 
     def __init__(
         self,
-        encoder: str = "resnet",
-        in_channels: int = 1,
-        repr_dim: int = 100,
-        blocks: int = 8,
-        width: int = 64,
+        model: str | nn.Module = "expclr-resnet",
+        model_kwargs: dict[str, Any] | None = None,
         lr: float = 1e-3,
         delta: float | str = 1.0,
         temperature: float | None = 1.0,
@@ -89,10 +114,9 @@ class ExpCLRModule(_Pretrain):
         max_distance: float | None = None,
         use_labels: bool = False,
     ) -> None:
-        super().__init__(encoder, in_channels, repr_dim, blocks, width, lr)
         if isinstance(delta, str) and delta != "auto":
             raise ValueError(f"delta must be a positive number or 'auto', got {delta!r}")
-        self.save_hyperparameters()
+        super().__init__(model, model_kwargs, lr)
         self.register_buffer(
             "delta_value", torch.tensor(1.0 if delta == "auto" else float(delta), dtype=torch.float64)
         )
@@ -108,7 +132,7 @@ class ExpCLRModule(_Pretrain):
 
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
         x, f, y, mask = batch
-        z = self.encoder(x, mask)
+        z = self.net(x, mask)
         hp = self.hparams
         labels = y if hp.use_labels else None
         delta = float(self.delta_value)
@@ -130,15 +154,16 @@ class ExpCLRModule(_Pretrain):
 
 class SimCLRTSModule(_Pretrain):
     """SimCLR for time series: two augmented views (:class:`TimeSeriesAugment`), a 2-layer projection
-    head (as in SimCLR; the representation is the encoder output before it), NT-Xent loss."""
+    head (as in SimCLR; the representation is the encoder output before it), NT-Xent loss.
+
+    ``model``, ``model_kwargs``, ``lr`` as in :class:`ExpCLRModule`; ``temperature`` is NT-Xent's,
+    the rest are the augmentations' settings. Logs ``train/loss`` and ``val/loss``.
+    """
 
     def __init__(
         self,
-        encoder: str = "resnet",
-        in_channels: int = 1,
-        repr_dim: int = 100,
-        blocks: int = 8,
-        width: int = 64,
+        model: str | nn.Module = "expclr-resnet",
+        model_kwargs: dict[str, Any] | None = None,
         lr: float = 1e-3,
         temperature: float = 0.5,
         jitter: float = 0.1,
@@ -147,41 +172,39 @@ class SimCLRTSModule(_Pretrain):
         shift: float = 0.1,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__(encoder, in_channels, repr_dim, blocks, width, lr)
-        self.save_hyperparameters()
+        super().__init__(model, model_kwargs, lr)
         self.augment = TimeSeriesAugment(jitter, scale, max_segments, shift, dropout)
-        self.projection = nn.Sequential(
-            nn.Linear(repr_dim, repr_dim), nn.ReLU(), nn.Linear(repr_dim, repr_dim)
-        )
+        r = self.repr_dim
+        self.projection = nn.Sequential(nn.Linear(r, r), nn.ReLU(), nn.Linear(r, r))
 
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
         x, mask = batch[0], batch[-1]
-        z1 = self.projection(self.encoder(self.augment(x, mask), mask))
-        z2 = self.projection(self.encoder(self.augment(x, mask), mask))
+        z1 = self.projection(self.net(self.augment(x, mask), mask))
+        z2 = self.projection(self.net(self.augment(x, mask), mask))
         return nt_xent_loss(z1, z2, self.hparams.temperature), {}
 
 
 class ExpertDecodingModule(_Pretrain):
-    """Expert-feature decoding: regress ``f`` from ``x`` with MSE through a linear head on the encoder."""
+    """Expert-feature decoding: regress ``f`` from ``x`` with MSE through a linear head on the encoder.
+
+    ``feature_dim`` is the number of expert features; ``model``, ``model_kwargs``, ``lr`` as in
+    :class:`ExpCLRModule`. Logs ``train/loss`` and ``val/loss``.
+    """
 
     def __init__(
         self,
         feature_dim: int,
-        encoder: str = "resnet",
-        in_channels: int = 1,
-        repr_dim: int = 100,
-        blocks: int = 8,
-        width: int = 64,
+        model: str | nn.Module = "expclr-resnet",
+        model_kwargs: dict[str, Any] | None = None,
         lr: float = 1e-3,
     ) -> None:
-        super().__init__(encoder, in_channels, repr_dim, blocks, width, lr)
         if feature_dim < 1:
             raise ValueError(f"feature_dim must be >= 1, got {feature_dim}")
-        self.save_hyperparameters()
-        self.head = nn.Linear(repr_dim, feature_dim)
+        super().__init__(model, model_kwargs, lr)
+        self.head = nn.Linear(self.repr_dim, feature_dim)
 
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
         x, f, _, mask = batch
         if f.shape[1] != self.hparams.feature_dim:
             raise ValueError(f"expected {self.hparams.feature_dim} expert features, got {f.shape[1]}")
-        return F.mse_loss(self.head(self.encoder(x, mask)), f), {}
+        return F.mse_loss(self.head(self.net(x, mask)), f), {}

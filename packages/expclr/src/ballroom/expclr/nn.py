@@ -7,6 +7,8 @@ representation ``(B, repr_dim)`` by masked global average pooling of per-step fe
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -120,12 +122,18 @@ class TCNEncoder(nn.Module):
 def build_encoder(
     kind: str, in_channels: int, repr_dim: int = 100, blocks: int = 8, width: int = 64
 ) -> nn.Module:
-    """``kind`` = ``"resnet"`` (:class:`ResNet1DEncoder`) or ``"tcn"`` (:class:`TCNEncoder`)."""
-    if kind == "resnet":
-        return ResNet1DEncoder(in_channels, repr_dim, blocks, width)
-    if kind == "tcn":
-        return TCNEncoder(in_channels, repr_dim, blocks, width)
-    raise ValueError(f"encoder must be 'resnet' or 'tcn', got {kind!r}")
+    """Deprecated: build the class itself (:class:`ResNet1DEncoder`, :class:`TCNEncoder`) or a zoo
+    entry (``ballroom.core.zoo.create_model("expclr-resnet", in_channels=...)``)."""
+    warnings.warn(
+        "build_encoder is deprecated: use ResNet1DEncoder / TCNEncoder or a zoo name "
+        "(ballroom.core.zoo.create_model('expclr-resnet', ...)); LightningModules take model='expclr-...'",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    classes: dict[str, type[nn.Module]] = {"resnet": ResNet1DEncoder, "tcn": TCNEncoder}
+    if kind not in classes:
+        raise ValueError(f"encoder must be 'resnet' or 'tcn', got {kind!r}")
+    return classes[kind](in_channels, repr_dim, blocks, width)
 
 
 class ExpertFeatureDecoder(nn.Module):
