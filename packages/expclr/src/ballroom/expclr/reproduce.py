@@ -1,104 +1,196 @@
 """Reproduce ExpCLR's claim offline: expert features beat augmentations for contrastive pretraining.
 
-``python -m ballroom.expclr.reproduce [--smoke|--quick|--full] [--out DIR]``
+``python -m ballroom.expclr.reproduce [--smoke|--quick|--full] [--out DIR] [--only sinebands,real]``
 
-SineBands (generated, the spec's protocol): 70/30 stratified split, pretraining without labels on
-the training part, probes with 10 % of the training labels; a small ResNet (3 blocks, width 32,
-32-d representation), 30 epochs, batch 64, Adam 1e-3. ExpCLR must beat SimCLR-TS and a random
-encoder by at least 10 points in linear-probe and 1-NN accuracy; expert-feature decoding and
-logistic regression on the features are reported. The same protocol (20 % labels) runs on the
-sktime-bundled JapaneseVowels, ItalyPowerDemand and PLAID and is reported.
+``sinebands`` (generated, the spec's protocol): 70/30 stratified split, pretraining without labels
+on the training part, probes with 10 % of the training labels; a small ResNet (``expclr-small``:
+3 blocks, width 32, 32-d representation), 30 epochs, batch 64, Adam 1e-3, seeds 0-2 (``--full``:
+0-4). ExpCLR must beat SimCLR-TS and a random encoder by at least 10 points in linear-probe and
+1-NN accuracy; expert-feature decoding and logistic regression on the features are reported.
 
-Writes ``claims.json``, ``expclr.csv`` and ``expclr.png`` into ``--out``.
+``real`` (reported only): the same protocol (20 % labels) on sets that sktime ships. ``--quick``
+runs JapaneseVowels and ItalyPowerDemand without SimCLR-TS; ``--full`` adds SimCLR-TS, PLAID and
+five seeds (the budget of ``--quick`` is 6 minutes on 2 CPU cores).
+
+Writes ``claims.json``, ``sinebands.csv`` and ``real.csv`` (every run: dataset, method, seed,
+linear, knn, seconds), ``timings.csv`` and ``expclr.png`` into ``--out``.
 """
 
 from __future__ import annotations
 
-import csv
 import statistics
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+from torch import nn
 
-from ballroom.core.report import Claim, finish, format_table, reproduce_parser, require_matplotlib
+from ballroom.core.report import Claim, format_table
+from ballroom.core.runner import Context, Outcome, Reproduction
 from ballroom.expclr.data import ExpertDataModule
 from ballroom.expclr.lit import ExpCLRModule, ExpertDecodingModule, SimCLRTSModule
-from ballroom.expclr.nn import build_encoder
 from ballroom.expclr.probes import LinearProbe, embed, knn_probe
+from ballroom.expclr.zoo import create
 
 METHODS = ("expclr", "simclr_ts", "decoding", "random", "lr_on_features")
-SPEC_SINEBANDS = {  # the spec's measurement (4 seeds), linear / 1-NN
+#: the spec's SineBands measurement (4 seeds), linear / 1-NN
+SPEC_SINEBANDS = {
     "expclr": (0.73, 0.70),
     "decoding": (0.77, 0.71),
     "simclr_ts": (0.56, 0.53),
     "random": (0.56, 0.49),
     "lr_on_features": (0.97, 0.87),
 }
+#: sktime-bundled sets and the length they are resampled to (None: as they are)
 REAL = {"JapaneseVowels": 29, "ItalyPowerDemand": None, "PLAID": 256}
-SMALL = {"encoder": "resnet", "repr_dim": 32, "blocks": 3, "width": 32}
+ENCODER = "expclr-small"
 
 
-def _trainer(epochs: int) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cpu",
-        max_epochs=epochs,
-        deterministic=True,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+@dataclass(frozen=True)
+class Settings:
+    """Sizes of one mode: SineBands seeds, epochs and series; which real sets, seeds and methods."""
+
+    seeds: int
+    epochs: int
+    n: int
+    real: tuple[str, ...] = ()
+    real_seeds: int = 0
+    real_methods: tuple[str, ...] = METHODS
 
 
-def run_method(method: str, dm: ExpertDataModule, seed: int, epochs: int) -> dict[str, float]:
-    """Pretrain ``method`` on ``dm`` (seeded), then probe: ``{"linear": acc, "knn": acc}``."""
-    dm.setup()
-    assert dm.datasets is not None
-    xtr, ftr, ytr, mtr = dm.datasets["train"].tensors
-    xte, fte, yte, mte = dm.datasets["test"].tensors
+SETTINGS = {
+    "smoke": Settings(seeds=1, epochs=1, n=120),
+    "quick": Settings(
+        seeds=3,
+        epochs=30,
+        n=1200,
+        real=("JapaneseVowels", "ItalyPowerDemand"),
+        real_seeds=1,
+        real_methods=tuple(m for m in METHODS if m != "simclr_ts"),
+    ),
+    "full": Settings(seeds=5, epochs=30, n=1200, real=tuple(REAL), real_seeds=5),
+}
+
+
+def _encoder(ctx: Context, method: str, dm: ExpertDataModule, seed: int) -> nn.Module:
+    """The encoder of ``method``, pretrained on ``dm`` (seeded); ``random`` is left untrained."""
+    pl.seed_everything(seed, verbose=False)
+    kwargs = {"in_channels": dm.num_channels}
+    if method == "random":
+        return create(ENCODER, **kwargs)
+    module: ExpCLRModule | SimCLRTSModule | ExpertDecodingModule
+    if method == "expclr":
+        module = ExpCLRModule(ENCODER, kwargs)
+    elif method == "simclr_ts":
+        module = SimCLRTSModule(ENCODER, kwargs)
+    elif method == "decoding":
+        module = ExpertDecodingModule(dm.feature_dim, ENCODER, kwargs)
+    else:
+        raise ValueError(f"unknown method {method!r}; known: {METHODS}")
+    ctx.trainer(max_epochs=ctx.settings.epochs, limit_val_batches=0).fit(module, datamodule=dm)
+    return module.net
+
+
+def run_method(ctx: Context, method: str, dm: ExpertDataModule, seed: int) -> dict[str, float]:
+    """Pretrain ``method`` on ``dm`` (seeded), then probe: ``{"linear": acc, "knn": acc, "seconds": s}``."""
+    start = time.perf_counter()
+    xtr, ftr, ytr, mtr = dm.tensors("train")
+    xte, fte, yte, mte = dm.tensors("test")
     if method == "lr_on_features":
         ztr, zte = ftr.double().numpy(), fte.double().numpy()
     else:
-        pl.seed_everything(seed, verbose=False)
-        kw = dict(SMALL, in_channels=dm.num_channels)
-        if method == "random":
-            encoder = build_encoder(kw["encoder"], dm.num_channels, kw["repr_dim"], kw["blocks"], kw["width"])
-        else:
-            module: pl.LightningModule
-            if method == "expclr":
-                module = ExpCLRModule(**kw)
-            elif method == "simclr_ts":
-                module = SimCLRTSModule(**kw)
-            elif method == "decoding":
-                module = ExpertDecodingModule(feature_dim=dm.feature_dim, **kw)
-            else:
-                raise ValueError(f"unknown method {method!r}")
-            _trainer(epochs).fit(module, datamodule=dm)
-            encoder = module.encoder
+        encoder = _encoder(ctx, method, dm, seed)
         ztr, zte = embed(encoder, xtr, mtr), embed(encoder, xte, mte)
-    y_train = ytr.numpy()
+    y_train, y_test = ytr.numpy(), yte.numpy()
     return {
-        "linear": LinearProbe().fit(ztr, y_train).score(zte, yte.numpy()),
-        "knn": knn_probe(ztr, y_train, zte, yte.numpy()),
+        "linear": LinearProbe().fit(ztr, y_train).score(zte, y_test),
+        "knn": knn_probe(ztr, y_train, zte, y_test),
+        "seconds": round(time.perf_counter() - start, 1),
     }
 
 
-def _summary(rows: list[dict[str, Any]], dataset: str, method: str, key: str) -> tuple[float, float]:
-    vals = [r[key] for r in rows if r["dataset"] == dataset and r["method"] == method]
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+def _runs(ctx: Context, dataset: str, seeds: int, methods: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for s in range(seeds):
+        seed = ctx.seed + s
+        if dataset == "SineBands":
+            dm = ExpertDataModule(
+                "sinebands", label_fraction=0.1, n=ctx.settings.n, batch_size=64, seed=seed, split_seed=seed
+            )
+        else:
+            dm = ExpertDataModule(
+                dataset, label_fraction=0.2, resample=REAL[dataset], batch_size=64, seed=seed, split_seed=seed
+            )
+        dm.setup()
+        for method in methods:
+            rows.append(
+                {"dataset": dataset, "method": method, "seed": seed, **run_method(ctx, method, dm, seed)}
+            )
+            r = rows[-1]
+            print(
+                f"{dataset} seed {seed} {method}: linear {r['linear']:.3f} 1-NN {r['knn']:.3f} ({r['seconds']} s)",
+                flush=True,
+            )
+    return rows
 
 
-def _plot(out: Path, table: list[dict[str, Any]]) -> Path:
-    plt = require_matplotlib("expclr")
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds of each (dataset, method) of ``rows``."""
+    table = []
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        for method in dict.fromkeys(r["method"] for r in rows if r["dataset"] == ds):
+            runs = [r for r in rows if r["dataset"] == ds and r["method"] == method]
+            entry: dict[str, Any] = {"dataset": ds, "method": method, "seeds": len(runs)}
+            for key in ("linear", "knn"):
+                vals = [r[key] for r in runs]
+                entry[key] = statistics.fmean(vals)
+                entry[f"{key}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            spec = SPEC_SINEBANDS.get(method) if ds == "SineBands" else None
+            entry["spec_linear/knn"] = f"{spec[0]:.2f}/{spec[1]:.2f}" if spec else ""
+            table.append(entry)
+    print(format_table(table), flush=True)
+    return table
+
+
+def sinebands(ctx: Context) -> Outcome:
+    """The asserted claims: on SineBands, ExpCLR beats SimCLR-TS and a random encoder by >= 10 points."""
+    rows = _runs(ctx, "SineBands", ctx.settings.seeds, METHODS)
+    table = summarize(rows)
+    mean = {(r["method"], probe): r[probe] for r in table for probe in ("linear", "knn")}
+    claims = []
+    for i, (probe, label) in enumerate((("linear", "linear probe"), ("knn", "1-NN"))):
+        e = mean[("expclr", probe)]
+        for base in ("simclr_ts", "random"):
+            b = mean[(base, probe)]
+            claims.append(
+                Claim(
+                    f"SineBands {label}: ExpCLR - {base} >= 0.10",
+                    f"{SPEC_SINEBANDS['expclr'][i]:.2f} vs {SPEC_SINEBANDS[base][i]:.2f}",
+                    f"{e:.3f} vs {b:.3f} ({e - b:+.3f})",
+                    e - b >= 0.10,
+                )
+            )
+    return Outcome(rows=rows, claims=claims, data={"summary": table})
+
+
+def real(ctx: Context) -> Outcome:
+    """Reported only: the same protocol on the sktime-bundled sets of this mode."""
+    rows = [
+        r
+        for ds in ctx.settings.real
+        for r in _runs(ctx, ds, ctx.settings.real_seeds, ctx.settings.real_methods)
+    ]
+    return Outcome(rows=rows, data={"summary": summarize(rows) if rows else []})
+
+
+def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+    """Linear-probe and 1-NN test accuracy (mean and std over seeds), one panel per dataset."""
+    table = [r for o in outcomes.values() for r in o.data.get("summary", [])]
     datasets = list(dict.fromkeys(r["dataset"] for r in table))
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
-    for ax, ds in zip(axes[0], datasets):
+    for ax, ds in zip(axes[0], datasets, strict=True):
         rows = [r for r in table if r["dataset"] == ds]
         pos = np.arange(len(rows))
         ax.bar(
@@ -114,105 +206,11 @@ def _plot(out: Path, table: list[dict[str, Any]]) -> Path:
         ax.set(title=ds, ylim=(0, 1), ylabel="test accuracy")
     axes[0][0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    path = out / "expclr.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def main(args: Sequence[str] | None = None) -> int:
-    parser = reproduce_parser("expclr", (__doc__ or "").splitlines()[0])
-    parser.add_argument("--no-real", action="store_true", help="skip the sktime datasets")
-    opts = parser.parse_args(args)
-    mode, out = opts.mode, Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = {
-        "smoke": {"seeds": 1, "epochs": 1, "n": 120, "real_seeds": 0},
-        "quick": {"seeds": 3, "epochs": 30, "n": 1200, "real_seeds": 1},
-        "full": {"seeds": 5, "epochs": 30, "n": 1200, "real_seeds": 5},
-    }[mode]
-    t0 = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    for s in range(cfg["seeds"]):
-        seed = opts.seed + s
-        dm = ExpertDataModule(
-            "sinebands", label_fraction=0.1, n=cfg["n"], batch_size=64, seed=seed, split_seed=seed
-        )
-        for method in METHODS:
-            rows.append(
-                {
-                    "dataset": "SineBands",
-                    "method": method,
-                    "seed": seed,
-                    **run_method(method, dm, seed, cfg["epochs"]),
-                }
-            )
-            print(
-                f"SineBands seed {seed} {method}: linear {rows[-1]['linear']:.3f} 1-NN {rows[-1]['knn']:.3f}",
-                flush=True,
-            )
-    if not opts.no_real:
-        for name, resample in REAL.items():
-            for s in range(cfg["real_seeds"]):
-                seed = opts.seed + s
-                dm = ExpertDataModule(
-                    name, label_fraction=0.2, resample=resample, batch_size=64, seed=seed, split_seed=seed
-                )
-                for method in METHODS:
-                    rows.append(
-                        {
-                            "dataset": name,
-                            "method": method,
-                            "seed": seed,
-                            **run_method(method, dm, seed, cfg["epochs"]),
-                        }
-                    )
-                    print(
-                        f"{name} seed {seed} {method}: linear {rows[-1]['linear']:.3f} 1-NN {rows[-1]['knn']:.3f}",
-                        flush=True,
-                    )
-    table = []
-    for ds in dict.fromkeys(r["dataset"] for r in rows):
-        for method in METHODS:
-            lin, lin_sd = _summary(rows, ds, method, "linear")
-            knn, knn_sd = _summary(rows, ds, method, "knn")
-            spec = SPEC_SINEBANDS.get(method) if ds == "SineBands" else None
-            table.append(
-                {
-                    "dataset": ds,
-                    "method": method,
-                    "seeds": sum(1 for r in rows if r["dataset"] == ds and r["method"] == method),
-                    "linear": lin,
-                    "linear_std": lin_sd,
-                    "knn": knn,
-                    "knn_std": knn_sd,
-                    "spec_linear/knn": f"{spec[0]:.2f}/{spec[1]:.2f}" if spec else "",
-                }
-            )
-    print(format_table(table))
-    with (out / "expclr.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"plot written to {_plot(out, table)}")
-    get = {(r["dataset"], r["method"]): r for r in table}
-    claims = []
-    for probe, label in (("linear", "linear probe"), ("knn", "1-NN")):
-        e = get[("SineBands", "expclr")][probe]
-        for base in ("simclr_ts", "random"):
-            b = get[("SineBands", base)][probe]
-            i = 0 if probe == "linear" else 1
-            claims.append(
-                Claim(
-                    f"SineBands {label}: ExpCLR - {base} >= 0.10",
-                    f"{SPEC_SINEBANDS['expclr'][i]:.2f} vs {SPEC_SINEBANDS[base][i]:.2f}",
-                    f"{e:.3f} vs {b:.3f} ({e - b:+.3f})",
-                    e - b >= 0.10,
-                )
-            )
-    print(f"\ncompute time {time.perf_counter() - t0:.1f} s")
-    return finish(out, claims, mode)
-
+REPRODUCTION = Reproduction("expclr", __doc__ or "", [sinebands, real], SETTINGS, plot=plot)
+main = REPRODUCTION.main
 
 if __name__ == "__main__":
     raise SystemExit(main())
