@@ -43,7 +43,9 @@ def test_expclr_learns_the_expert_geometry() -> None:
     random = create(TINY)
     model = ExpCLRModule(TINY, lr=3e-3)
     model.net.load_state_dict(random.state_dict())
-    before = float(expclr_loss(model.net.eval()(x, mask), f))
+    with torch.no_grad():
+        before = float(expclr_loss(model.net.eval()(x, mask), f))
+    model.net.train()
     trainer = make_trainer(max_epochs=15)
     trainer.fit(model, datamodule=dm)
     after = float(expclr_loss(model.net.eval()(x, mask).detach(), f))
