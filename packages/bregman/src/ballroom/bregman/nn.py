@@ -1,0 +1,242 @@
+"""Bregman layers and MLPs (plain ``nn.Module``s, no Lightning).
+
+A Bregman layer solves ``x_l = argmin_x psi(x) - psi'(x_{l-1}) x - <W x_{l-1} + b, x>`` in closed form:
+``x_l = sigma(sigma^{-1}(x_{l-1}) + W x_{l-1} + b)``; at ``W = 0, b = 0`` it is the identity.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ballroom.bregman._checks import check_choice, check_in_range, check_positive, check_tensor
+from ballroom.bregman.activations import Activation, get_activation
+from ballroom.bregman.functional import project_simplex
+
+__all__ = ["BregmanLinear", "BregmanMLP", "layer_displacement"]
+
+VERSIONS = ("bregman", "euclidean", "standard")
+SKIPS = ("simplex", "mean", "identity")
+OFFSETS = ("exact", "official")
+INITS = ("random", "deterministic", "zero")
+
+
+class BregmanLinear(nn.Module):
+    """One layer ``(*, in_features) -> (*, out_features)``.
+
+    - ``version="bregman"``: ``sigma(sigma^{-1}(clamp(P x)) + W x + b)``, clamp to ``[lo + eps, hi - eps]``.
+    - ``version="euclidean"``: ``sigma(P x + W x + b)`` (official ``euclidean``: ``V = I + W``).
+    - ``version="standard"``: ``sigma(W x + b)``.
+
+    ``P`` is the identity when the widths are equal. Otherwise its rows lie on the probability
+    simplex, so ``P x`` stays inside the (convex) range: ``skip="simplex"`` (default) projects a
+    default ``nn.Linear`` init onto the simplex, ``skip="mean"`` is ``1/in_features`` everywhere.
+    ``P`` is a non-trainable buffer ``skip_weight`` (never re-projected in ``forward``);
+    ``trainable_skip=True`` learns it as ``softmax(skip_logits)`` over each row instead.
+    ``offset="official"`` reproduces the official code's sigmoid/relu offsets (and its plain ReLU
+    in ``standard``/``euclidean`` relu nets); the default is the exact inverse.
+
+    Parameters ``weight (out, in)`` and ``bias (out,)`` are laid out as in ``nn.Linear``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        activation: str | Activation = "sigmoid",
+        version: str = "bregman",
+        skip: str = "simplex",
+        trainable_skip: bool = False,
+        eps: float = 1e-5,
+        offset: str = "exact",
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        for value, label in ((in_features, "in_features"), (out_features, "out_features")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{label} must be a positive int, got {value!r}")
+        check_choice(version, "version", VERSIONS)
+        check_choice(skip, "skip", SKIPS)
+        check_choice(offset, "offset", OFFSETS)
+        check_positive(eps, "eps", strict=False)
+        self.act = get_activation(activation)
+        if self.act.bounded and not 2 * eps < self.act.hi - self.act.lo:
+            raise ValueError(f"eps must be < (hi - lo) / 2 for {self.act.name}, got {eps}")
+        self.in_features, self.out_features = in_features, out_features
+        self.version, self.skip, self.eps, self.offset = version, skip, eps, offset
+        self.trainable_skip = trainable_skip
+        base = nn.Linear(in_features, out_features, bias=bias)  # PyTorch's default init
+        self.weight = nn.Parameter(base.weight.detach().clone())
+        self.bias = nn.Parameter(base.bias.detach().clone()) if bias else None
+        self._inverse = self.act.offset(offset)
+        plain = offset == "official" and version != "bregman" and self.act.plain is not None
+        self._sigma = self.act.plain if plain else self.act.sigma
+        self.has_projection = version != "standard" and in_features != out_features
+        if self.has_projection:
+            if skip == "identity":
+                raise ValueError(
+                    f"skip='identity' needs in_features == out_features, got {in_features} -> {out_features}"
+                )
+            if skip == "mean":
+                p = torch.full((out_features, in_features), 1.0 / in_features)
+            else:
+                p = project_simplex(nn.Linear(in_features, out_features, bias=False).weight.detach())
+            if trainable_skip:
+                self.skip_logits = nn.Parameter(torch.log(p.clamp_min(1e-6)))
+            else:
+                self.register_buffer("skip_weight", p)
+
+    @property
+    def projection(self) -> Tensor | None:
+        """``P (out, in)`` (rows on the simplex), or ``None`` for the identity skip / standard layers."""
+        if not self.has_projection:
+            return None
+        if self.trainable_skip:
+            return torch.softmax(self.skip_logits, dim=1)
+        return self.skip_weight
+
+    def skip_map(self, x: Tensor) -> Tensor | None:
+        """``P x`` (or ``x``): the previous representation in this layer's space; ``None`` if undefined."""
+        if self.has_projection:
+            return F.linear(x, self.projection)
+        return x if self.in_features == self.out_features else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"x must have {self.in_features} features in its last dimension, got {tuple(x.shape)}"
+            )
+        pre = F.linear(x, self.weight, self.bias)
+        if self.version == "standard":
+            return self._sigma(pre)
+        skip = F.linear(x, self.projection) if self.has_projection else x
+        if self.version == "euclidean":
+            return self._sigma(pre + skip)
+        return self._sigma(pre + self._inverse(self.act.clamp(skip, self.eps)))
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, activation={self.act.name}, version={self.version}, "
+            f"skip={self.skip if self.has_projection else 'identity'}, eps={self.eps}, offset={self.offset}"
+        )
+
+
+class BregmanMLP(nn.Module):
+    """An MLP of :class:`BregmanLinear` layers and a linear read-out: ``(B, input_dim) -> (B, output_dim)`` logits.
+
+    Inputs ``(B, *)`` are flattened; for ``bregman`` nets they must lie in the closed range of the
+    activation (rescale them with :func:`~ballroom.bregman.functional.scale_to_range`).
+    ``init``: ``"random"`` (PyTorch's default ``nn.Linear`` init), ``"deterministic"`` (hidden
+    ``W, b = 0`` — the identity ``V = I`` for ``standard`` — and read-out weights and bias
+    ``1 / n_L``), ``"zero"`` (hidden ``W, b = 0``, read-out weight ``eye(output_dim, n_L)``, bias 0).
+    Parameter names: ``layers.{i}.weight``, ``layers.{i}.bias``, ``layers.{i}.skip_weight``, ``output.*``.
+    """
+
+    def __init__(
+        self,
+        input_dim: int = 64,
+        hidden_dims: Sequence[int] = (64, 64, 64),
+        output_dim: int = 10,
+        activation: str | Activation = "sigmoid",
+        version: str = "bregman",
+        init: str = "random",
+        skip: str = "simplex",
+        trainable_skip: bool = False,
+        eps: float = 1e-5,
+        offset: str = "exact",
+        check_inputs: bool = True,
+    ) -> None:
+        super().__init__()
+        check_choice(init, "init", INITS)
+        hidden = list(hidden_dims)
+        if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden_dims must be a non-empty list of positive ints, got {hidden_dims!r}")
+        if isinstance(output_dim, bool) or not isinstance(output_dim, int) or output_dim < 1:
+            raise ValueError(f"output_dim must be a positive int, got {output_dim!r}")
+        self.input_dim, self.hidden_dims, self.output_dim = input_dim, hidden, output_dim
+        self.version, self.init, self.check_inputs = version, init, check_inputs
+        widths = [input_dim, *hidden]
+        self.layers = nn.ModuleList(
+            BregmanLinear(a, b, activation, version, skip, trainable_skip, eps, offset)
+            for a, b in itertools.pairwise(widths)
+        )
+        self.act = self.layers[0].act
+        self.output = nn.Linear(hidden[-1], output_dim)
+        self._initialise(init)
+
+    @torch.no_grad()
+    def _initialise(self, init: str) -> None:
+        if init == "random":
+            return
+        for layer in self.layers:
+            layer.weight.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
+            if init == "deterministic" and self.version == "standard":
+                layer.weight.copy_(torch.eye(layer.out_features, layer.in_features))
+        n_last = self.hidden_dims[-1]
+        if init == "deterministic":
+            self.output.weight.fill_(1.0 / n_last)
+            self.output.bias.fill_(1.0 / n_last)
+        else:
+            self.output.weight.copy_(torch.eye(self.output_dim, n_last))
+            self.output.bias.zero_()
+
+    def _flat(self, x: Tensor) -> Tensor:
+        if self.check_inputs:
+            check_tensor(x, "x", min_ndim=2)
+        x = x.flatten(1) if x.ndim > 2 else x
+        if x.shape[1] != self.input_dim:
+            raise ValueError(f"x must have {self.input_dim} features per sample, got shape {tuple(x.shape)}")
+        if self.check_inputs and self.version == "bregman":
+            check_in_range(x, "x", self.act.lo, self.act.hi, self.act.name)
+        return x
+
+    def forward_features(self, x: Tensor) -> list[Tensor]:
+        """Representations ``[x_0, x_1, ..., x_L]``: the (flattened) input, then each hidden layer's ``(B, n_l)``."""
+        feats = [self._flat(x)]
+        for layer in self.layers:
+            feats.append(layer(feats[-1]))
+        return feats
+
+    def skip_maps(self) -> list[Callable[[Tensor], Tensor | None]]:
+        """For each hidden layer, the map of ``x_{l-1}`` into layer ``l``'s space (for :func:`layer_displacement`)."""
+        return [layer.skip_map for layer in self.layers]
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self._flat(x)
+        for layer in self.layers:
+            x = layer(x)
+        return self.output(x)
+
+
+@torch.no_grad()
+def layer_displacement(model: nn.Module, x: Tensor) -> Tensor:
+    """Per-layer mean squared displacement ``mean_b ||x_l - S_l(x_{l-1})||^2``, ``(L,)`` for ``L`` layers.
+
+    ``model`` has ``forward_features(x) -> [x_0, ..., x_L]`` and ``skip_maps()`` (BregmanMLP and the
+    Bregman ResNets); ``S_l`` is the identity at equal widths, else the layer's skip map (``P x``,
+    the padded shortcut); ``NaN`` where a layer has none (a standard layer that changes width).
+    """
+    if not hasattr(model, "forward_features") or not hasattr(model, "skip_maps"):
+        raise TypeError(f"model must have forward_features() and skip_maps(), got {type(model).__name__}")
+    was_training = model.training
+    model.eval()
+    try:
+        feats = model.forward_features(x)
+        maps = model.skip_maps()
+    finally:
+        model.train(was_training)
+    out = []
+    for prev, cur, skip in zip(feats[:-1], feats[1:], maps):
+        ref = prev if prev.shape == cur.shape else skip(prev)
+        if ref is None or ref.shape != cur.shape:
+            out.append(math.nan)
+        else:
+            out.append(float((cur - ref).flatten(1).pow(2).sum(1).mean()))
+    return torch.tensor(out, dtype=torch.float64)
