@@ -1,0 +1,90 @@
+"""DataModules: digits scaled into the range; MNIST/CIFAR from small files in the real formats, offline."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ballroom.bregman import BregmanDigitsDataModule, BregmanVisionDataModule, two_spirals
+from ballroom.bregman.data import CIFAR_MEAN, CIFAR_STD
+
+
+@pytest.mark.parametrize(("act", "lo", "hi"), [("sigmoid", 0.0, 1.0), ("tanh", -1.0, 1.0)])
+def test_digits_are_scaled_into_the_range_with_a_stratified_split(act: str, lo: float, hi: float) -> None:
+    dm = BregmanDigitsDataModule(activation=act)
+    dm.setup()
+    x, y = dm.datasets["train"].tensors
+    assert x.shape == (1257, 64) and len(dm.datasets["test"]) == 540
+    assert float(x.min()) == pytest.approx(lo + 1e-5, abs=1e-6) and float(x.max()) == pytest.approx(
+        hi - 1e-5, abs=1e-6
+    )
+    counts = torch.bincount(y, minlength=10).float() / len(y)
+    assert float((counts - 0.1).abs().max()) < 0.015  # stratified
+    held = BregmanDigitsDataModule(val_size=0.1)
+    held.setup()
+    assert len(held.datasets["val"]) + len(held.datasets["train"]) == 1257
+    with pytest.raises(ValueError, match="activation must be one of"):
+        BregmanDigitsDataModule(activation="swish")
+    with pytest.raises(ValueError, match="test_size"):
+        BregmanDigitsDataModule(test_size=1.5)
+
+
+def _idx(path: Path, arr: np.ndarray) -> None:
+    header = struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + arr.astype(np.uint8).tobytes())
+
+
+def test_mnist_files_in_the_real_format_load_flattened_and_scaled(tmp_path: Path) -> None:
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        _idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, (n,)))
+    dm = BregmanVisionDataModule("mnist", str(tmp_path), activation="tanh", val_size=5)
+    dm.setup()
+    x, _ = dm.datasets["train"].tensors
+    assert x.shape == (25, 784) and float(x.min()) >= -1 + 1e-5 - 1e-7 and float(x.max()) <= 1 - 1e-5 + 1e-7
+    assert len(dm.datasets["val"]) == 5 and len(dm.datasets["test"]) == 10
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        BregmanVisionDataModule("mnist", str(tmp_path / "nothing")).setup()
+
+
+def test_cifar_batches_in_the_real_format_with_augmentation(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+            b"labels": list(rng.integers(0, 10, 4)),
+        }
+        with open(folder / name, "wb") as fh:
+            pickle.dump(batch, fh)
+    dm = BregmanVisionDataModule("cifar10", str(tmp_path), val_size=4)
+    dm.setup()
+    torch.manual_seed(0)
+    x, y = dm.datasets["train"][0]
+    assert x.shape == (3, 32, 32) and y.dtype == torch.int64 and len(dm.datasets["train"]) == 16
+    xv, _ = dm.datasets["val"].tensors
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    raw = xv * torch.tensor(CIFAR_STD).view(1, 3, 1, 1) + mean
+    assert float(raw.min()) >= -1e-6 and float(raw.max()) <= 1 + 1e-6
+    crops = {tuple(dm.datasets["train"][0][0][0, :2, :2].flatten().tolist()) for _ in range(20)}
+    assert len(crops) > 1  # random crop / flip
+
+
+def test_two_spirals_is_seeded_and_inside_atan_range() -> None:
+    x, y = two_spirals(200, seed=3)
+    x2, _ = two_spirals(200, seed=3)
+    assert torch.equal(x, x2) and x.shape == (200, 2) and int(y.sum()) == 100
+    assert float(x.abs().max()) == pytest.approx(1.57, abs=1e-6)
+    with pytest.raises(ValueError, match="even"):
+        two_spirals(3)
