@@ -32,11 +32,25 @@ if TYPE_CHECKING:
         read_amat,
         rotate_about_background,
     )
+    from ballroom.sepgcnn.functional import (
+        kernel_mask,
+        transformed_grid,
+    )
     from ballroom.sepgcnn.groups import (
         SE2,
         Group,
         Sampling,
         Sim2,
+    )
+    from ballroom.sepgcnn.kernels import (
+        DGSeparable,
+        DSeparable,
+        GSeparable,
+        KernelFactorisation,
+        NonSeparable,
+        Separable,
+        Separable2D,
+        factorisation_class,
     )
     from ballroom.sepgcnn.lit import (
         SepGCNNClassifier,
@@ -75,15 +89,25 @@ if TYPE_CHECKING:
     )
 
 _SOURCES = {
-    "ALIASES": "ballroom.sepgcnn.nn",
+    "ALIASES": "ballroom.sepgcnn.kernels",
     "CKGCNN": "ballroom.sepgcnn.models",
     "CKGResNet": "ballroom.sepgcnn.models",
+    "DGSeparable": "ballroom.sepgcnn.kernels",
+    "DSeparable": "ballroom.sepgcnn.kernels",
+    "GSeparable": "ballroom.sepgcnn.kernels",
+    "KernelFactorisation": "ballroom.sepgcnn.kernels",
+    "NonSeparable": "ballroom.sepgcnn.kernels",
+    "Separable": "ballroom.sepgcnn.kernels",
+    "Separable2D": "ballroom.sepgcnn.kernels",
+    "factorisation_class": "ballroom.sepgcnn.kernels",
+    "kernel_mask": "ballroom.sepgcnn.functional",
+    "transformed_grid": "ballroom.sepgcnn.functional",
     "Group": "ballroom.sepgcnn.groups",
     "GroupBatchNorm": "ballroom.sepgcnn.nn",
     "GroupConv": "ballroom.sepgcnn.nn",
     "GroupInvariantMax": "ballroom.sepgcnn.nn",
     "GroupMaxPool2d": "ballroom.sepgcnn.nn",
-    "IMPLEMENTATIONS": "ballroom.sepgcnn.nn",
+    "IMPLEMENTATIONS": "ballroom.sepgcnn.kernels",
     "LiftingConv": "ballroom.sepgcnn.nn",
     "MNISTRotDataModule": "ballroom.sepgcnn.data",
     "MNIST_ROT_MD5": "ballroom.sepgcnn.data",
@@ -91,7 +115,7 @@ _SOURCES = {
     "MODELS": "ballroom.sepgcnn.models",
     "RotatedDigitsDataModule": "ballroom.core.data",
     "SE2": "ballroom.sepgcnn.groups",
-    "SIRENKernel": "ballroom.sepgcnn.nn",
+    "SIRENKernel": "ballroom.sepgcnn.siren",
     "Sampling": "ballroom.sepgcnn.groups",
     "SepGCNNClassifier": "ballroom.sepgcnn.lit",
     "Sim2": "ballroom.sepgcnn.groups",
@@ -110,51 +134,12 @@ _SOURCES = {
     "read_amat": "ballroom.sepgcnn.data",
     "rotate_about_background": "ballroom.sepgcnn.data",
     "siren_parameters": "ballroom.sepgcnn.metrics",
-    "tap_grid": "ballroom.sepgcnn.nn",
+    "tap_grid": "ballroom.sepgcnn.functional",
     "set_eval_sampling": "ballroom.sepgcnn.models",
     "z2_widths_for": "ballroom.sepgcnn.models",
 }
 
-__all__ = [
-    "ALIASES",
-    "CKGCNN",
-    "IMPLEMENTATIONS",
-    "MNIST_ROT_MD5",
-    "MNIST_ROT_URL",
-    "MODELS",
-    "SE2",
-    "CKGResNet",
-    "Group",
-    "GroupBatchNorm",
-    "GroupConv",
-    "GroupInvariantMax",
-    "GroupMaxPool2d",
-    "LiftingConv",
-    "MNISTRotDataModule",
-    "RotatedDigitsDataModule",
-    "SIRENKernel",
-    "Sampling",
-    "SepGCNNClassifier",
-    "Sim2",
-    "Z2ResNet",
-    "build_model",
-    "check_images",
-    "classifier_head",
-    "count_flops",
-    "count_parameters",
-    "digits_protocol",
-    "equivariance_error",
-    "group_conv_flops",
-    "group_conv_parameters",
-    "kernel_separability",
-    "make_group",
-    "read_amat",
-    "rotate_about_background",
-    "set_eval_sampling",
-    "siren_parameters",
-    "tap_grid",
-    "z2_widths_for",
-]
+__all__ = sorted(_SOURCES)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)

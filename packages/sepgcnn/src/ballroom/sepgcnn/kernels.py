@@ -1,0 +1,454 @@
+"""The kernel factorisations behind :class:`~ballroom.sepgcnn.nn.GroupConv`.
+
+A :class:`KernelFactorisation` is one way to parametrise the kernel ``k^{o,i}(x, h)`` of a group
+convolution ``(C_in, N_in) -> (C_out, N_out)`` and to run it. Each variant is one subclass, and all of
+them answer the same four questions:
+
+- :meth:`~KernelFactorisation.kernel` ``(in_el, out_el)``: what the forward pass convolves with (one
+  materialised kernel, or a tuple of factors);
+- :meth:`~KernelFactorisation.full_kernel` ``(in_el, out_el)``: always the materialised
+  ``(C_out N_out, C_in N_in, k, k)`` kernel, so that one ``conv2d`` with it equals the forward pass;
+- :meth:`~KernelFactorisation.project` ``(x)``: what happens to the input first (the identity, or the
+  channel projection of the depthwise variants);
+- :meth:`~KernelFactorisation.convolve` ``(x, kernel, ...)``: the convolutions themselves.
+
+``GroupConv(implementation=...)`` picks the subclass once, at construction, from its name or alias
+(:func:`factorisation_class`):
+
+- ``nonseparable`` / ``none``: :class:`NonSeparable`, ``k^{o,i}(x, h)``, one conv2d;
+- ``gseparable`` / ``g``: :class:`GSeparable`, ``k_H^{o,i}(h) k_R^{o,i}(x)``, materialised;
+- ``separable`` / ``hc``: :class:`Separable`, ``k_H^{o,i}(h) k_R^{o}(x)``, a 1x1 H-conv and a depthwise conv;
+- ``dseparable`` / ``dw``: :class:`DSeparable`, a channel projection, then per-channel ``k^{o}(x, h)``;
+- ``dgseparable`` / ``dwg``: :class:`DGSeparable`, the projection, ``k_H^{o}(h)``, depthwise ``k_R^{o}(x)``;
+- ``separable+2d`` / ``hc2d``: :class:`Separable2D`, Sim(2) only, ``k_SO2^{o,i}(theta) k_R+^{o}(s) k_R^{o}(x)``.
+
+A new variant is a subclass with its own ``name`` and ``alias``; ``GroupConv(implementation=MyVariant)``
+takes the class itself.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ballroom.sepgcnn.functional import (
+    grid_extent,
+    inverse_jacobian,
+    kernel_mask,
+    log_scale_window,
+    product_grids,
+    scale_window,
+    tap_grid,
+    transformed_grid,
+)
+from ballroom.sepgcnn.groups import SE2, Group, Sim2
+from ballroom.sepgcnn.siren import SIRENKernel
+
+__all__ = [
+    "ALIASES",
+    "FACTORISATIONS",
+    "IMPLEMENTATIONS",
+    "DGSeparable",
+    "DSeparable",
+    "GSeparable",
+    "KernelFactorisation",
+    "NonSeparable",
+    "Separable",
+    "Separable2D",
+    "factorisation_class",
+]
+
+
+Kernel = Tensor | tuple[Tensor, ...]
+
+
+class KernelFactorisation(nn.Module, ABC):
+    """How a group convolution ``(C_in, N_in) -> (C_out, N_out)`` parametrises and applies its kernel.
+
+    Subclasses set :attr:`name` and :attr:`alias`, build their SIRENs in ``__init__`` (after
+    ``super().__init__``) and implement :meth:`kernel`, :meth:`materialise` and :meth:`convolve`.
+    Element grids ``in_el (N_in, d)``, ``out_el (N_out, d)`` are on the factorisation's device and dtype.
+
+    Args:
+        group: the group H (:class:`~ballroom.sepgcnn.groups.SE2` or :class:`~ballroom.sepgcnn.groups.Sim2`).
+        in_channels, out_channels: ``C_in``, ``C_out`` (>= 1).
+        kernel_size: ``k``; the taps lie on :func:`~ballroom.sepgcnn.functional.tap_grid`.
+        hidden, num_hidden, omega0: the SIRENs' width, hidden layers and frequency.
+    """
+
+    #: the official implementation name (``GroupConv(implementation=name)``)
+    name: ClassVar[str]
+    #: the short alias (``GroupConv(implementation=alias)``)
+    alias: ClassVar[str]
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        hidden: int = 64,
+        num_hidden: int = 1,
+        omega0: float = 10.0,
+    ) -> None:
+        super().__init__()
+        if min(in_channels, out_channels) < 1:
+            raise ValueError(f"channels must be >= 1, got in={in_channels}, out={out_channels}")
+        self.group, self.kernel_size = group, kernel_size
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.register_buffer("grid", tap_grid(kernel_size, grid_extent(group)), persistent=False)
+        self._siren = dict(hidden=hidden, num_hidden=num_hidden, omega0_first=omega0, omega0=omega0)
+        self._init_projection()
+
+    def siren(self, in_features: int, out_features: int, fan_in: int) -> SIRENKernel:
+        """A SIREN with the factorisation's width, depth and frequency."""
+        return SIRENKernel(in_features, out_features, fan_in=fan_in, **self._siren)  # type: ignore[arg-type]
+
+    def _init_projection(self) -> None:
+        """Create parameters that precede the SIRENs (none here; see the depthwise variants)."""
+
+    @property
+    def kernel_in(self) -> int:
+        """Input channels the kernel sees: ``C_in`` (1 after a channel projection)."""
+        return self.in_channels
+
+    @property
+    def groups(self) -> int:
+        """``groups`` of the convolution that mixes input channels: 1 (``C_out`` after a projection)."""
+        return 1
+
+    def project(self, x: Tensor) -> Tensor:
+        """The input ``(B, C_in, N_in, H, W)`` as the kernel sees it: unchanged."""
+        return x
+
+    @abstractmethod
+    def kernel(self, in_el: Tensor, out_el: Tensor) -> Kernel:
+        """What :meth:`convolve` takes: a kernel ``(C_out N_out, kernel_in N_in, k, k)`` or factors."""
+
+    @abstractmethod
+    def materialise(self, kernel: Kernel, n_out: int, n_in: int) -> Tensor:
+        """``kernel``'s factors multiplied out: ``(C_out N_out, kernel_in N_in, k, k)``."""
+
+    @abstractmethod
+    def convolve(self, x: Tensor, kernel: Kernel, stride: int, padding: int, channels_last: bool) -> Tensor:
+        """Convolve the projected ``x (B, kernel_in', N_in, H, W)``: ``(B, C_out N_out, H', W')``.
+
+        ``channels_last``: run the factorised convolutions in NHWC (same result; faster on CPU).
+        """
+
+    def full_kernel(self, in_el: Tensor, out_el: Tensor) -> Tensor:
+        """The materialised ``(C_out N_out, C_in N_in, k, k)`` kernel: one ``conv2d`` with it on
+        ``x.reshape(B, C_in N_in, H, W)`` equals the forward pass."""
+        return self.materialise(self.kernel(in_el, out_el), out_el.shape[0], in_el.shape[0])
+
+    # the kernel geometry, shared by the variants
+    def _coords(self, elements: Tensor) -> Tensor:
+        """``h^-1 . grid`` for every element: ``(N, k, k, 2)``."""
+        return transformed_grid(self.group, elements, self.grid)
+
+    def _mask(self, coords: Tensor, slope: float) -> Tensor:
+        return kernel_mask(self.group, self.grid, coords, slope)
+
+    def _masked_spatial(
+        self, net: SIRENKernel, out_el: Tensor, shape: tuple[int, ...], jacobian_power: int = 1
+    ) -> Tensor:
+        """``net`` on ``h_out^-1 grid``, viewed ``(N_out, k, k, *shape)``, masked (Sim(2) slope 2) and
+        weighted by the Jacobian factor to ``jacobian_power``."""
+        coords = self._coords(out_el)
+        kr = net(coords).view(*coords.shape[:3], *shape)
+        weight = (
+            self._mask(coords, 2.0) * inverse_jacobian(self.group, out_el).view(-1, 1, 1) ** jacobian_power
+        )
+        return kr * weight.view(*weight.shape, *(1,) * len(shape))
+
+    def extra_repr(self) -> str:
+        return f"{self.group!r}, {self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+
+
+class _OneConv(KernelFactorisation):
+    """Variants run as one conv2d with the materialised kernel."""
+
+    def materialise(self, kernel: Kernel, n_out: int, n_in: int) -> Tensor:
+        assert isinstance(kernel, Tensor)
+        return kernel
+
+    def convolve(self, x: Tensor, kernel: Kernel, stride: int, padding: int, channels_last: bool) -> Tensor:
+        assert isinstance(kernel, Tensor)
+        b, c, n_in, h, w = x.shape
+        flat = x.reshape(b, c * n_in, h, w)
+        return F.conv2d(flat, kernel.to(x.dtype), stride=stride, padding=padding, groups=self.groups)
+
+
+class _GroupSpatialFactors(KernelFactorisation):
+    """``k_H(h) k_R(x)``: a group SIREN on ``log(h_out^-1 h_in)`` and a spatial SIREN on ``h_out^-1 x``.
+
+    ``spatial_per_input``: ``k_R^{o,i}`` (one spatial kernel per channel pair) instead of ``k_R^{o}``.
+    """
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        hidden: int = 64,
+        num_hidden: int = 1,
+        omega0: float = 10.0,
+        *,
+        spatial_per_input: bool = False,
+    ) -> None:
+        super().__init__(group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0)
+        cin, cout = self.kernel_in, out_channels
+        self._spatial_shape = (cout, cin) if spatial_per_input else (cout,)
+        self.group_net = self.siren(group.dim, cout * cin, fan_in=cin)
+        self.spatial_net = self.siren(2, math.prod(self._spatial_shape), fan_in=kernel_size**2)
+
+    def _group_factor(self, out_el: Tensor, in_el: Tensor) -> Tensor:
+        """``k_H`` on the offsets: ``(N_out, N_in, C_out, kernel_in)`` (Sim(2): times the scale window)."""
+        offsets = self.group.log_offset(out_el, in_el)
+        kh = self.group_net(offsets).view(*offsets.shape[:2], self.out_channels, self.kernel_in)
+        return kh * scale_window(self.group, offsets, 10.0)[..., None, None]
+
+    def _spatial_factor(self, out_el: Tensor) -> Tensor:
+        """``k_R`` on ``h_out^-1 grid``, masked and Jacobian-weighted: ``(N_out, k, k, C_out[, C_in])``."""
+        return self._masked_spatial(self.spatial_net, out_el, self._spatial_shape)
+
+
+class NonSeparable(_OneConv):
+    """``k^{o,i}(h_out^-1 x, log(h_out^-1 h_in))``: one SIREN on ``(x', phi)``, one conv2d with the
+    ``(C_out N_out, C_in N_in, k, k)`` kernel (mask slope 3, scale-window slope 5)."""
+
+    name, alias = "nonseparable", "none"
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        hidden: int = 64,
+        num_hidden: int = 1,
+        omega0: float = 10.0,
+    ) -> None:
+        super().__init__(group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0)
+        cin = self.kernel_in
+        self.kernel_net = self.siren(2 + group.dim, out_channels * cin, fan_in=cin * kernel_size**2)
+
+    def kernel(self, in_el: Tensor, out_el: Tensor) -> Tensor:
+        n_out, n_in, k = out_el.shape[0], in_el.shape[0], self.kernel_size
+        cout, cin = self.out_channels, self.kernel_in
+        offsets = self.group.log_offset(out_el, in_el)  # (N_out, N_in, d)
+        coords = self._coords(out_el)  # (N_out, k, k, 2)
+        inputs = torch.cat(
+            [
+                coords[:, None].expand(n_out, n_in, k, k, 2),
+                offsets[:, :, None, None].expand(n_out, n_in, k, k, offsets.shape[-1]),
+            ],
+            dim=-1,
+        )
+        w = self.kernel_net(inputs).view(n_out, n_in, k, k, cout, cin)
+        weight = self._mask(coords, 3.0) * inverse_jacobian(self.group, out_el).view(
+            -1, 1, 1
+        )  # (N_out, k, k)
+        w = (
+            w
+            * weight[:, None, :, :, None, None]
+            * scale_window(self.group, offsets, 5.0)[:, :, None, None, None, None]
+        )
+        return w.permute(4, 0, 5, 1, 2, 3).reshape(cout * n_out, cin * n_in, k, k)
+
+
+class GSeparable(_OneConv, _GroupSpatialFactors):
+    """``k_H^{o,i}(h) k_R^{o,i}(x)``: separable along the group axis only, run materialised."""
+
+    name, alias = "gseparable", "g"
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        hidden: int = 64,
+        num_hidden: int = 1,
+        omega0: float = 10.0,
+    ) -> None:
+        super().__init__(
+            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0, spatial_per_input=True
+        )
+
+    def kernel(self, in_el: Tensor, out_el: Tensor) -> Tensor:
+        n_out, n_in, k = out_el.shape[0], in_el.shape[0], self.kernel_size
+        kh = self._group_factor(out_el, in_el)  # (N_out, N_in, C_out, C_in)
+        kr = self._spatial_factor(out_el)  # (N_out, k, k, C_out, C_in)
+        w = kh[:, :, None, None] * kr[:, None]
+        return w.permute(4, 0, 5, 1, 2, 3).reshape(self.out_channels * n_out, self.kernel_in * n_in, k, k)
+
+
+class Separable(_GroupSpatialFactors):
+    """``k_H^{o,i}(h) k_R^{o}(x)`` (the paper's default): a 1x1 "H-convolution" ``C_in N_in -> C_out N_out``,
+    then a depthwise spatial convolution."""
+
+    name, alias = "separable", "hc"
+
+    def kernel(self, in_el: Tensor, out_el: Tensor) -> tuple[Tensor, Tensor]:
+        """``(W_H (C_out N_out, kernel_in N_in, 1, 1), W_R (C_out N_out, 1, k, k))``."""
+        n_out, n_in, k, cout = out_el.shape[0], in_el.shape[0], self.kernel_size, self.out_channels
+        kh = self._group_factor(out_el, in_el)  # (N_out, N_in, C_out, kernel_in)
+        kr = self._spatial_factor(out_el)  # (N_out, k, k, C_out)
+        w_h = kh.permute(2, 0, 3, 1).reshape(cout * n_out, self.kernel_in * n_in, 1, 1)
+        w_r = kr.permute(3, 0, 1, 2).reshape(cout * n_out, 1, k, k)
+        return w_h, w_r
+
+    def materialise(self, kernel: Kernel, n_out: int, n_in: int) -> Tensor:
+        w_h, w_r = kernel
+        return w_h * w_r
+
+    def convolve(self, x: Tensor, kernel: Kernel, stride: int, padding: int, channels_last: bool) -> Tensor:
+        w_h, w_r = kernel
+        b, c, n_in, h, w = x.shape
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        flat = x.reshape(b, c * n_in, h, w).contiguous(memory_format=fmt)
+        mixed = F.conv2d(flat, w_h.to(x.dtype), groups=self.groups)
+        return F.conv2d(mixed, w_r.to(x.dtype), stride=stride, padding=padding, groups=w_r.shape[0])
+
+
+class _ChannelProjection(KernelFactorisation):
+    """The depthwise variants: ``x'[o] = sum_i P[i, o] x[i]`` (``P (C_in, C_out)``, kaiming-uniform with
+    ``a = sqrt 5``, shared over group and space), then per-channel kernels (``groups = C_out``)."""
+
+    def _init_projection(self) -> None:
+        self.projection = nn.Parameter(torch.empty(self.in_channels, self.out_channels))
+        nn.init.kaiming_uniform_(self.projection.T, a=math.sqrt(5))
+
+    @property
+    def kernel_in(self) -> int:
+        return 1
+
+    @property
+    def groups(self) -> int:
+        return self.out_channels
+
+    def project(self, x: Tensor) -> Tensor:
+        return torch.einsum("bignm,io->bognm", x, self.projection.to(x.dtype))
+
+    def full_kernel(self, in_el: Tensor, out_el: Tensor) -> Tensor:
+        """The per-channel kernel with ``P`` folded in: ``W[(o,j),(i,m)] = P[i,o] k^o[(o,j),m]``."""
+        per = super().full_kernel(in_el, out_el)
+        cout, cin, k = self.out_channels, self.in_channels, self.kernel_size
+        n_out, n_in = out_el.shape[0], in_el.shape[0]
+        per = per.view(cout, n_out, 1, n_in, k, k)
+        return (per * self.projection.T.to(per.dtype).reshape(cout, 1, cin, 1, 1, 1)).reshape(
+            cout * n_out, cin * n_in, k, k
+        )
+
+
+class DSeparable(_ChannelProjection, NonSeparable):
+    """The channel projection, then a per-channel full kernel ``k^o(x, h)`` (``groups = C_out``)."""
+
+    name, alias = "dseparable", "dw"
+
+
+class DGSeparable(_ChannelProjection, Separable):
+    """The channel projection, a per-channel ``k_H^o(h)`` and a depthwise ``k_R^o(x)``."""
+
+    name, alias = "dgseparable", "dwg"
+
+
+class Separable2D(KernelFactorisation):
+    """Sim(2) only: ``k_SO2^{o,i}(theta) k_R+^{o}(s) k_R^{o}(x)``: rotation mixing (1x1 over
+    ``C_in N_rot``, each input scale separately), per-channel scale mixing, depthwise spatial conv.
+
+    Fan-ins (the spec gives none): rotation ``C_in``, scale 1, spatial ``k^2``; Jacobian ``1/s^2``
+    in the spatial factor, as the official code.
+    """
+
+    name, alias = "separable+2d", "hc2d"
+    group: Sim2
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        hidden: int = 64,
+        num_hidden: int = 1,
+        omega0: float = 10.0,
+    ) -> None:
+        if not isinstance(group, Sim2):
+            raise ValueError(
+                "implementation 'separable+2d' factorises rotation and scale: it needs a Sim2 group"
+            )
+        super().__init__(group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0)
+        self.rotation_net = self.siren(1, out_channels * in_channels, fan_in=in_channels)
+        self.scale_net = self.siren(1, out_channels, fan_in=1)
+        self.spatial_net = self.siren(2, out_channels, fan_in=kernel_size**2)
+
+    def kernel(self, in_el: Tensor, out_el: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Rotation ``(C_out N_rot_out, C_in N_rot_in, 1, 1)``, scale ``(C_out, N_s_out, N_s_in)``,
+        spatial ``(C_out N_out, 1, k, k)``."""
+        cout, k = self.out_channels, self.kernel_size
+        rot_out, s_out = product_grids(self.group, out_el)
+        rot_in, s_in = product_grids(self.group, in_el)
+        phi = SE2.log_offset(self.group, rot_out[:, None], rot_in[:, None])  # (R_out, R_in, 1)
+        k_rot = self.rotation_net(phi).view(rot_out.shape[0], rot_in.shape[0], cout, self.in_channels)
+        w_rot = k_rot.permute(2, 0, 3, 1).reshape(cout * rot_out.shape[0], -1, 1, 1)
+        log_s = torch.log(s_in[None, :] / s_out[:, None]).unsqueeze(-1)  # (S_out, S_in, 1)
+        window = log_scale_window(self.group, log_s[..., 0], 10.0)
+        w_scale = (self.scale_net(log_s) * window[..., None]).permute(2, 0, 1)  # (C_out, S_out, S_in)
+        kr = self._masked_spatial(self.spatial_net, out_el, (cout,), jacobian_power=2)  # (N_out, k, k, C_out)
+        return w_rot, w_scale, kr.permute(3, 0, 1, 2).reshape(cout * out_el.shape[0], 1, k, k)
+
+    def materialise(self, kernel: Kernel, n_out: int, n_in: int) -> Tensor:
+        w_rot, w_scale, w_r = kernel
+        cout, cin = self.out_channels, self.in_channels
+        r_out, r_in = w_rot.shape[0] // cout, w_rot.shape[1] // cin
+        rot = w_rot.view(cout, r_out, cin, r_in)
+        w_h = torch.einsum("oaib,ost->oasibt", rot, w_scale).reshape(cout * n_out, cin * n_in, 1, 1)
+        return w_h * w_r
+
+    def convolve(self, x: Tensor, kernel: Kernel, stride: int, padding: int, channels_last: bool) -> Tensor:
+        w_rot, w_scale, w_r = kernel
+        b, c, n_in, h, w = x.shape
+        n_s, cout = self.group.n_scale, self.out_channels
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        # rotation mixing, one scale slice at a time (scales folded into the batch)
+        xs = x.view(b, c, n_in // n_s, n_s, h, w).permute(0, 3, 1, 2, 4, 5)
+        xs = xs.reshape(b * n_s, -1, h, w).contiguous(memory_format=fmt)
+        z = F.conv2d(xs, w_rot.to(x.dtype)).view(b, n_s, cout, -1, h, w)  # (B, S_in, C_out, R_out, H, W)
+        u = torch.einsum("bsorhw,ots->borthw", z, w_scale.to(x.dtype))  # per-channel scale mixing
+        flat = u.reshape(b, -1, h, w).contiguous(memory_format=fmt)
+        return F.conv2d(flat, w_r.to(x.dtype), stride=stride, padding=padding, groups=w_r.shape[0])
+
+
+#: every variant, in the order of the official code's names
+FACTORISATIONS: tuple[type[KernelFactorisation], ...] = (
+    NonSeparable,
+    GSeparable,
+    Separable,
+    DSeparable,
+    DGSeparable,
+    Separable2D,
+)
+IMPLEMENTATIONS: tuple[str, ...] = tuple(cls.name for cls in FACTORISATIONS)
+#: Short names (the issue's) for the official implementation names.
+ALIASES: dict[str, str] = {cls.alias: cls.name for cls in FACTORISATIONS}
+
+
+def factorisation_class(implementation: str | type[KernelFactorisation]) -> type[KernelFactorisation]:
+    """The :class:`KernelFactorisation` subclass for an implementation name or alias (a subclass is
+    returned as is, so user-defined variants plug into ``GroupConv`` too)."""
+    if isinstance(implementation, type) and issubclass(implementation, KernelFactorisation):
+        return implementation
+    name = ALIASES.get(implementation, implementation)  # type: ignore[arg-type]
+    for cls in FACTORISATIONS:
+        if cls.name == name:
+            return cls
+    names = ", ".join(f"{cls.name!r}/{cls.alias!r}" for cls in FACTORISATIONS)
+    raise ValueError(f"implementation must be one of {names}, got {implementation!r}")
