@@ -15,6 +15,7 @@ from ballroom.sepgcnn.kernels import (
     Separable,
     factorisation_class,
 )
+from ballroom.sepgcnn.models import CKGResNet, build_model
 from ballroom.sepgcnn.nn import GroupConv
 
 
@@ -69,3 +70,14 @@ def test_a_new_variant_plugs_in_by_class() -> None:
     torch.manual_seed(0)
     plain = GroupConv(SE2(4), 2, 3, 3, implementation="separable", hidden=8).double()
     torch.testing.assert_close(conv.full_kernel(el), 0.5 * plain.full_kernel(el))
+
+
+def test_build_model_is_deprecated_and_builds_the_same_network() -> None:
+    torch.manual_seed(1)
+    with pytest.warns(DeprecationWarning, match="build_model is deprecated"):
+        old = build_model("ckgresnet", n_rot=4, widths=(2, 2, 4), kernel_size=3, hidden=4, input_size=16)
+    torch.manual_seed(1)
+    new = CKGResNet("SE2", n_rot=4, widths=(2, 2, 4), kernel_size=3, hidden=4, input_size=16)
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+    with pytest.raises(ValueError, match="only go with a group name"):
+        CKGResNet(SE2(4), n_rot=8)

@@ -227,18 +227,21 @@ def test_eval_kernel_cache() -> None:
 
 
 def test_lazy_namespace_exports_everything_and_layers_do_not_import_lightning() -> None:
+    import importlib.metadata
     import subprocess
     import sys
 
     import ballroom.sepgcnn as pkg
 
-    assert set(pkg._SOURCES) == set(pkg.__all__)
+    assert set(pkg.__all__) == {"__version__", *pkg._SOURCES}
+    assert pkg.__version__ == importlib.metadata.version("ballroom-sepgcnn")
     for name in pkg.__all__:
         assert getattr(pkg, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'SE3'"):
         pkg.SE3  # noqa: B018
     code = (
         "import sys, torch; from ballroom.sepgcnn import SE2, GroupConv, LiftingConv, CKGResNet; "
+        "import ballroom.sepgcnn.functional, ballroom.sepgcnn.kernels, ballroom.sepgcnn.zoo; "
         "CKGResNet(SE2(4), widths=(2, 2, 4), kernel_size=3, hidden=4)(torch.randn(2, 1, 16, 16)); "
         "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules"
     )

@@ -1,4 +1,4 @@
-"""SepGCNNClassifier: learning, logging, checkpoints and resume, determinism, DDP, CUDA, the CLI."""
+"""SepGCNNClassifier: learning, logging, checkpoints (zoo model, resume), determinism, DDP, CUDA, the CLI."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ballroom.core.checkpoint import load_zoo_model
 from ballroom.core.data import RotatedDigitsDataModule
 from ballroom.core.testing import quiet_trainer
-from ballroom.sepgcnn import SepGCNNClassifier
+from ballroom.sepgcnn import CKGResNet, SepGCNNClassifier
+from ballroom.sepgcnn.cli import cli as cli_object
 from ballroom.sepgcnn.cli import main as cli_main
+from ballroom.sepgcnn.zoo import ZOO, create
 
-TINY = dict(n_rot=4, widths=[4, 4, 8], kernel_size=5, hidden=16, input_size=16, lr=3e-3)
+#: the zoo's tiny SE(2) model (N=4, widths 4,4,8, k=5, SIREN hidden 16) on 16x16 digits
+TINY = dict(model="sepgcnn-tiny", model_kwargs={"input_size": 16}, lr=3e-3)
 
 
 def _digits(rotate: str = "test", batch_size: int = 32) -> RotatedDigitsDataModule:
@@ -35,14 +39,34 @@ def test_learns_upright_digits_and_logs() -> None:
 
 
 def test_hparam_errors() -> None:
-    with pytest.raises(ValueError, match="model must be one of"):
+    with pytest.raises(KeyError, match="unknown model 'resnet50'"):
         SepGCNNClassifier(model="resnet50")
     with pytest.raises(ValueError, match="implementation must be one of"):
-        SepGCNNClassifier(implementation="lowrank")
+        SepGCNNClassifier(model="sepgcnn-tiny", model_kwargs={"implementation": "lowrank"})
     with pytest.raises(ValueError, match="group must be 'SE2' or 'Sim2'"):
-        SepGCNNClassifier(group="SO3")
-    with pytest.raises(ValueError, match="lr > 0"):
-        SepGCNNClassifier(lr=0.0)
+        SepGCNNClassifier(model="sepgcnn-tiny", model_kwargs={"group": "SO3"})
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        SepGCNNClassifier(model="sepgcnn-tiny", lr=0.0)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        SepGCNNClassifier(model="sepgcnn-tiny", weight_decay=-1.0)
+    with pytest.raises(ValueError, match="eval sampling"):
+        SepGCNNClassifier(model="sepgcnn-tiny", eval_sampling="random")
+    with pytest.raises(ValueError, match="model_kwargs: only allowed with a zoo name"):
+        SepGCNNClassifier(model=create("sepgcnn-tiny"), model_kwargs={"hidden": 8})
+
+
+def test_a_built_network_can_be_passed() -> None:
+    net = CKGResNet("SE2", n_rot=4, widths=(2, 2, 4), kernel_size=3, hidden=4, input_size=16)
+    module = SepGCNNClassifier(model=net, eval_sampling="discretise")
+    assert module.net is net and "model" not in module.hparams
+    assert net.lift.eval_sampling == "discretise"  # set_eval_sampling reaches a built network too
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_every_zoo_entry_builds_and_runs(name: str) -> None:
+    net = create(name, input_size=16).eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, 1, 16, 16)).shape == (2, 10)
 
 
 def test_bad_images_are_refused() -> None:
@@ -73,7 +97,8 @@ def test_seeded_fits_are_identical() -> None:
 
 def test_checkpoint_round_trip_and_resume(tmp_path: Path) -> None:
     pl.seed_everything(2)
-    kw = dict(TINY, group="Sim2", n_scale=2, max_scale=1.5, implementation="separable+2d", weight_decay=1e-3)
+    sim2 = {"group": "Sim2", "n_scale": 2, "max_scale": 1.5, "implementation": "separable+2d"}
+    kw = dict(TINY, model_kwargs={**TINY["model_kwargs"], **sim2}, weight_decay=1e-3)  # type: ignore[dict-item]
     trainer = quiet_trainer(
         tmp_path,
         max_epochs=1,
@@ -87,12 +112,16 @@ def test_checkpoint_round_trip_and_resume(tmp_path: Path) -> None:
     last = tmp_path / "last.ckpt"
     raw = torch.load(last, weights_only=True, map_location="cpu")
     restored = SepGCNNClassifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.implementation == "separable+2d" and restored.hparams.weight_decay == 1e-3
+    assert restored.hparams.model_kwargs["implementation"] == "separable+2d"
+    assert restored.hparams.weight_decay == 1e-3
     assert all(torch.equal(restored.state_dict()[k], v) for k, v in model.state_dict().items())
+    net = load_zoo_model(last)  # the plain zoo network, without Lightning
+    assert isinstance(net, CKGResNet) and net.group.n_scale == 2
     x = torch.randn(3, 1, 16, 16)
     model.eval(), restored.eval()
     with torch.no_grad():
         torch.testing.assert_close(restored(x), model(x), rtol=0, atol=0)
+        assert torch.equal(net(x), model(x))  # bitwise
     seen: list[tuple[int, int]] = []
 
     class Probe(pl.Callback):
@@ -149,25 +178,24 @@ def test_cuda_fit_and_parity(implementation: str) -> None:
     torch.testing.assert_close(rotated, gpu, rtol=1e-3, atol=1e-3)  # invariance holds on the GPU too
 
 
-def test_cli_fit(tmp_path: Path) -> None:
+def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         cli_main(["fit", "--print_config"])
-    cli = cli_main(
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.accelerator=cpu",
+             f"--trainer.default_root_dir={tmp_path}", "--model.init_args.model=sepgcnn-tiny"]  # fmt: skip
+    assert cli_main(["fit", "--trainer.fast_dev_run=true", *quiet]) == 0
+    cli = cli_object(
         [
             "fit",
             "--trainer.max_epochs=1",
             "--trainer.limit_train_batches=2",
             "--trainer.limit_val_batches=1",
             "--trainer.check_val_every_n_epoch=1",
-            "--trainer.logger=false",
             "--trainer.enable_checkpointing=false",
-            "--trainer.enable_progress_bar=false",
-            "--trainer.accelerator=cpu",
-            f"--trainer.default_root_dir={tmp_path}",
-            "--model.init_args.n_rot=4",
-            "--model.init_args.widths=[2, 2, 4]",
-            "--model.init_args.hidden=8",
+            *quiet,
+            '--model.init_args.model_kwargs={"widths": [2, 2, 4], "hidden": 8}',
         ]
     )
     assert isinstance(cli.model, SepGCNNClassifier) and cli.trainer.global_step == 2
+    assert cli.model.hparams.model == "sepgcnn-tiny" and cli.model.net.lift.out_channels == 2
     assert "val/rot_acc" in cli.trainer.callback_metrics

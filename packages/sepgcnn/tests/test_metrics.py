@@ -143,11 +143,11 @@ def test_trained_like_kernels_score_higher_separability() -> None:
 
 
 def test_eval_sampling_makes_uniform_models_deterministic() -> None:
-    from ballroom.sepgcnn.models import build_model, set_eval_sampling
+    from ballroom.sepgcnn.models import set_eval_sampling
 
     torch.manual_seed(4)
-    net = build_model(
-        "ckgresnet", n_rot=4, widths=(2, 2, 4), kernel_size=3, hidden=8, sampling="uniform", input_size=16
+    net = CKGResNet(
+        "SE2", n_rot=4, widths=(2, 2, 4), kernel_size=3, hidden=8, sampling="uniform", input_size=16
     )
     x = torch.randn(3, 1, 16, 16)
     net.eval()

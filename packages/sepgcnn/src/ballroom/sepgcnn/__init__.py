@@ -10,12 +10,13 @@ the separable kernels that make them cheap::
     h, elements = lift(images)                 # (B, 16, 8, H, W)
     y, _ = conv(h, elements)                   # (B, 16, 8, H, W)
 
-Submodules load on first use: the layers need torch only; the data modules and the
-LightningModule import Lightning when they are first touched.
+Submodules load on first use: the layers, kernels and models need torch only; the data modules and
+the LightningModule import Lightning when they are first touched.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
 from ballroom.core.lazy import lazy_exports
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
     )
     from ballroom.sepgcnn.models import (
         CKGCNN,
-        MODELS,
         CKGResNet,
         Z2ResNet,
         build_model,
@@ -88,6 +88,8 @@ if TYPE_CHECKING:
         tap_grid,
     )
 
+__version__ = _version("ballroom-sepgcnn")
+
 _SOURCES = {
     "ALIASES": "ballroom.sepgcnn.kernels",
     "CKGCNN": "ballroom.sepgcnn.models",
@@ -95,29 +97,25 @@ _SOURCES = {
     "DGSeparable": "ballroom.sepgcnn.kernels",
     "DSeparable": "ballroom.sepgcnn.kernels",
     "GSeparable": "ballroom.sepgcnn.kernels",
-    "KernelFactorisation": "ballroom.sepgcnn.kernels",
-    "NonSeparable": "ballroom.sepgcnn.kernels",
-    "Separable": "ballroom.sepgcnn.kernels",
-    "Separable2D": "ballroom.sepgcnn.kernels",
-    "factorisation_class": "ballroom.sepgcnn.kernels",
-    "kernel_mask": "ballroom.sepgcnn.functional",
-    "transformed_grid": "ballroom.sepgcnn.functional",
     "Group": "ballroom.sepgcnn.groups",
     "GroupBatchNorm": "ballroom.sepgcnn.nn",
     "GroupConv": "ballroom.sepgcnn.nn",
     "GroupInvariantMax": "ballroom.sepgcnn.nn",
     "GroupMaxPool2d": "ballroom.sepgcnn.nn",
     "IMPLEMENTATIONS": "ballroom.sepgcnn.kernels",
+    "KernelFactorisation": "ballroom.sepgcnn.kernels",
     "LiftingConv": "ballroom.sepgcnn.nn",
     "MNISTRotDataModule": "ballroom.sepgcnn.data",
     "MNIST_ROT_MD5": "ballroom.sepgcnn.data",
     "MNIST_ROT_URL": "ballroom.sepgcnn.data",
-    "MODELS": "ballroom.sepgcnn.models",
+    "NonSeparable": "ballroom.sepgcnn.kernels",
     "RotatedDigitsDataModule": "ballroom.core.data",
     "SE2": "ballroom.sepgcnn.groups",
     "SIRENKernel": "ballroom.sepgcnn.siren",
     "Sampling": "ballroom.sepgcnn.groups",
     "SepGCNNClassifier": "ballroom.sepgcnn.lit",
+    "Separable": "ballroom.sepgcnn.kernels",
+    "Separable2D": "ballroom.sepgcnn.kernels",
     "Sim2": "ballroom.sepgcnn.groups",
     "Z2ResNet": "ballroom.sepgcnn.models",
     "build_model": "ballroom.sepgcnn.models",
@@ -127,19 +125,20 @@ _SOURCES = {
     "count_parameters": "ballroom.sepgcnn.metrics",
     "digits_protocol": "ballroom.sepgcnn.data",
     "equivariance_error": "ballroom.sepgcnn.metrics",
+    "factorisation_class": "ballroom.sepgcnn.kernels",
     "group_conv_flops": "ballroom.sepgcnn.metrics",
     "group_conv_parameters": "ballroom.sepgcnn.metrics",
+    "kernel_mask": "ballroom.sepgcnn.functional",
     "kernel_separability": "ballroom.sepgcnn.metrics",
     "make_group": "ballroom.sepgcnn.models",
     "read_amat": "ballroom.sepgcnn.data",
     "rotate_about_background": "ballroom.sepgcnn.data",
+    "set_eval_sampling": "ballroom.sepgcnn.models",
     "siren_parameters": "ballroom.sepgcnn.metrics",
     "tap_grid": "ballroom.sepgcnn.functional",
-    "set_eval_sampling": "ballroom.sepgcnn.models",
+    "transformed_grid": "ballroom.sepgcnn.functional",
     "z2_widths_for": "ballroom.sepgcnn.models",
 }
 
-__all__ = sorted(_SOURCES)
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
+__all__ = ["__version__", *sorted(_SOURCES)]
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, sorted(_SOURCES))

@@ -20,12 +20,13 @@ from torch.utils.data import TensorDataset
 
 from ballroom.core.data import (
     RotatedDigitsDataModule,
+    SplitDataModule,
     download_url,
     load_digits_images,
     render_digits,
     rotate_images,
+    split_indices,
 )
-from ballroom.core.data._base import SplitDataModule, split_indices
 
 __all__ = [
     "MNIST_ROT_MD5",

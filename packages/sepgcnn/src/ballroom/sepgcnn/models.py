@@ -1,9 +1,17 @@
-"""The paper's continuous-kernel G-CNNs: ``CKGResNet`` (MNIST-rot model) and the plain ``CKGCNN``."""
+"""The paper's continuous-kernel G-CNNs: ``CKGResNet`` (MNIST-rot model), the plain ``CKGCNN`` and the
+Z^2 baseline ``Z2ResNet``; the zoo (:mod:`ballroom.sepgcnn.zoo`) names configurations of these classes.
+
+The G-CNNs take the group as an object (``CKGResNet(SE2(8), ...)``) or by name with plain values
+(``CKGResNet("Sim2", n_rot=8, n_scale=2, max_scale=1.5)``), so that zoo entries and YAML configs
+hold only plain values.
+"""
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +29,6 @@ from ballroom.sepgcnn.nn import (
 
 __all__ = [
     "CKGCNN",
-    "MODELS",
     "CKGResNet",
     "Z2ResNet",
     "build_model",
@@ -31,8 +38,6 @@ __all__ = [
     "set_eval_sampling",
     "z2_widths_for",
 ]
-
-MODELS = ("ckgresnet", "ckgcnn", "z2resnet")
 
 
 def check_images(x: Tensor, in_channels: int) -> None:
@@ -54,6 +59,20 @@ def make_group(group: str = "SE2", n_rot: int = 8, n_scale: int = 2, max_scale: 
     if group == "Sim2":
         return Sim2(n_rot, n_scale, max_scale)
     raise ValueError(f"group must be 'SE2' or 'Sim2', got {group!r}")
+
+
+def _resolve_group(
+    group: Group | str, n_rot: int | None, n_scale: int | None, max_scale: float | None
+) -> Group:
+    """A group object as is, or :func:`make_group` of a name (``n_rot`` etc. only with a name)."""
+    sizes = {
+        k: v for k, v in (("n_rot", n_rot), ("n_scale", n_scale), ("max_scale", max_scale)) if v is not None
+    }
+    if isinstance(group, str):
+        return make_group(group, **sizes)  # type: ignore[arg-type]
+    if sizes:
+        raise ValueError(f"{sorted(sizes)} only go with a group name ('SE2'/'Sim2'), not with {group!r}")
+    return group
 
 
 def classifier_head(
@@ -102,17 +121,23 @@ class CKGResNet(nn.Module):
 
     def __init__(
         self,
-        group: Group,
+        group: Group | str = "SE2",
         in_channels: int = 1,
         num_classes: int = 10,
         widths: Sequence[int] = (32, 32, 64),
         kernel_size: int = 7,
-        implementation: Implementation = "separable",
+        implementation: Implementation | str = "separable",
         sampling: str = "discretise",
         hidden: int = 64,
         input_size: int = 28,
+        *,
+        n_rot: int | None = None,
+        n_scale: int | None = None,
+        max_scale: float | None = None,
+        eval_sampling: str | None = None,
     ) -> None:
         super().__init__()
+        group = _resolve_group(group, n_rot, n_scale, max_scale)
         if len(widths) < 2:
             raise ValueError(f"widths needs at least two entries, got {widths}")
         kw = dict(sampling=sampling, hidden=hidden)
@@ -129,6 +154,7 @@ class CKGResNet(nn.Module):
         self.final_bn = GroupBatchNorm(widths[-1])
         self.readout = GroupInvariantMax()
         self.head = classifier_head(widths[-1], num_classes)
+        set_eval_sampling(self, eval_sampling)
 
     def features(self, x: Tensor) -> Tensor:
         """Invariant features ``(B, widths[-1])``."""
@@ -151,17 +177,23 @@ class CKGCNN(nn.Module):
 
     def __init__(
         self,
-        group: Group,
+        group: Group | str = "SE2",
         in_channels: int = 1,
         num_classes: int = 10,
         widths: Sequence[int] = (32, 32, 64),
         kernel_size: int = 7,
-        implementation: Implementation = "separable",
+        implementation: Implementation | str = "separable",
         sampling: str = "discretise",
         hidden: int = 64,
         input_size: int = 28,
+        *,
+        n_rot: int | None = None,
+        n_scale: int | None = None,
+        max_scale: float | None = None,
+        eval_sampling: str | None = None,
     ) -> None:
         super().__init__()
+        group = _resolve_group(group, n_rot, n_scale, max_scale)
         kw = dict(sampling=sampling, hidden=hidden)
         self.lift = LiftingConv(group, in_channels, widths[0], kernel_size, **kw)  # type: ignore[arg-type]
         self.bns = nn.ModuleList(GroupBatchNorm(w) for w in widths)
@@ -176,6 +208,7 @@ class CKGCNN(nn.Module):
         self.final = GroupConv(group, widths[-1], widths[-1], final_k, implementation, padding=False, **kw)  # type: ignore[arg-type]
         self.readout = GroupInvariantMax()
         self.head = classifier_head(widths[-1], num_classes)
+        set_eval_sampling(self, eval_sampling)
 
     def forward(self, x: Tensor) -> Tensor:
         check_images(x, self.lift.in_channels)
@@ -271,38 +304,27 @@ def set_eval_sampling(model: nn.Module, method: str | None) -> nn.Module:
     return model
 
 
-def build_model(
-    model: str = "ckgresnet",
-    group: str = "SE2",
-    n_rot: int = 8,
-    n_scale: int = 2,
-    max_scale: float = 1.5,
-    implementation: str = "separable",
-    widths: Sequence[int] = (32, 32, 64),
-    kernel_size: int = 7,
-    hidden: int = 64,
-    sampling: str = "discretise",
-    in_channels: int = 1,
-    num_classes: int = 10,
-    input_size: int = 28,
-    eval_sampling: str | None = None,
-) -> nn.Module:
-    """A model from plain (YAML-friendly) arguments: ``"ckgresnet"``, ``"ckgcnn"`` or the ``"z2resnet"``
-    baseline (which ignores the group arguments). ``eval_sampling``: see :func:`set_eval_sampling`."""
-    if model == "z2resnet":
-        return Z2ResNet(in_channels, num_classes, widths, kernel_size, input_size)
-    cls = {"ckgresnet": CKGResNet, "ckgcnn": CKGCNN}.get(model)
-    if cls is None:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    net = cls(
-        make_group(group, n_rot, n_scale, max_scale),
-        in_channels,
-        num_classes,
-        widths,
-        kernel_size,
-        implementation,  # type: ignore[arg-type]
-        sampling,
-        hidden,
-        input_size,
+def build_model(model: str = "ckgresnet", **kwargs: Any) -> nn.Module:
+    """Deprecated (0.1): build the class directly (``CKGResNet("SE2", n_rot=8, ...)``, ``CKGCNN``,
+    ``Z2ResNet``) or by zoo name (``ballroom.core.zoo.create_model("sepgcnn-digits-se2")``)."""
+    warnings.warn(
+        "build_model is deprecated: use CKGResNet/CKGCNN/Z2ResNet or a zoo name (create_model)",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    return set_eval_sampling(net, eval_sampling)
+    classes: dict[str, type[nn.Module]] = {"ckgresnet": CKGResNet, "ckgcnn": CKGCNN, "z2resnet": Z2ResNet}
+    if model not in classes:
+        raise ValueError(f"model must be one of {tuple(classes)}, got {model!r}")
+    if model == "z2resnet":  # the baseline has no group
+        for key in (
+            "group",
+            "n_rot",
+            "n_scale",
+            "max_scale",
+            "implementation",
+            "hidden",
+            "sampling",
+            "eval_sampling",
+        ):
+            kwargs.pop(key, None)
+    return classes[model](**kwargs)

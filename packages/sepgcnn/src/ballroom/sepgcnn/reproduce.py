@@ -86,15 +86,18 @@ class Run:
 
 
 def _model_kwargs(setting: Setting, kind: str) -> dict[str, Any]:
-    common = dict(kernel_size=setting.kernel_size, lr=3e-3, weight_decay=1e-4)
+    """SepGCNNClassifier arguments: a zoo entry, its overrides and the optimiser's settings."""
+    size = {"kernel_size": setting.kernel_size}
     if kind == "cnn":
-        return dict(common, model="z2resnet", widths=list(_z2_widths(setting)))
-    gcnn = dict(common, model="ckgresnet", widths=list(setting.widths), hidden=setting.hidden)
-    if kind == "sim2":
-        return dict(
-            gcnn, group="Sim2", n_rot=setting.n_rot, n_scale=2, max_scale=1.5, implementation="separable+2d"
+        net = ("sepgcnn-digits-z2", dict(size, widths=list(_z2_widths(setting))))
+    else:
+        gcnn = dict(size, widths=list(setting.widths), hidden=setting.hidden, n_rot=setting.n_rot)
+        net = (
+            ("sepgcnn-digits-sim2", gcnn)
+            if kind == "sim2"
+            else ("sepgcnn-digits-se2", dict(gcnn, implementation=kind))
         )
-    return dict(gcnn, group="SE2", n_rot=setting.n_rot, implementation=kind)
+    return {"model": net[0], "model_kwargs": net[1], "lr": 3e-3, "weight_decay": 1e-4}
 
 
 def _z2_widths(setting: Setting) -> tuple[int, ...]:
