@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ballroom.core.report import read_claims
@@ -15,6 +16,21 @@ def test_reproduce_smoke(tmp_path: Path) -> None:
     assert len(claims) == 6 and "(B90)" in names and "(A)" in names and "separable" in names
     b90 = next(c for c in claims if "identical accuracy" in c.claim)
     assert b90.holds  # exact invariance does not need training
-    rows = (tmp_path / "sepgcnn.csv").read_text().splitlines()
-    assert rows[0] == "model,protocol,metric,value" and len(rows) > 30
+    upright = (tmp_path / "upright.csv").read_text().splitlines()
+    protocol_a = (tmp_path / "protocol_a.csv").read_text().splitlines()
+    assert upright[0] == protocol_a[0] == "model,protocol,metric,value"
+    assert len(upright) + len(protocol_a) > 30
+    assert not (tmp_path / "extras.csv").exists()  # --full only
     assert (tmp_path / "sepgcnn.png").stat().st_size > 10_000
+
+
+def test_full_mode_extras_run_at_smoke_sizes(tmp_path: Path) -> None:
+    """The ``--full`` code path (the upright full-kernel model, Sim(2), the 300-image probe), shrunk."""
+    smoke = replace(reproduce.SETTINGS["smoke"], full_extras=True)
+    repro = replace(reproduce.REPRODUCTION, settings={**reproduce.SETTINGS, "smoke": smoke})
+    assert repro.main(["--smoke", "--out", str(tmp_path), "--only", "upright,extras"]) == 0
+    extras = (tmp_path / "extras.csv").read_text()
+    assert all(name in extras for name in ("sim2-separable", "cnn-300", "se2-separable-300"))
+    assert "se2-full,upright,acc_rot90" in (tmp_path / "upright.csv").read_text()
+    b90 = next(c for c in read_claims(tmp_path / "claims.json") if "identical accuracy" in c.claim)
+    assert "se2-full" in b90.ours and b90.holds

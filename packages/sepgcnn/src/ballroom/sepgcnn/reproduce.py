@@ -1,33 +1,34 @@
 """Reproduce the separable G-CNN claims offline on rotated digits (scikit-learn's 1797 digits at 28x28).
 
-``python -m ballroom.sepgcnn.reproduce [--smoke|--quick|--full] [--out DIR] [--seed S]``
+``python -m ballroom.sepgcnn.reproduce [--smoke|--quick|--full] [--out DIR] [--seed S] [--only ...]``
 
-The spec's protocols, with CKGResNet (widths 8,8,16, k=5, SIREN hidden 32, N=8, discretise, Adam 3e-3,
-L2 weight decay 1e-4, cosine annealing, batch 64) and an equal-parameter Z^2 ResNet:
+The spec's protocols, with the zoo's ``sepgcnn-digits-se2`` (CKGResNet widths 8,8,16, k=5, SIREN
+hidden 32, N=8, discretise), Adam 3e-3, L2 weight decay 1e-4, cosine annealing, batch 64, against the
+equal-parameter Z^2 ResNet ``sepgcnn-digits-z2``. Three experiments (:class:`ballroom.core.runner.Reproduction`):
 
-- (A) train and test at uniformly random angles (MNIST-rot style): CNN, SE(2) separable and SE(2)
-  nonseparable. Claims: G-CNNs within 2 points of the CNN or better; |upright - rotated| <= 1.5 points;
-  separable within 2 points of nonseparable and faster per training step (timed side by side,
-  interleaved); trained nonseparable kernels are far more separable (sigma_1^2 / sum sigma_i^2 of every
-  (N, k^2) kernel slice) than random kernels.
-- (B90) train upright, test on the four right-angle rotations: every G-CNN identical on all four
-  (exact invariance), the CNN drops by more than 30 points. (B) the same models at random angles
-  (reported).
+- ``upright`` (B90): train upright, test on the four right-angle rotations: every G-CNN identical on
+  all four (exact invariance), the CNN drops by more than 30 points. (B) the same models at random
+  angles (reported).
+- ``protocol_a`` (A): train and test at uniformly random angles (MNIST-rot style): CNN, SE(2) separable
+  and SE(2) nonseparable. Claims: G-CNNs within 2 points of the CNN or better; |upright - rotated| <=
+  1.5 points; separable within 2 points of nonseparable and faster per training step (timed side by
+  side, interleaved); trained nonseparable kernels are far more separable (sigma_1^2 / sum sigma_i^2
+  of every (N, k^2) kernel slice) than random kernels.
+- ``extras`` (``--full`` only, reported): the upright nonseparable G-CNN joins (B90), Sim(2)
+  ``separable+2d`` (8 rotations x 2 scales up to 1.5) and the 300-image sample-efficiency probe
+  (CNN vs SE(2) separable).
 
-``--quick`` (the default; about 13 minutes on 2 CPU cores) trains every model above for 25 epochs
-(the upright G-CNN for 8: exact invariance does not depend on training). ``--full`` trains 40 epochs and adds the upright nonseparable G-CNN,
-Sim(2) ``separable+2d`` (8 rotations x 2 scales up to 1.5) and the 300-image sample-efficiency probe
-(CNN vs SE(2) separable), reported, not asserted. Writes ``claims.json``, ``sepgcnn.csv`` and
-``sepgcnn.png`` into ``--out``.
+``--quick`` (the default; about 5 minutes on 2 CPU cores) trains protocol A for 16 epochs, the upright
+CNN for 5 and the upright G-CNN for 8 (exact invariance does not depend on training); ``--full`` trains
+40 epochs everywhere. Writes ``claims.json``, ``upright.csv``, ``protocol_a.csv`` (rows ``model,
+protocol, metric, value``) and ``sepgcnn.png`` into ``--out``.
 """
 
 from __future__ import annotations
 
-import csv
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -35,7 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ballroom.core.report import Claim, finish, format_table, reproduce_parser, require_matplotlib
+from ballroom.core.report import Claim
+from ballroom.core.runner import Context, Outcome, Reproduction
+from ballroom.core.zoo import create_model
 from ballroom.sepgcnn.data import digits_protocol
 from ballroom.sepgcnn.lit import SepGCNNClassifier
 from ballroom.sepgcnn.metrics import count_parameters, kernel_separability
@@ -43,70 +46,76 @@ from ballroom.sepgcnn.models import z2_widths_for
 from ballroom.sepgcnn.nn import GroupConv
 
 #: the spec's pilot with the official modules (CPU, one seed)
-SPEC = {
-    "cnn_A_rot": 93.1,
-    "cnn_A_up": 89.6,
-    "cnn_B_up": 99.5,
-    "cnn_B_rand": 33.0,
-    "sep_A_rot": 91.5,
-    "sep_A_up": 91.6,
-}
+SPEC = {"cnn_B_up": 99.5, "cnn_B_rand": 33.0, "sep_A_rot": 91.5, "sep_A_up": 91.6, "cnn_A_rot": 93.1}
 
 
 @dataclass(frozen=True)
-class Setting:
+class Settings:
     """Sizes of one reproduction mode."""
 
-    epochs: int  # protocol A (every model) and the upright CNN
-    upright_epochs: int  # upright G-CNNs (B90/B)
+    epochs: int  # protocol A (every model)
+    cnn_upright_epochs: int  # the upright CNN (B90: its drop off upright)
+    gcnn_upright_epochs: int  # the upright G-CNNs (B90: exact invariance needs no training)
     widths: tuple[int, ...] = (8, 8, 16)
     kernel_size: int = 5
     hidden: int = 32
     n_rot: int = 8
-    full_extras: bool = False
     train_size: int = 1200
+    step_repeats: int = 5  # timed training steps per model (after 2 warm-up steps)
+    full_extras: bool = False
+    accelerator: str = "cpu"
 
 
 SETTINGS = {
-    "smoke": Setting(1, 1, widths=(2, 2, 4), hidden=8, n_rot=4, train_size=128),
-    "quick": Setting(25, 8),
-    "full": Setting(40, 40, full_extras=True),
+    "smoke": Settings(1, 1, 1, widths=(2, 2, 4), hidden=8, n_rot=4, train_size=128, step_repeats=2),
+    "quick": Settings(16, 5, 8),
+    "full": Settings(40, 40, 40, full_extras=True, accelerator="auto"),
 }
 
 
 @dataclass(frozen=True)
 class Run:
-    """One model to train: its name, protocol and SepGCNNClassifier arguments."""
+    """One model to train: its name, protocol, zoo entry and overrides, epochs and training-set size."""
 
     name: str
     protocol: str  # "A" or "upright"
-    kwargs: dict[str, Any]
+    model: str
+    model_kwargs: dict[str, Any]
     epochs: int
     train_size: int = 1200
 
 
-def _model_kwargs(setting: Setting, kind: str) -> dict[str, Any]:
-    """SepGCNNClassifier arguments: a zoo entry, its overrides and the optimiser's settings."""
-    size = {"kernel_size": setting.kernel_size}
+def network(settings: Settings, kind: str) -> tuple[str, dict[str, Any]]:
+    """The zoo entry and overrides of ``kind``: ``"cnn"``, ``"sim2"`` or an SE(2) implementation."""
+    size = {"kernel_size": settings.kernel_size}
     if kind == "cnn":
-        net = ("sepgcnn-digits-z2", dict(size, widths=list(_z2_widths(setting))))
-    else:
-        gcnn = dict(size, widths=list(setting.widths), hidden=setting.hidden, n_rot=setting.n_rot)
-        net = (
-            ("sepgcnn-digits-sim2", gcnn)
-            if kind == "sim2"
-            else ("sepgcnn-digits-se2", dict(gcnn, implementation=kind))
-        )
-    return {"model": net[0], "model_kwargs": net[1], "lr": 3e-3, "weight_decay": 1e-4}
+        return "sepgcnn-digits-z2", dict(size, widths=list(_z2_widths(settings)))
+    gcnn = dict(size, widths=list(settings.widths), hidden=settings.hidden, n_rot=settings.n_rot)
+    if kind == "sim2":
+        return "sepgcnn-digits-sim2", gcnn
+    return "sepgcnn-digits-se2", dict(gcnn, implementation=kind)
 
 
-def _z2_widths(setting: Setting) -> tuple[int, ...]:
-    target = count_parameters(SepGCNNClassifier(**_model_kwargs(setting, "separable")).net)
-    ratios = [w / setting.widths[0] for w in setting.widths]
-    return z2_widths_for(target, ratios, kernel_size=setting.kernel_size)
+def _z2_widths(settings: Settings) -> tuple[int, ...]:
+    """The Z^2 widths whose parameter count is closest to the SE(2) separable model's."""
+    name, kwargs = network(settings, "separable")
+    target = count_parameters(create_model(name, **kwargs))
+    ratios = [w / settings.widths[0] for w in settings.widths]
+    return z2_widths_for(target, ratios, kernel_size=settings.kernel_size)
 
 
-def _evaluate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 128) -> float:
+def train(ctx: Context, run: Run) -> tuple[SepGCNNClassifier, dict[str, tuple[Tensor, Tensor]], float]:
+    """Train one model with Lightning; returns the module, the evaluation sets and seconds per epoch."""
+    dm, evals = digits_protocol(run.protocol, train_size=run.train_size, seed=ctx.seed)
+    pl.seed_everything(ctx.seed, verbose=False)
+    module = SepGCNNClassifier(model=run.model, model_kwargs=run.model_kwargs, lr=3e-3, weight_decay=1e-4)
+    trainer = ctx.trainer(accelerator=ctx.settings.accelerator, max_epochs=run.epochs, limit_val_batches=0)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    return module, evals, (time.perf_counter() - started) / run.epochs
+
+
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 128) -> float:
     """Accuracy in percent (eval mode, batched)."""
     model.eval()
     device = next(model.parameters()).device
@@ -116,30 +125,6 @@ def _evaluate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 128) -> float
             pred = model(x[i : i + batch].to(device)).argmax(1).cpu()
             correct += int((pred == y[i : i + batch]).sum())
     return 100.0 * correct / len(y)
-
-
-def train(
-    run: Run, seed: int, accelerator: str = "cpu"
-) -> tuple[SepGCNNClassifier, dict[str, tuple[Tensor, Tensor]], float]:
-    """Train one model with Lightning; returns the module, the evaluation sets and seconds per epoch."""
-    dm, evals = digits_protocol(run.protocol, train_size=run.train_size, seed=seed)
-    pl.seed_everything(seed, verbose=False)
-    module = SepGCNNClassifier(**run.kwargs)
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=run.epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        deterministic=True,
-    )
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
-    return module, evals, (time.perf_counter() - started) / run.epochs
 
 
 def time_steps(
@@ -152,34 +137,32 @@ def time_steps(
     y = torch.randint(0, 10, (batch,), generator=gen)
     opts = {k: torch.optim.Adam(m.parameters(), 1e-4) for k, m in modules.items()}
     times: dict[str, list[float]] = {k: [] for k in modules}
-
-    def step(name: str) -> float:
-        module, opt = modules[name], opts[name]
-        module.train()
-        start = time.perf_counter()
-        opt.zero_grad()
-        F.cross_entropy(module(x), y).backward()
-        opt.step()
-        return time.perf_counter() - start
-
-    for _ in range(warmup):
-        for name in modules:
-            step(name)
-    for _ in range(repeats):
-        for name in modules:
-            times[name].append(step(name))
+    for i in range(warmup + repeats):
+        for name, module in modules.items():
+            module.train()
+            start = time.perf_counter()
+            opts[name].zero_grad()
+            F.cross_entropy(module(x), y).backward()
+            opts[name].step()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
     return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 
 
-def network_separability(net: nn.Module) -> float:
-    """Mean ``kernel_separability`` over the full kernels of every N -> N group convolution (k > 1)."""
-    values = []
+def _full_kernels(net: nn.Module) -> list[tuple[GroupConv, Tensor, Tensor]]:
+    """``(layer, elements, full kernel)`` of every N -> N group convolution with ``k > 1``."""
+    found = []
     with torch.no_grad():
         for layer in net.modules():
             if isinstance(layer, GroupConv) and layer.kernel_size > 1:
                 el = layer.group.sample()
-                w = layer.full_kernel(el, el)
-                values.append(kernel_separability(w, el.shape[0], el.shape[0]).flatten())
+                found.append((layer, el, layer.full_kernel(el, el)))
+    return found
+
+
+def network_separability(net: nn.Module) -> float:
+    """Mean ``kernel_separability`` over the full kernels of every N -> N group convolution (k > 1)."""
+    values = [kernel_separability(w, el.shape[0], el.shape[0]).flatten() for _, el, w in _full_kernels(net)]
     return float(torch.cat(values).mean())
 
 
@@ -187,196 +170,180 @@ def random_separability(net: nn.Module, seed: int = 0) -> float:
     """The same statistic for i.i.d. Gaussian kernels of the same shapes, masked by the same disc."""
     gen = torch.Generator().manual_seed(seed)
     values = []
-    with torch.no_grad():
-        for layer in net.modules():
-            if isinstance(layer, GroupConv) and layer.kernel_size > 1:
-                el = layer.group.sample()
-                w = layer.full_kernel(el, el)
-                mask = (layer.grid.norm(dim=-1) <= 1.0 + 1e-6).to(w.dtype)
-                noise = torch.randn(w.shape, generator=gen) * mask
-                values.append(kernel_separability(noise, el.shape[0], el.shape[0]).flatten())
+    for layer, el, w in _full_kernels(net):
+        mask = (layer.grid.norm(dim=-1) <= 1.0 + 1e-6).to(w.dtype)
+        noise = torch.randn(w.shape, generator=gen) * mask
+        values.append(kernel_separability(noise, el.shape[0], el.shape[0]).flatten())
     return float(torch.cat(values).mean())
 
 
-def _plot(out: Path, rows: list[dict[str, Any]]) -> Path:
-    plt = require_matplotlib("sepgcnn")
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    get = {(r["model"], r["protocol"], r["metric"]): r["value"] for r in rows}
-    models = list(
-        dict.fromkeys(r["model"] for r in rows if r["protocol"] == "A" and r["metric"] == "acc_rotated")
+Rows = list[dict[str, Any]]
+
+
+def _add(rows: Rows, model: str, protocol: str, metric: str, value: float) -> None:
+    """Append a row ``{model, protocol, metric, value}`` and print it (the runs take minutes)."""
+    rows.append({"model": model, "protocol": protocol, "metric": metric, "value": value})
+    print(f"  {model:17s} {protocol:8s} {metric}={value:.4g}", flush=True)
+
+
+def _values(rows: Rows) -> dict[tuple[str, str, str], float]:
+    return {(r["model"], r["protocol"], r["metric"]): r["value"] for r in rows}
+
+
+def _train_and_measure(ctx: Context, run: Run, rows: Rows) -> SepGCNNClassifier:
+    """Train ``run``; add its parameter count, seconds per epoch and test accuracies to ``rows``."""
+    module, evals, per_epoch = train(ctx, run)
+    _add(rows, run.name, run.protocol, "parameters", float(count_parameters(module.net)))
+    _add(rows, run.name, run.protocol, "seconds_per_epoch", per_epoch)
+    (x_up, y), (x_rot, _) = evals["upright"], evals["rotated"]
+    if run.protocol == "A":
+        _add(rows, run.name, "A", "acc_rotated", evaluate(module, x_rot, y))
+        _add(rows, run.name, "A", "acc_upright", evaluate(module, x_up, y))
+    else:
+        for k in range(4):
+            acc = evaluate(module, torch.rot90(x_up, k, (-2, -1)), y)
+            _add(rows, run.name, "upright", f"acc_rot{90 * k}", acc)
+        _add(rows, run.name, "upright", "acc_random", evaluate(module, x_rot, y))
+    return module
+
+
+def upright(ctx: Context) -> Outcome:
+    """(B90) trained upright, tested at right angles: G-CNNs exactly invariant, the CNN drops > 30 points."""
+    s, rows = ctx.settings, []
+    gcnns = ["se2-separable"] + (["se2-full"] if s.full_extras else [])
+    _train_and_measure(
+        ctx, Run("cnn", "upright", *network(s, "cnn"), s.cnn_upright_epochs, s.train_size), rows
     )
+    for name in gcnns:
+        kind = "separable" if name == "se2-separable" else "nonseparable"
+        run = Run(name, "upright", *network(s, kind), s.gcnn_upright_epochs, s.train_size)
+        _train_and_measure(ctx, run, rows)
+    get = _values(rows)
+    accs = {n: [get[(n, "upright", f"acc_rot{90 * k}")] for k in range(4)] for n in ["cnn", *gcnns]}
+    cnn_drop = accs["cnn"][0] - min(accs["cnn"][1:])
+    claims = [
+        Claim(
+            "(B90) every G-CNN has identical accuracy on the four right-angle rotations",
+            "exact invariance (|delta| = 0)",
+            ", ".join(f"{n}: " + "/".join(f"{a:.1f}" for a in accs[n]) for n in gcnns),
+            all(max(accs[n]) == min(accs[n]) for n in gcnns),
+        ),
+        Claim(
+            "(B90) the equal-parameter CNN drops by more than 30 points off upright",
+            f"upright {SPEC['cnn_B_up']} %, random angles {SPEC['cnn_B_rand']:.0f} % (spec pilot)",
+            "/".join(f"{a:.1f}" for a in accs["cnn"])
+            + f" % (drop {cnn_drop:.1f}); random angles {get[('cnn', 'upright', 'acc_random')]:.1f} %",
+            cnn_drop > 30.0,
+        ),
+    ]
+    return Outcome(rows=rows, claims=claims)
+
+
+def protocol_a(ctx: Context) -> Outcome:
+    """(A) trained and tested at random angles: accuracy, orientation gap, step time, kernel separability."""
+    s, rows = ctx.settings, []
+    trained = {
+        name: _train_and_measure(ctx, Run(name, "A", *network(s, kind), s.epochs, s.train_size), rows)
+        for name, kind in (("cnn", "cnn"), ("se2-separable", "separable"), ("se2-full", "nonseparable"))
+    }
+    # per-step cost, side by side, on fresh copies of the three architectures
+    timed = {name: SepGCNNClassifier(**module.hparams).net for name, module in trained.items()}
+    for name, seconds in time_steps(timed, repeats=s.step_repeats).items():
+        _add(rows, name, "A", "seconds_per_step", seconds)
+    full = trained["se2-full"]
+    sep_trained = network_separability(full.net)
+    sep_init = network_separability(SepGCNNClassifier(**full.hparams).net)
+    sep_random = random_separability(full.net, ctx.seed)
+    _add(rows, "se2-full", "A", "kernel_separability_trained", sep_trained)
+    _add(rows, "se2-full", "A", "kernel_separability_init", sep_init)
+    _add(rows, "se2-full", "A", "kernel_separability_random", sep_random)
+
+    get = _values(rows)
+    cnn_a = get[("cnn", "A", "acc_rotated")]
+    claims = []
+    for name in ("se2-separable", "se2-full"):
+        rot, up = get[(name, "A", "acc_rotated")], get[(name, "A", "acc_upright")]
+        claims.append(
+            Claim(
+                f"(A) {name}: within 2 points of the CNN or better, |upright - rotated| <= 1.5",
+                f"separable {SPEC['sep_A_rot']} / {SPEC['sep_A_up']} %, CNN {SPEC['cnn_A_rot']} % "
+                "(spec pilot, 40 and 15 epochs)",
+                f"rotated {rot:.1f} %, upright {up:.1f} % vs CNN {cnn_a:.1f} % ({rot - cnn_a:+.1f})",
+                rot >= cnn_a - 2.0 and abs(up - rot) <= 1.5,
+            )
+        )
+    sep_rot, full_rot = get[("se2-separable", "A", "acc_rotated")], get[("se2-full", "A", "acc_rotated")]
+    speedup = get[("se2-full", "A", "seconds_per_step")] / get[("se2-separable", "A", "seconds_per_step")]
+    claims += [
+        Claim(
+            "(A) separable within 2 points of nonseparable and faster per step",
+            "separable >= nonseparable accuracy at a fraction of the time",
+            f"{sep_rot:.1f} vs {full_rot:.1f} % ({sep_rot - full_rot:+.1f}); full/separable step time {speedup:.2f}x",
+            sep_rot >= full_rot - 2.0 and speedup > 1.0,
+        ),
+        Claim(
+            "trained nonseparable kernels are far more separable than random kernels (>= 1.5x)",
+            "dominated by the first singular component",
+            f"sigma1^2/sum: trained {sep_trained:.3f}, at init {sep_init:.3f}, random {sep_random:.3f}",
+            sep_trained >= 1.5 * sep_random,
+        ),
+    ]
+    return Outcome(rows=rows, claims=claims)
+
+
+def extras(ctx: Context) -> Outcome:
+    """``--full`` only, reported: Sim(2) ``separable+2d`` and the 300-image probe (CNN vs SE(2) separable)."""
+    s, rows = ctx.settings, []
+    if not s.full_extras:
+        print("  (--full only)")
+        return Outcome()
+    for name, kind, size in (("sim2-separable", "sim2", s.train_size), ("cnn-300", "cnn", 300),
+                             ("se2-separable-300", "separable", 300)):  # fmt: skip
+        _train_and_measure(ctx, Run(name, "A", *network(s, kind), s.epochs, size), rows)
+    return Outcome(rows=rows)
+
+
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
+    """(A) accuracies, (B90) accuracy against the test rotation, (A) accuracy against step time."""
+    rows = [r for o in outcomes.values() for r in o.rows]
+    get = _values(rows)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    models = list(dict.fromkeys(r["model"] for r in rows if r["metric"] == "acc_rotated"))
     ax = axes[0]
     for i, m in enumerate(models):
-        ax.bar(
-            i - 0.2, get[(m, "A", "acc_rotated")], 0.4, color="C0", label="rotated test" if i == 0 else None
-        )
-        ax.bar(
-            i + 0.2, get[(m, "A", "acc_upright")], 0.4, color="C1", label="upright test" if i == 0 else None
-        )
+        for dx, metric, color, label in ((-0.2, "acc_rotated", "C0", "rotated test"),
+                                         (0.2, "acc_upright", "C1", "upright test")):  # fmt: skip
+            ax.bar(i + dx, get[(m, "A", metric)], 0.4, color=color, label=label if i == 0 else None)
     ax.set_xticks(range(len(models)), models, rotation=15)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set(ylabel="test accuracy (%)", ylim=(0, 100))
     ax.set_title("(A) trained at random angles", fontsize=10)
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, loc="lower right")
+    if models:
+        ax.legend(fontsize=8, loc="lower right")
     ax = axes[1]
-    upright = list(dict.fromkeys(r["model"] for r in rows if r["protocol"] == "upright"))
-    for j, m in enumerate(upright):
+    for j, m in enumerate(dict.fromkeys(r["model"] for r in rows if r["protocol"] == "upright")):
         accs = [get[(m, "upright", f"acc_rot{90 * k}")] for k in range(4)]
-        ax.plot(
-            [0, 90, 180, 270],
-            accs,
-            "o-",
-            color=f"C{j}",
-            label=f"{m} (random: {get[(m, 'upright', 'acc_random')]:.0f} %)",
-        )
+        label = f"{m} (random: {get[(m, 'upright', 'acc_random')]:.0f} %)"
+        ax.plot([0, 90, 180, 270], accs, "o-", color=f"C{j}", label=label)
     ax.set_xticks([0, 90, 180, 270])
-    ax.set_xlabel("test rotation (degrees)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set(xlabel="test rotation (degrees)", ylabel="test accuracy (%)", ylim=(0, 100))
     ax.set_title("(B90) trained upright", fontsize=10)
     ax.legend(fontsize=8)
     ax = axes[2]
     for j, m in enumerate(models):
         step = get.get((m, "A", "seconds_per_step"))
         if step is not None:
-            ax.scatter(step, get[(m, "A", "acc_rotated")], color=f"C{j}", s=40)
-            ax.annotate(
-                m, (step, get[(m, "A", "acc_rotated")]), fontsize=8, xytext=(4, 4), textcoords="offset points"
-            )
+            acc = get[(m, "A", "acc_rotated")]
+            ax.scatter(step, acc, color=f"C{j}", s=40)
+            ax.annotate(m, (step, acc), fontsize=8, xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("seconds per training step (batch 64, CPU)")
-    ax.set_ylabel("(A) rotated test accuracy (%)")
+    ax.set(xlabel="seconds per training step (batch 64, CPU)", ylabel="(A) rotated test accuracy (%)")
     ax.set_title("accuracy vs. cost", fontsize=10)
     fig.tight_layout()
-    path = out / "sepgcnn.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def main(args: Sequence[str] | None = None) -> int:
-    parser = reproduce_parser("sepgcnn", (__doc__ or "").splitlines()[0])
-    ns = parser.parse_args(args)
-    mode, seed = ns.mode, ns.seed
-    setting = SETTINGS[mode]
-    out = Path(ns.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
-    started = time.time()
-
-    def add(model: str, protocol: str, metric: str, value: float) -> None:
-        rows.append({"model": model, "protocol": protocol, "metric": metric, "value": value})
-        print(f"[{time.time() - started:6.0f}s] {model:14s} {protocol:8s} {metric}={value:.4g}", flush=True)
-
-    e, size = setting.epochs, setting.train_size
-    runs = [
-        Run("cnn", "A", _model_kwargs(setting, "cnn"), e, size),
-        Run("cnn", "upright", _model_kwargs(setting, "cnn"), e, size),
-        Run("se2-separable", "A", _model_kwargs(setting, "separable"), e, size),
-        Run("se2-separable", "upright", _model_kwargs(setting, "separable"), setting.upright_epochs, size),
-        Run("se2-full", "A", _model_kwargs(setting, "nonseparable"), e, size),
-    ]
-    if setting.full_extras:
-        runs += [
-            Run("se2-full", "upright", _model_kwargs(setting, "nonseparable"), setting.upright_epochs),
-            Run("sim2-separable", "A", _model_kwargs(setting, "sim2"), e),
-            Run("cnn-300", "A", _model_kwargs(setting, "cnn"), e, 300),
-            Run("se2-separable-300", "A", _model_kwargs(setting, "separable"), e, 300),
-        ]
-    trained: dict[tuple[str, str], SepGCNNClassifier] = {}
-    for run in runs:
-        module, evals, per_epoch = train(run, seed, "auto" if mode == "full" else "cpu")
-        trained[(run.name, run.protocol)] = module
-        add(run.name, run.protocol, "parameters", float(count_parameters(module.net)))
-        add(run.name, run.protocol, "seconds_per_epoch", per_epoch)
-        x_up, y = evals["upright"]
-        x_rot, _ = evals["rotated"]
-        if run.protocol == "A":
-            add(run.name, "A", "acc_rotated", _evaluate(module, x_rot, y))
-            add(run.name, "A", "acc_upright", _evaluate(module, x_up, y))
-        else:
-            for k in range(4):
-                add(
-                    run.name,
-                    "upright",
-                    f"acc_rot{90 * k}",
-                    _evaluate(module, torch.rot90(x_up, k, (-2, -1)), y),
-                )
-            add(run.name, "upright", "acc_random", _evaluate(module, x_rot, y))
-
-    # per-step cost, side by side (fresh copies of the protocol-A architectures)
-    timed = {
-        name: SepGCNNClassifier(**trained[(name, "A")].hparams).net
-        for name in ("cnn", "se2-separable", "se2-full")
-    }
-    for name, seconds in time_steps(timed, repeats=2 if mode == "smoke" else 5).items():
-        add(name, "A", "seconds_per_step", seconds)
-    sep_trained = network_separability(trained[("se2-full", "A")].net)
-    sep_init = network_separability(SepGCNNClassifier(**trained[("se2-full", "A")].hparams).net)
-    sep_random = random_separability(trained[("se2-full", "A")].net, seed)
-    add("se2-full", "A", "kernel_separability_trained", sep_trained)
-    add("se2-full", "A", "kernel_separability_init", sep_init)
-    add("se2-full", "A", "kernel_separability_random", sep_random)
-
-    get = {(r["model"], r["protocol"], r["metric"]): r["value"] for r in rows}
-    claims: list[Claim] = []
-    gcnns_up = [n for (n, p) in trained if p == "upright" and n != "cnn"]
-    spreads = {
-        n: max(get[(n, "upright", f"acc_rot{90 * k}")] for k in range(4))
-        - min(get[(n, "upright", f"acc_rot{90 * k}")] for k in range(4))
-        for n in gcnns_up
-    }
-    claims.append(Claim(
-        "(B90) every G-CNN has identical accuracy on the four right-angle rotations",
-        "exact invariance (|delta| = 0)",
-        ", ".join(f"{n}: " + "/".join(f"{get[(n, 'upright', f'acc_rot{90 * k}')]:.1f}" for k in range(4)) for n in gcnns_up),
-        all(v == 0.0 for v in spreads.values()),
-    ))  # fmt: skip
-    cnn_drop = get[("cnn", "upright", "acc_rot0")] - min(
-        get[("cnn", "upright", f"acc_rot{90 * k}")] for k in (1, 2, 3)
-    )
-    claims.append(Claim(
-        "(B90) the equal-parameter CNN drops by more than 30 points off upright",
-        f"upright {SPEC['cnn_B_up']} %, random angles {SPEC['cnn_B_rand']:.0f} % (spec pilot)",
-        "/".join(f"{get[('cnn', 'upright', f'acc_rot{90 * k}')]:.1f}" for k in range(4))
-        + f" % (drop {cnn_drop:.1f}); random angles {get[('cnn', 'upright', 'acc_random')]:.1f} %",
-        cnn_drop > 30.0,
-    ))  # fmt: skip
-    cnn_a = get[("cnn", "A", "acc_rotated")]
-    for name in ("se2-separable", "se2-full"):
-        rot, up = get[(name, "A", "acc_rotated")], get[(name, "A", "acc_upright")]
-        claims.append(Claim(
-            f"(A) {name}: within 2 points of the CNN or better, |upright - rotated| <= 1.5",
-            f"separable {SPEC['sep_A_rot']} / {SPEC['sep_A_up']} %, CNN {SPEC['cnn_A_rot']} % (spec pilot, 40 and 15 epochs)",
-            f"rotated {rot:.1f} %, upright {up:.1f} % vs CNN {cnn_a:.1f} % ({rot - cnn_a:+.1f})",
-            rot >= cnn_a - 2.0 and abs(up - rot) <= 1.5,
-        ))  # fmt: skip
-    sep_rot, full_rot = get[("se2-separable", "A", "acc_rotated")], get[("se2-full", "A", "acc_rotated")]
-    speedup = get[("se2-full", "A", "seconds_per_step")] / get[("se2-separable", "A", "seconds_per_step")]
-    claims.append(Claim(
-        "(A) separable within 2 points of nonseparable and faster per step",
-        "separable >= nonseparable accuracy at a fraction of the time",
-        f"{sep_rot:.1f} vs {full_rot:.1f} % ({sep_rot - full_rot:+.1f}); full/separable step time {speedup:.2f}x",
-        sep_rot >= full_rot - 2.0 and speedup > 1.0,
-    ))  # fmt: skip
-    claims.append(Claim(
-        "trained nonseparable kernels are far more separable than random kernels (>= 1.5x)",
-        "dominated by the first singular component",
-        f"sigma1^2/sum: trained {sep_trained:.3f}, at init {sep_init:.3f}, random {sep_random:.3f}",
-        sep_trained >= 1.5 * sep_random,
-    ))  # fmt: skip
-
-    with open(out / "sepgcnn.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["model", "protocol", "metric", "value"])
-        writer.writeheader()
-        writer.writerows(rows)
-    print()
-    print(format_table(rows, ["model", "protocol", "metric", "value"]))
-    print(f"\nplot: {_plot(out, rows)}\n")
-    if mode == "smoke":  # a one-epoch run cannot show the claims; report them, do not assert
-        print(f"(smoke mode; finished in {time.time() - started:.0f} s)")
-    return finish(out, claims, mode)
-
+REPRODUCTION = Reproduction("sepgcnn", __doc__ or "", [upright, protocol_a, extras], SETTINGS, plot=plot)
+main = REPRODUCTION.main
 
 if __name__ == "__main__":
     raise SystemExit(main())
