@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import pytest
 import torch
 
@@ -12,11 +14,13 @@ from ballroom.flowformer.nn import (
     FlowformerLM,
     LinearAttention,
     SoftmaxAttention,
+    attention_class,
+    build_attention,
 )
 from ballroom.flowformer.reference import OfficialFlowAttention
 
 
-@pytest.mark.parametrize("attention", ATTENTIONS)
+@pytest.mark.parametrize("attention", list(ATTENTIONS))
 def test_lm_is_causal(attention: str) -> None:
     torch.manual_seed(0)
     lm = (
@@ -128,7 +132,8 @@ def test_module_errors() -> None:
 def test_lazy_namespace_exports_everything() -> None:
     import ballroom.flowformer as pkg
 
-    assert set(pkg._SOURCES) == set(pkg.__all__)
+    assert set(pkg.__all__) == {"__version__", *pkg._SOURCES}
+    assert pkg.__version__ == importlib.metadata.version("ballroom-flowformer")
     for name in pkg.__all__:
         assert getattr(pkg, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'Performer'"):
@@ -148,3 +153,35 @@ def test_model_input_errors() -> None:
         cont(torch.randn(1, 5, 3))
     with pytest.raises(ValueError, match="empty"):
         FlowformerLM(10, d_model=8, depth=1, n_heads=2)(torch.zeros(0, 4, dtype=torch.long))
+
+
+def test_attention_kinds_are_classes() -> None:
+    assert dict(ATTENTIONS) == {"flow": FlowAttention, "linear": LinearAttention, "softmax": SoftmaxAttention}
+    assert (
+        attention_class("softmax") is SoftmaxAttention and attention_class(LinearAttention) is LinearAttention
+    )
+    kw = dict(d_model=16, depth=1, n_heads=2, d_ff=32, max_len=20)
+    for name, cls in ATTENTIONS.items():
+        torch.manual_seed(0)
+        by_name = FlowformerLM(10, attention=name, **kw)
+        torch.manual_seed(0)
+        by_class = FlowformerLM(10, attention=cls, **kw)
+        assert type(by_class.encoder.blocks[0].attn) is cls
+        assert all(
+            torch.equal(a, b) for a, b in zip(by_name.state_dict().values(), by_class.state_dict().values())
+        )
+    clf = FlowformerClassifier(3, vocab_size=12, source_clamp=5.0, competition=False, **kw)
+    attn = clf.encoder.blocks[0].attn
+    assert attn.source_clamp == 5.0 and not attn.competition and attn.dropout.p == 0.0
+    with pytest.raises(TypeError, match="source_clamp"):  # Flow's options are not silently dropped
+        FlowformerClassifier(3, vocab_size=12, attention="softmax", source_clamp=5.0, **kw)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        attention_class("performer")
+
+
+def test_build_attention_is_deprecated() -> None:
+    with pytest.warns(DeprecationWarning, match="build_attention is deprecated"):
+        attn = build_attention("flow", 16, 2, causal=True, source_clamp=None)
+    assert isinstance(attn, FlowAttention) and attn.causal and attn.source_clamp is None
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert isinstance(build_attention("linear", 16, 2, source_clamp=None), LinearAttention)

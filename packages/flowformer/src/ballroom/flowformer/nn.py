@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +20,7 @@ from ballroom.flowformer.functional import (
 
 __all__ = [
     "ATTENTIONS",
+    "AttentionKind",
     "FlowAttention",
     "FlowformerBlock",
     "FlowformerClassifier",
@@ -24,6 +28,7 @@ __all__ = [
     "FlowformerLM",
     "LinearAttention",
     "SoftmaxAttention",
+    "attention_class",
     "build_attention",
     "sinusoidal_positions",
 ]
@@ -112,14 +117,29 @@ class FlowAttention(_MultiHead):
             if key_padding_mask is not None:
                 raise ValueError("causal_impl='naive' (the official formulation) has no padding support")
             return causal_flow_attention_naive(
-                q, k, v, eps=self.eps, source_clamp=self.source_clamp, feature_map=self.feature_map,
-                competition=self.competition, allocation=self.allocation,
-            )  # fmt: skip
+                q,
+                k,
+                v,
+                eps=self.eps,
+                source_clamp=self.source_clamp,
+                feature_map=self.feature_map,
+                competition=self.competition,
+                allocation=self.allocation,
+            )
         return flow_attention(
-            q, k, v, causal=self.causal, eps=self.eps, source_clamp=self.source_clamp, feature_map=self.feature_map,
-            competition=self.competition, allocation=self.allocation, key_padding_mask=key_padding_mask,
-            chunk_size=self.chunk_size, recompute=self.recompute,
-        )  # fmt: skip
+            q,
+            k,
+            v,
+            causal=self.causal,
+            eps=self.eps,
+            source_clamp=self.source_clamp,
+            feature_map=self.feature_map,
+            competition=self.competition,
+            allocation=self.allocation,
+            key_padding_mask=key_padding_mask,
+            chunk_size=self.chunk_size,
+            recompute=self.recompute,
+        )
 
 
 class LinearAttention(_MultiHead):
@@ -177,7 +197,23 @@ class SoftmaxAttention(_MultiHead):
 # ----------------------------------------------------------------------------------------------
 # stacks
 
-ATTENTIONS = ("flow", "linear", "softmax")
+#: the attention kinds by name: what a config's ``attention: flow`` refers to (a stack also takes
+#: the class itself, or any ``nn.Module`` class with the same constructor and ``forward``)
+ATTENTIONS: Mapping[str, type[nn.Module]] = MappingProxyType(
+    {"flow": FlowAttention, "linear": LinearAttention, "softmax": SoftmaxAttention}
+)
+
+#: what a stack's ``attention`` argument accepts: a name of :data:`ATTENTIONS` or an attention class
+AttentionKind = str | type[nn.Module]
+
+
+def attention_class(kind: AttentionKind) -> type[nn.Module]:
+    """The attention class ``kind`` names (a key of :data:`ATTENTIONS`) or ``kind`` itself if it is a class."""
+    if isinstance(kind, type) and issubclass(kind, nn.Module):
+        return kind
+    if isinstance(kind, str) and kind in ATTENTIONS:
+        return ATTENTIONS[kind]
+    raise ValueError(f"attention must be one of {tuple(ATTENTIONS)} or an nn.Module class, got {kind!r}")
 
 
 def build_attention(
@@ -189,35 +225,39 @@ def build_attention(
     dropout: float = 0.0,
     **flow_kwargs: object,
 ) -> nn.Module:
-    """``kind`` = ``"flow"`` | ``"linear"`` | ``"softmax"``: a ``d_model -> d_model`` multi-head attention."""
-    if kind == "flow":
-        return FlowAttention(
-            d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout, **flow_kwargs
-        )  # type: ignore[arg-type]
-    if kind == "linear":
-        return LinearAttention(d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout)
-    if kind == "softmax":
-        return SoftmaxAttention(d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout)
-    raise ValueError(f"attention must be one of {ATTENTIONS}, got {kind!r}")
+    """Deprecated: use the attention classes (``ATTENTIONS[kind](d_model, d_model, d_model, n_heads, ...)``)."""
+    warnings.warn(
+        "build_attention is deprecated: construct the attention class directly, e.g. "
+        "FlowAttention(d_model, d_model, d_model, n_heads, causal=..., dropout=...), or look it up in ATTENTIONS",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    cls = attention_class(kind)
+    kwargs = flow_kwargs if cls is FlowAttention else {}  # the old behaviour: baselines ignored them
+    return cls(d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout, **kwargs)
 
 
 class FlowformerBlock(nn.Module):
-    """Pre-LN transformer block: ``x + Attn(LN x)``, then ``x + MLP(LN x)`` with GELU. ``(B, L, d) -> (B, L, d)``."""
+    """Pre-LN transformer block: ``x + Attn(LN x)``, then ``x + MLP(LN x)`` with GELU. ``(B, L, d) -> (B, L, d)``.
+
+    The attention is ``attention_class(attention)(d_model, d_model, d_model, n_heads, causal=causal,
+    dropout=dropout, **attention_kwargs)``.
+    """
 
     def __init__(
         self,
         d_model: int,
         n_heads: int,
         d_ff: int,
-        attention: str = "flow",
+        attention: AttentionKind = "flow",
         causal: bool = False,
         dropout: float = 0.0,
-        **flow_kwargs: object,
+        **attention_kwargs: object,
     ) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attn = build_attention(
-            attention, d_model, n_heads, causal=causal, dropout=dropout, **flow_kwargs
+        self.attn = attention_class(attention)(
+            d_model, d_model, d_model, n_heads, causal=causal, dropout=dropout, **attention_kwargs
         )
         self.mlp = nn.Sequential(
             nn.Linear(d_model, d_ff),
@@ -234,7 +274,12 @@ class FlowformerBlock(nn.Module):
 
 
 class FlowformerEncoder(nn.Module):
-    """``depth`` pre-LN blocks and a final LayerNorm; ``attention`` picks Flow-Attention or a baseline."""
+    """``depth`` pre-LN blocks and a final LayerNorm.
+
+    ``attention`` is an attention class (:class:`FlowAttention`, :class:`LinearAttention`,
+    :class:`SoftmaxAttention` or any class with their constructor and ``forward``) or its name in
+    :data:`ATTENTIONS`; ``attention_kwargs`` go to that class (e.g. ``source_clamp=5.0`` for Flow).
+    """
 
     def __init__(
         self,
@@ -242,14 +287,15 @@ class FlowformerEncoder(nn.Module):
         depth: int = 2,
         n_heads: int = 4,
         d_ff: int = 128,
-        attention: str = "flow",
+        attention: AttentionKind = "flow",
         causal: bool = False,
         dropout: float = 0.0,
-        **flow_kwargs: object,
+        **attention_kwargs: object,
     ) -> None:
         super().__init__()
+        attention_class(attention)  # an unknown kind fails here, also with depth=0
         self.blocks = nn.ModuleList(
-            FlowformerBlock(d_model, n_heads, d_ff, attention, causal, dropout, **flow_kwargs)
+            FlowformerBlock(d_model, n_heads, d_ff, attention, causal, dropout, **attention_kwargs)
             for _ in range(depth)
         )
         self.norm = nn.LayerNorm(d_model)
@@ -301,11 +347,11 @@ class FlowformerClassifier(nn.Module):
         n_heads: int = 4,
         d_ff: int = 128,
         max_len: int = 2048,
-        attention: str = "flow",
+        attention: AttentionKind = "flow",
         pooling: str = "cls",
         positions: str = "learned",
         dropout: float = 0.0,
-        **flow_kwargs: object,
+        **attention_kwargs: object,
     ) -> None:
         super().__init__()
         if (vocab_size is None) == (in_features is None):
@@ -326,7 +372,7 @@ class FlowformerClassifier(nn.Module):
             self.register_buffer("pos", sinusoidal_positions(max_len + extra, d_model), persistent=False)
         self.cls = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
         self.encoder = FlowformerEncoder(
-            d_model, depth, n_heads, d_ff, attention, False, dropout, **flow_kwargs
+            d_model, depth, n_heads, d_ff, attention, False, dropout, **attention_kwargs
         )
         self.head = nn.Linear(d_model, num_classes)
 
@@ -377,9 +423,9 @@ class FlowformerLM(nn.Module):
         n_heads: int = 4,
         d_ff: int = 256,
         max_len: int = 1024,
-        attention: str = "flow",
+        attention: AttentionKind = "flow",
         dropout: float = 0.0,
-        **flow_kwargs: object,
+        **attention_kwargs: object,
     ) -> None:
         super().__init__()
         self.max_len = max_len
@@ -389,7 +435,7 @@ class FlowformerLM(nn.Module):
         nn.init.normal_(self.embed.weight, std=0.02)
         self.pos = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
         self.encoder = FlowformerEncoder(
-            d_model, depth, n_heads, d_ff, attention, True, dropout, **flow_kwargs
+            d_model, depth, n_heads, d_ff, attention, True, dropout, **attention_kwargs
         )
 
     def forward(self, tokens: Tensor) -> Tensor:
