@@ -11,8 +11,10 @@ Submodules load on first use: ``flow_attention`` needs torch only, the Lightning
 data modules import Lightning when they are first touched.
 """
 
+# ruff: noqa: F401  (the TYPE_CHECKING imports mirror _SOURCES, whose names __all__ lists)
 from __future__ import annotations
 
+from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
 from ballroom.core.lazy import lazy_exports
@@ -49,10 +51,12 @@ if TYPE_CHECKING:
         FlowformerLM,
         LinearAttention,
         SoftmaxAttention,
+        attention_class,
         build_attention,
         sinusoidal_positions,
     )
 
+__version__ = _version("ballroom-flowformer")
 _SOURCES = {
     "UEADataModule": "ballroom.core.data",
     "ATTENTIONS": "ballroom.flowformer.nn",
@@ -70,6 +74,7 @@ _SOURCES = {
     "ListOpsDataModule": "ballroom.flowformer.data",
     "STDLIB_MODULES": "ballroom.flowformer.data",
     "SoftmaxAttention": "ballroom.flowformer.nn",
+    "attention_class": "ballroom.flowformer.nn",
     "build_attention": "ballroom.flowformer.nn",
     "causal_flow_attention_naive": "ballroom.flowformer.functional",
     "causal_linear_product": "ballroom.flowformer.functional",
@@ -84,38 +89,5 @@ _SOURCES = {
     "stdlib_corpus": "ballroom.flowformer.data",
     "trim_padding": "ballroom.flowformer.data",
 }
-
-__all__ = [
-    "ATTENTIONS",
-    "LISTOPS_VOCAB",
-    "LRA_URL",
-    "STDLIB_MODULES",
-    "CharLMDataModule",
-    "FlowAttention",
-    "FlowformerBlock",
-    "FlowformerClassifier",
-    "FlowformerClassifierModule",
-    "FlowformerEncoder",
-    "FlowformerLM",
-    "FlowformerLMModule",
-    "LinearAttention",
-    "ListOpsDataModule",
-    "SoftmaxAttention",
-    "UEADataModule",
-    "build_attention",
-    "causal_flow_attention_naive",
-    "causal_linear_product",
-    "evaluate_listops",
-    "flow_attention",
-    "flow_attention_quadratic",
-    "generate_listops",
-    "load_lra_listops",
-    "read_listops_tsv",
-    "resolve_feature_map",
-    "sinusoidal_positions",
-    "stdlib_corpus",
-    "trim_padding",
-]
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
+__all__ = ["__version__", *sorted(_SOURCES)]
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, sorted(_SOURCES))

@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from ballroom.core.data import SplitDataModule
+
 __all__ = [
     "LISTOPS_VOCAB",
     "LRA_URL",
@@ -178,13 +180,14 @@ def trim_padding(batch: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
     return x[:, :keep], y, mask[:, :keep]
 
 
-class ListOpsDataModule(pl.LightningDataModule):
-    """ListOps as ``(tokens (B, L), y (B,), padding_mask (B, L))``.
+class ListOpsDataModule(SplitDataModule):
+    """ListOps as ``(tokens (B, L), y (B,), padding_mask (B, L))``, on ballroom-core's ``SplitDataModule``.
 
     Procedural by default (the spec's mini setting: depth 6, up to 5 arguments, lengths 20-100,
     20k train / 1k test, the test set doubling as validation). With ``root`` set, the LRA release's
     TSVs are read instead (train/val/test as shipped, padded to ``max_len``; longer sequences are
-    rejected); ``download``/``sha256`` are passed to :func:`load_lra_listops`.
+    rejected); ``download``/``sha256`` are passed to :func:`load_lra_listops`. Batches are trimmed
+    to their longest sequence (:func:`trim_padding`).
     """
 
     vocab_size = len(LISTOPS_VOCAB)
@@ -205,69 +208,51 @@ class ListOpsDataModule(pl.LightningDataModule):
         download: bool = False,
         sha256: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         self.root, self.download, self.sha256 = root, download, sha256
         self.n_train, self.n_test = n_train, n_test
         self.max_depth, self.max_args, self.min_len, self.max_len = max_depth, max_args, min_len, max_len
-        self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
-        self.datasets: dict[str, Dataset] | None = None
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets is not None:
-            return
+    def build(self) -> dict[str, Dataset]:
         if self.root is not None:
             folder = load_lra_listops(self.root, self.download, self.sha256)
-            self.datasets = {}
+            datasets: dict[str, Dataset] = {}
             for split, fname in LISTOPS_FILES.items():
                 exprs, labels = read_listops_tsv(folder / fname)
                 longest = max(len(e) for e in exprs)
                 if longest > self.max_len:
                     raise ValueError(f"{fname}: a sequence has {longest} tokens > max_len={self.max_len}")
                 ids, mask = _encode(exprs, self.max_len)
-                self.datasets[split] = TensorDataset(ids, torch.tensor(labels), mask)
-            return
+                datasets[split] = TensorDataset(ids, torch.tensor(labels), mask)
+            return datasets
         exprs, labels = generate_listops(
             self.n_train + self.n_test, self.max_depth, self.max_args, self.min_len, self.max_len, self.seed
         )
         ids, mask = _encode(exprs, self.max_len)
         y = torch.tensor(labels)
         tr, te = slice(0, self.n_train), slice(self.n_train, None)
-        self.datasets = {
-            "train": TensorDataset(ids[tr], y[tr], mask[tr]),
-            "test": TensorDataset(ids[te], y[te], mask[te]),
-        }
-        self.datasets["val"] = self.datasets["test"]
+        test = TensorDataset(ids[te], y[te], mask[te])
+        return {"train": TensorDataset(ids[tr], y[tr], mask[tr]), "val": test, "test": test}
 
     @property
     def majority_rate(self) -> float:
         """Test accuracy of always predicting the most frequent training label."""
-        self.setup()
-        assert self.datasets is not None
-        ytr = self.datasets["train"].tensors[1]  # type: ignore[attr-defined]
-        yte = self.datasets["test"].tensors[1]  # type: ignore[attr-defined]
+        ytr = self._dataset("train").tensors[1]  # type: ignore[attr-defined]
+        yte = self._dataset("test").tensors[1]  # type: ignore[attr-defined]
         return float((yte == torch.bincount(ytr, minlength=10).argmax()).float().mean())
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        assert self.datasets is not None
-        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
+        # SplitDataModule's loader (seeded shuffling, workers) with the trimming collate function
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(
-            self.datasets[split],
+            self._dataset(split),
             batch_size=self.batch_size,
             shuffle=shuffle,
-            generator=gen,
             num_workers=self.num_workers,
+            generator=generator,
+            persistent_workers=self.num_workers > 0,
             collate_fn=trim_padding,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
 
 
 STDLIB_MODULES = (

@@ -1,4 +1,10 @@
-"""LightningModules: sequence classification and causal language modelling with any attention."""
+"""LightningModules: sequence classification and causal language modelling over the zoo's networks.
+
+Both take the network as ``model`` (a zoo name such as ``"flowformer-listops-mini"`` or a built
+``nn.Module``) plus ``model_kwargs`` (overrides of the zoo entry, e.g. ``{"attention": "softmax"}``),
+keep it in ``self.net`` and train it with AdamW (no decay on biases, norms and positions), a linear
+warm-up then linear decay over ``total_steps`` and optional gradient-norm clipping.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
-from torch import Tensor
+from torch import Tensor, nn
 
-from ballroom.flowformer.nn import ATTENTIONS, FlowformerClassifier, FlowformerLM
+from ballroom.core.lit import ClassifierModule
+from ballroom.core.zoo import resolve_model
 
 __all__ = ["FlowformerClassifierModule", "FlowformerLMModule", "warmup_linear_decay"]
 
@@ -19,6 +26,13 @@ __all__ = ["FlowformerClassifierModule", "FlowformerLMModule", "warmup_linear_de
 def _check_schedule(warmup: int, total: int) -> None:
     if not 0 <= warmup < total:
         raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup}, {total}")
+
+
+def _check_optimiser(lr: float, weight_decay: float, warmup_steps: int, total_steps: int) -> None:
+    if lr <= 0 or weight_decay < 0:
+        raise ValueError(f"need lr > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
+    if total_steps:
+        _check_schedule(warmup_steps, total_steps)
 
 
 def warmup_linear_decay(
@@ -35,89 +49,66 @@ def warmup_linear_decay(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-class _Base(pl.LightningModule):
-    """AdamW (no decay on biases, norms and embeddings' positions), optional schedule and clipping."""
-
-    def _check_common(self) -> None:
-        hp = self.hparams
-        if hp.attention not in ATTENTIONS:
-            raise ValueError(f"attention must be one of {ATTENTIONS}, got {hp.attention!r}")
-        if hp.lr <= 0 or hp.weight_decay < 0:
-            raise ValueError(f"need lr > 0 and weight_decay >= 0, got {hp.lr}, {hp.weight_decay}")
-        if hp.total_steps:
-            _check_schedule(hp.warmup_steps, hp.total_steps)
-
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        decay, no_decay = [], []
-        for name, p in self.named_parameters():
-            (no_decay if p.ndim < 2 or name.endswith("pos") else decay).append(p)
-        groups = [
-            {"params": decay, "weight_decay": hp.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        opt = torch.optim.AdamW(groups, lr=hp.lr)
-        if not hp.total_steps:
-            return opt
-        sched = warmup_linear_decay(opt, hp.warmup_steps, hp.total_steps)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    def configure_gradient_clipping(
-        self,
-        optimizer: torch.optim.Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.grad_clip
-        if clip:
-            self.clip_gradients(optimizer, clip, gradient_clip_algorithm or "norm")
+def _adamw_warmup_decay(module: pl.LightningModule) -> Any:
+    """AdamW over ``module``'s parameters (no decay on 1-d tensors and ``*pos``), stepped schedule."""
+    hp = module.hparams
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        (no_decay if p.ndim < 2 or name.endswith("pos") else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": hp.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=hp.lr)
+    if not hp.total_steps:
+        return opt
+    sched = warmup_linear_decay(opt, hp.warmup_steps, hp.total_steps)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-class FlowformerClassifierModule(_Base):
-    """Sequence classification with a :class:`~ballroom.flowformer.nn.FlowformerClassifier`.
+def _clip(
+    module: pl.LightningModule,
+    optimizer: torch.optim.Optimizer,
+    gradient_clip_val: float | None,
+    gradient_clip_algorithm: str | None,
+) -> None:
+    """The Trainer's ``gradient_clip_val`` if given, else the module's ``grad_clip`` hyperparameter."""
+    clip = gradient_clip_val if gradient_clip_val is not None else module.hparams.grad_clip
+    if clip:
+        module.clip_gradients(optimizer, clip, gradient_clip_algorithm or "norm")
 
-    Batches are ``(x, y[, mask])``: ``x`` is ``(B, L)`` token ids (``vocab_size``) or ``(B, C, T)``
-    series (``in_features=C``, transposed to ``(B, T, C)``); ``mask (B, L)`` is True on padding
+
+class FlowformerClassifierModule(ClassifierModule):
+    """Sequence classification of a :class:`~ballroom.flowformer.nn.FlowformerClassifier` (or any
+    network with its ``forward(x, key_padding_mask)``), on :class:`ballroom.core.lit.ClassifierModule`.
+
+    Batches are ``(x, y[, mask])``: ``x`` is ``(B, L)`` token ids or ``(B, C, T)`` series (the zoo
+    model's ``in_features=C``; transposed to ``(B, T, C)``); ``mask (B, L)`` is True on padding
     (ballroom-core's UEA batches carry True on *observed* steps: set ``mask_is_valid=True``).
-    Cross-entropy, AdamW, linear warm-up then linear decay over ``total_steps`` (0 = constant lr),
-    gradient-norm clipping at ``grad_clip`` (None = off). Logs ``train/loss``, ``train/acc``,
-    ``val/loss``, ``val/acc``, ``test/acc``. Extra keyword arguments of the attention
-    (``source_clamp``, ``feature_map``, ``competition``, ``allocation``, ``eps``) go in ``flow_kwargs``.
+    ``num_classes`` must be the network's. Cross-entropy (in float32), AdamW, linear warm-up then
+    linear decay over ``total_steps`` (0 = constant lr), gradient-norm clipping at ``grad_clip``
+    (None = off). Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``.
+    The attention and its options are zoo overrides: ``model_kwargs={"attention": "softmax"}`` or
+    ``{"source_clamp": 5.0}``.
     """
 
     def __init__(
         self,
+        model: str | nn.Module = "flowformer-listops-mini",
+        model_kwargs: dict[str, Any] | None = None,
         num_classes: int = 10,
-        vocab_size: int | None = None,
-        in_features: int | None = None,
-        d_model: int = 64,
-        depth: int = 2,
-        n_heads: int = 4,
-        d_ff: int = 128,
-        max_len: int = 128,
-        attention: str = "flow",
-        pooling: str = "cls",
-        positions: str = "learned",
-        dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         warmup_steps: int = 0,
         total_steps: int = 0,
         grad_clip: float | None = None,
         mask_is_valid: bool = False,
-        flow_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self._check_common()
-        self.net = FlowformerClassifier(
-            num_classes, vocab_size, in_features, d_model, depth, n_heads, d_ff, max_len, attention,
-            pooling, positions, dropout, **(flow_kwargs or {}),
-        )  # fmt: skip
-        metric = dict(task="multiclass", num_classes=num_classes)
-        self.train_acc = torchmetrics.Accuracy(**metric)  # type: ignore[arg-type]
-        self.val_acc = torchmetrics.Accuracy(**metric)  # type: ignore[arg-type]
-        self.test_acc = torchmetrics.Accuracy(**metric)  # type: ignore[arg-type]
+        _check_optimiser(lr, weight_decay, warmup_steps, total_steps)
+        super().__init__(model, model_kwargs, num_classes=num_classes, lr=lr, weight_decay=weight_decay)
+        head = getattr(self.net, "head", None)
+        if isinstance(head, nn.Linear) and head.out_features != num_classes:
+            raise ValueError(f"num_classes={num_classes} but the network has {head.out_features} outputs")
 
     def _unpack(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor | None]:
         x, y = batch[0], batch[1]
@@ -132,68 +123,69 @@ class FlowformerClassifierModule(_Base):
         """``x (B, L)`` tokens or ``(B, L, in_features)`` -> logits ``(B, num_classes)``."""
         return self.net(x, key_padding_mask)
 
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Cross-entropy on float32 logits (bf16/fp16 training keeps a float32 loss)."""
+        return F.cross_entropy(logits.float(), y)
+
+    def _step(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
         x, y, mask = self._unpack(batch)
         logits = self(x, mask)
-        loss = F.cross_entropy(logits.float(), y)
-        self.train_acc(logits, y)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return loss
+        return self.loss(logits, y), logits, y
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        x, y, mask = self._unpack(batch)
-        logits = self(x, mask)
-        self.val_acc(logits, y)
-        self.log("val/loss", F.cross_entropy(logits.float(), y), sync_dist=True)
-        self.log("val/acc", self.val_acc, prog_bar=True)
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        x, _, mask = self._unpack(batch)
+        return self(x, mask).argmax(-1)
 
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        x, y, mask = self._unpack(batch)
-        self.test_acc(self(x, mask), y)
-        self.log("test/acc", self.test_acc)
+    def configure_optimizers(self) -> Any:
+        return _adamw_warmup_decay(self)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        _clip(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
 
-class FlowformerLMModule(_Base):
-    """Next-token cross-entropy with a causal :class:`~ballroom.flowformer.nn.FlowformerLM`.
+class FlowformerLMModule(pl.LightningModule):
+    """Next-token cross-entropy with a causal :class:`~ballroom.flowformer.nn.FlowformerLM`
+    (``model``: a zoo name, default ``"flowformer-charlm"``, or a built network; ``self.net``).
 
     Batches are ``(tokens (B, L), targets (B, L))``. Logs ``train/loss``, ``val/loss`` (nats per
     token, token-weighted over the whole validation set) and ``val/bpc`` (bits per character).
-    ``vocab_size`` must cover the data module's vocabulary (checked at setup).
+    The network's vocabulary must cover the data module's (checked at setup). Optimiser and
+    schedule as :class:`FlowformerClassifierModule`.
     """
 
     def __init__(
         self,
-        vocab_size: int = 128,
-        d_model: int = 64,
-        depth: int = 2,
-        n_heads: int = 4,
-        d_ff: int = 256,
-        max_len: int = 128,
-        attention: str = "flow",
-        dropout: float = 0.0,
+        model: str | nn.Module = "flowformer-charlm",
+        model_kwargs: dict[str, Any] | None = None,
         lr: float = 3e-3,
         weight_decay: float = 0.01,
         warmup_steps: int = 0,
         total_steps: int = 0,
         grad_clip: float | None = None,
-        flow_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self._check_common()
-        self.net = FlowformerLM(
-            vocab_size, d_model, depth, n_heads, d_ff, max_len, attention, dropout, **(flow_kwargs or {})
-        )
+        _check_optimiser(lr, weight_decay, warmup_steps, total_steps)
+        # a built network is a module argument: not a hyperparameter (it would be pickled)
+        self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
+        self.net = resolve_model(model, model_kwargs)
         self.val_loss = torchmetrics.MeanMetric()
+
+    @property
+    def vocab_size(self) -> int | None:
+        """The network's vocabulary size (its input embedding's rows), if it has one."""
+        embed = getattr(self.net, "embed", None)
+        return embed.num_embeddings if isinstance(embed, nn.Embedding) else None
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         needed = getattr(dm, "vocab_size", None)
-        if needed is not None and needed > self.hparams.vocab_size:
-            raise ValueError(
-                f"the data has {needed} symbols but the model's vocab_size is {self.hparams.vocab_size}"
-            )
+        if needed is not None and self.vocab_size is not None and needed > self.vocab_size:
+            raise ValueError(f"the data has {needed} symbols but the model's vocab_size is {self.vocab_size}")
 
     def forward(self, tokens: Tensor) -> Tensor:
         """``tokens (B, L)`` -> next-token logits ``(B, L, vocab_size)``."""
@@ -217,3 +209,14 @@ class FlowformerLMModule(_Base):
         self.val_loss.reset()
         self.log("val/loss", loss)
         self.log("val/bpc", loss / math.log(2), prog_bar=True)
+
+    def configure_optimizers(self) -> Any:
+        return _adamw_warmup_decay(self)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        _clip(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
