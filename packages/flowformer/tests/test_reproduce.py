@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ballroom.core.report import read_claims
+from ballroom.core.runner import Context
 from ballroom.flowformer import reproduce
 
 
@@ -68,6 +71,19 @@ def test_reproduce_settings() -> None:
     quick, full = reproduce.SETTINGS["quick"], reproduce.SETTINGS["full"]
     assert (quick.listops_seeds, quick.listops_steps) == (1, 1500)
     assert (full.listops_seeds, full.listops_steps, full.long_listops) == (3, 2500, True)
+
+
+def test_long_listops_and_ablations(tmp_path: Path) -> None:
+    """``--full``'s long-sequence run: Flow and both ablations, beside the paper's LRA numbers (tiny sizes)."""
+    settings = replace(
+        reproduce.SETTINGS["smoke"], listops_steps=2, listops_train=32, listops_test=32, long_listops=True
+    )
+    opts = argparse.Namespace(attention=["flow"], seeds=None)
+    outcome = reproduce.listops(Context("smoke", settings, 0, tmp_path, opts))
+    long = [r for r in outcome.rows if r["data"] == "long"]
+    assert [r["attention"] for r in long] == ["flow", "flow_no_comp", "flow_no_alloc"]
+    assert [r["paper_lra"] for r in long] == [0.387, 0.368, 0.370]
+    assert len(outcome.claims) == 1  # no softmax run: only the majority claim
 
 
 def test_reproduce_rejects_unknown_names(tmp_path: Path) -> None:
