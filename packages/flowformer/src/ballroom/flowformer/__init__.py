@@ -11,7 +11,6 @@ Submodules load on first use: ``flow_attention`` needs torch only, the Lightning
 data modules import Lightning when they are first touched.
 """
 
-# ruff: noqa: F401  (the TYPE_CHECKING imports mirror _SOURCES, whose names __all__ lists)
 from __future__ import annotations
 
 from importlib.metadata import version as _version
