@@ -255,3 +255,32 @@ def test_cli_listops_and_charlm(tmp_path: Path) -> None:
         "--data.init_args.n_test=32",
     ]
     assert main([*fast, *tiny]) == 0  # the console script's exit status
+
+
+def test_both_modules_share_the_optimiser_schedule_and_clipping() -> None:
+    """AdamW groups (no decay on 1-d tensors and positions), warm-up then linear decay, grad_clip."""
+    for module in (
+        FlowformerClassifierModule(model_kwargs={"vocab_size": 16, "max_len": 32, **TINY}, lr=1e-3,
+                                   weight_decay=0.1, warmup_steps=2, total_steps=10, grad_clip=0.5),
+        FlowformerLMModule(model_kwargs={"vocab_size": 10, "max_len": 16, **TINY}, lr=1e-3,
+                           weight_decay=0.1, warmup_steps=2, total_steps=10, grad_clip=0.5),
+    ):  # fmt: skip
+        cfg = module.configure_optimizers()
+        opt, sched = cfg["optimizer"], cfg["lr_scheduler"]["scheduler"]
+        decay, no_decay = opt.param_groups
+        assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+        assert all(p.ndim >= 2 for p in decay["params"]) and len(no_decay["params"]) > 0
+        lrs = []
+        for _ in range(10):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        # warm-up (step + 1) / 2, then (10 - step) / 8: 0.5, 1, 1, 7/8, ..., 1/8 of lr
+        assert lrs == pytest.approx([1e-3 * f for f in [0.5, 1.0, *[(10 - s) / 8 for s in range(2, 10)]]])
+        for p in module.parameters():
+            p.grad = torch.full_like(p, 10.0)
+        module.clip_gradients = lambda o, v, a, m=module: setattr(m, "_clipped", (v, a))  # type: ignore[method-assign]
+        module.configure_gradient_clipping(opt)
+        assert module._clipped == (0.5, "norm")  # type: ignore[attr-defined]
+        module.configure_gradient_clipping(opt, gradient_clip_val=2.0)
+        assert module._clipped == (2.0, "norm")  # type: ignore[attr-defined]

@@ -49,36 +49,40 @@ def warmup_linear_decay(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _adamw_warmup_decay(module: pl.LightningModule) -> Any:
-    """AdamW over ``module``'s parameters (no decay on 1-d tensors and ``*pos``), stepped schedule."""
-    hp = module.hparams
-    decay, no_decay = [], []
-    for name, p in module.named_parameters():
-        (no_decay if p.ndim < 2 or name.endswith("pos") else decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": hp.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=hp.lr)
-    if not hp.total_steps:
-        return opt
-    sched = warmup_linear_decay(opt, hp.warmup_steps, hp.total_steps)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+class _WarmupAdamW:
+    """The optimiser both Flowformer modules share: AdamW (no decay on 1-d tensors and ``*pos``),
+    linear warm-up then linear decay over ``total_steps`` (stepped), and gradient-norm clipping at the
+    Trainer's ``gradient_clip_val`` if given, else the ``grad_clip`` hyperparameter."""
+
+    hparams: Any
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():  # type: ignore[attr-defined]
+            (no_decay if p.ndim < 2 or name.endswith("pos") else decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": hp.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        opt = torch.optim.AdamW(groups, lr=hp.lr)
+        if not hp.total_steps:
+            return opt
+        sched = warmup_linear_decay(opt, hp.warmup_steps, hp.total_steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.grad_clip
+        if clip:
+            self.clip_gradients(optimizer, clip, gradient_clip_algorithm or "norm")  # type: ignore[attr-defined]
 
 
-def _clip(
-    module: pl.LightningModule,
-    optimizer: torch.optim.Optimizer,
-    gradient_clip_val: float | None,
-    gradient_clip_algorithm: str | None,
-) -> None:
-    """The Trainer's ``gradient_clip_val`` if given, else the module's ``grad_clip`` hyperparameter."""
-    clip = gradient_clip_val if gradient_clip_val is not None else module.hparams.grad_clip
-    if clip:
-        module.clip_gradients(optimizer, clip, gradient_clip_algorithm or "norm")
-
-
-class FlowformerClassifierModule(ClassifierModule):
+class FlowformerClassifierModule(_WarmupAdamW, ClassifierModule):
     """Sequence classification of a :class:`~ballroom.flowformer.nn.FlowformerClassifier` (or any
     network with its ``forward(x, key_padding_mask)``), on :class:`ballroom.core.lit.ClassifierModule`.
 
@@ -136,19 +140,8 @@ class FlowformerClassifierModule(ClassifierModule):
         x, _, mask = self._unpack(batch)
         return self(x, mask).argmax(-1)
 
-    def configure_optimizers(self) -> Any:
-        return _adamw_warmup_decay(self)
 
-    def configure_gradient_clipping(
-        self,
-        optimizer: torch.optim.Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        _clip(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-
-class FlowformerLMModule(pl.LightningModule):
+class FlowformerLMModule(_WarmupAdamW, pl.LightningModule):
     """Next-token cross-entropy with a causal :class:`~ballroom.flowformer.nn.FlowformerLM`
     (``model``: a zoo name, default ``"flowformer-charlm"``, or a built network; ``self.net``).
 
@@ -209,14 +202,3 @@ class FlowformerLMModule(pl.LightningModule):
         self.val_loss.reset()
         self.log("val/loss", loss)
         self.log("val/bpc", loss / math.log(2), prog_bar=True)
-
-    def configure_optimizers(self) -> Any:
-        return _adamw_warmup_decay(self)
-
-    def configure_gradient_clipping(
-        self,
-        optimizer: torch.optim.Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        _clip(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
