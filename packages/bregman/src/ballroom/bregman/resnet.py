@@ -68,8 +68,12 @@ class _Shortcut(nn.Module):
 class _BregmanBlock(nn.Module):
     """Shared tail of the blocks: ``sigma(h + sigma^{-1}(clamp(S x)))`` (or ``sigma(h + S x)`` when standard)."""
 
-    act: Activation
-    standard: bool
+    def __init__(self, activation: str | Activation, standard: bool, eps: float, offset: str) -> None:
+        super().__init__()
+        check_choice(offset, "offset", ("exact", "official"))
+        self.act, self.standard, self.eps = get_activation(activation), standard, eps
+        self._act = _sigma(self.act, standard, offset)
+        self._inverse = self.act.offset(offset)
 
     def _setup_shortcut(self, in_planes: int, out_planes: int, stride: int, conv_shortcut: bool) -> None:
         self.shortcut: nn.Module
@@ -114,11 +118,7 @@ class BregmanBasicBlock(_BregmanBlock):
         offset: str = "exact",
         conv_shortcut: bool = False,
     ) -> None:
-        super().__init__()
-        check_choice(offset, "offset", ("exact", "official"))
-        self.act, self.standard, self.eps = get_activation(activation), standard, eps
-        self._act = _sigma(self.act, standard, offset)
-        self._inverse = self.act.offset(offset)
+        super().__init__(activation, standard, eps, offset)
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
@@ -151,11 +151,7 @@ class BregmanBottleneck(_BregmanBlock):
         groups: int = 1,
         base_width: int = 64,
     ) -> None:
-        super().__init__()
-        check_choice(offset, "offset", ("exact", "official"))
-        self.act, self.standard, self.eps = get_activation(activation), standard, eps
-        self._act = _sigma(self.act, standard, offset)
-        self._inverse = self.act.offset(offset)
+        super().__init__(activation, standard, eps, offset)
         width = int(planes * (base_width / 64.0)) * groups
         out = planes * self.expansion
         self.conv1 = nn.Conv2d(in_planes, width, 1, bias=False)
