@@ -14,6 +14,8 @@ in every test run):
 - :mod:`ballroom.core.training`: ``make_trainer``, the one quiet deterministic Trainer factory.
 - :mod:`ballroom.core.cli`: ``build_cli`` / ``run_cli``, every package's LightningCLI console script.
 - :mod:`ballroom.core.checkpoint`: ``load_zoo_model``, a ``fit`` checkpoint back into the zoo's model.
+- :mod:`ballroom.core.validate`: input checks for public entry points (``check_tensor``,
+  ``as_tensor``, ``check_int``, ``check_choice``...), one error style naming the argument.
 - :mod:`ballroom.core.lazy`: lazy package namespaces (names imported on first access).
 - :mod:`ballroom.core.profiling`: saved-activation accounting for benchmarks (any device).
 - :mod:`ballroom.core.testing`: the pytest plugin (markers ``cuda``, ``slow``, ``ddp``; ``--device``).
