@@ -99,7 +99,7 @@ def test_numbers() -> None:
     ]:
         with pytest.raises(exc, match=match):
             check_number(bad, "lr")
-    with pytest.raises(ValueError, match=r"sigma must lie in \(0, inf\], got 0"):
+    with pytest.raises(ValueError, match=r"sigma must lie in \(0, inf\), got 0"):
         check_positive(0, "sigma")
     with pytest.raises(ValueError, match=r"p must lie in \[0, 1\), got 1.0"):
         check_probability(1.0, "p", open_high=True)
@@ -111,7 +111,7 @@ def test_check_int() -> None:
     for bad in (2.5, True, "3", 3.0):
         with pytest.raises(TypeError, match="k must be an integer"):
             check_int(bad, "k")
-    with pytest.raises(ValueError, match=r"k must be an integer in \[1, inf\], got 0"):
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, inf\), got 0"):
         check_int(0, "k", min=1)
 
 

@@ -207,8 +207,8 @@ def check_number(
     below = lo is not None and (v <= lo if lo_open else v < lo)
     above = hi is not None and (v >= hi if hi_open else v > hi)
     if below or above:
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
+        left = "(" if lo_open or lo is None else "["
+        right = ")" if hi_open or hi is None else "]"
         lo_s = "-inf" if lo is None else f"{lo:g}"
         hi_s = "inf" if hi is None else f"{hi:g}"
         raise ValueError(f"{name} must lie in {left}{lo_s}, {hi_s}{right}, got {value!r}")
@@ -244,7 +244,9 @@ def check_int(value: object, name: str, *, min: int | None = None, max: int | No
     if (min is not None and v < min) or (max is not None and v > max):
         lo_s = "-inf" if min is None else str(min)
         hi_s = "inf" if max is None else str(max)
-        raise ValueError(f"{name} must be an integer in [{lo_s}, {hi_s}], got {v}")
+        left = "(" if min is None else "["
+        right = ")" if max is None else "]"
+        raise ValueError(f"{name} must be an integer in {left}{lo_s}, {hi_s}{right}, got {v}")
     return v
 
 

@@ -1,13 +1,15 @@
 """Pure functions of the method (torch only, no Lightning, no state).
 
 Replace the example with the spec's equations; keep one function per equation, typed, with the
-shapes in the docstring and a clear error for bad input.
+shapes in the docstring and a clear error for bad input (through ``ballroom.core.validate``).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from ballroom.core.validate import check_positive, check_tensor
 
 __all__ = ["standardize"]
 
@@ -23,16 +25,10 @@ def standardize(x: Tensor, dim: int = -1, eps: float = 1e-5) -> Tensor:
     Returns:
         a tensor of ``x``'s shape and dtype.
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    if x.ndim == 0 or x.shape[dim] == 0:
+    check_tensor(x, "x", min_ndim=1)
+    check_positive(eps, "eps")
+    if x.shape[dim] == 0:
         raise ValueError(f"x must have a non-empty dimension {dim}, got shape {tuple(x.shape)}")
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    if not torch.isfinite(x).all():
-        raise ValueError("x must be finite (found NaN or inf)")
     mean = x.mean(dim, keepdim=True)
     var = x.var(dim, unbiased=False, keepdim=True)
     return (x - mean) / torch.sqrt(var + eps)
