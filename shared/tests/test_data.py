@@ -358,3 +358,43 @@ def test_extract_archive_refuses_escapes(tmp_path: Path) -> None:
     with zipfile.ZipFile(ok, "w") as zf:
         zf.writestr("inner/a.txt", "hello")
     assert (D.extract_archive(ok, dest) / "inner" / "a.txt").read_text() == "hello"
+
+
+class _RunsCode:
+    """Unpickling this object calls os.system: what a swapped data file could do."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED",))
+
+
+def test_cifar_reader_refuses_a_pickle_that_would_run_code(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)]:
+        (folder / name).write_bytes(pickle.dumps({b"data": _RunsCode(), b"labels": [0]}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(D.UnsafePickleError, match=r"refusing to unpickle global (posix|os|nt)\.system"):
+        D.load_cifar10(tmp_path, "train")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_load_pickle_reads_arrays_of_both_protocols_and_refuses_other_globals(tmp_path: Path) -> None:
+    data = {b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [1, 2], b"name": b"x"}
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        (tmp_path / "ok").write_bytes(pickle.dumps(data, protocol=protocol))
+        back = D.load_pickle(tmp_path / "ok")
+        assert np.array_equal(back[b"data"], data[b"data"]) and back[b"labels"] == [1, 2]
+    (tmp_path / "bad").write_bytes(pickle.dumps({"f": Path("x")}))
+    with pytest.raises(D.UnsafePickleError, match="pathlib"):
+        D.load_pickle(tmp_path / "bad")
+
+
+def test_rotate_images_refuses_arrays_and_bad_shapes_by_name() -> None:
+    with pytest.raises(TypeError, match=r"images must be a torch.Tensor, got ndarray \(convert"):
+        D.rotate_images(np.zeros((2, 1, 8, 8), dtype=np.float32), 0.3)
+    with pytest.raises(ValueError, match="images must have rank 4"):
+        D.rotate_images(torch.zeros(1, 8, 8), 0.3)
+    with pytest.raises(TypeError, match="images must have a floating-point dtype"):
+        D.rotate_images(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), 0.3)

@@ -198,3 +198,27 @@ def test_metrics_on_device(device: torch.device) -> None:
     assert on.device.type == device.type
     assert float(on) == pytest.approx(float(M.linear_cka(X, Y)), rel=1e-10)
     assert float(M.svcca(X.to(device), Y.to(device))) == pytest.approx(float(M.svcca(X, Y)), rel=1e-8)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_rbf_bandwidth_is_validated_by_name(bad: float) -> None:
+    X, Y = torch.randn(8, 3), torch.randn(8, 2)
+    with pytest.raises(ValueError, match="sigma_frac must"):
+        M.rbf_cka(X, Y, sigma_frac=bad)
+    with pytest.raises(ValueError, match="sigma must"):
+        M.gram_rbf(X, sigma=bad)
+    with pytest.raises(ValueError, match="sigma_frac must"):
+        M.RBFCKA(sigma_frac=bad)
+
+
+def test_functions_import_without_torchmetrics() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ballroom.core.metrics as M; "
+        "assert 'torchmetrics' not in sys.modules, 'functions pulled in torchmetrics'; "
+        "M.LinearCKA; assert 'torchmetrics' in sys.modules; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -14,7 +14,16 @@ from ballroom.core.data.digits import (
     render_digits,
     rotate_images,
 )
-from ballroom.core.data.download import ChecksumError, download_url, extract_archive, md5sum, sha256sum
+from ballroom.core.data.download import (
+    NUMPY_PICKLE_GLOBALS,
+    ChecksumError,
+    UnsafePickleError,
+    download_url,
+    extract_archive,
+    load_pickle,
+    md5sum,
+    sha256sum,
+)
 from ballroom.core.data.uea import BUNDLED_UCR_UEA, UCRUEADataset, UEADataModule, ucr_uea
 from ballroom.core.data.vision import (
     VISION_FILES,
@@ -27,6 +36,7 @@ from ballroom.core.data.vision import (
 
 __all__ = [
     "BUNDLED_UCR_UEA",
+    "NUMPY_PICKLE_GLOBALS",
     "VISION_FILES",
     "ChecksumError",
     "DigitsDataModule",
@@ -34,6 +44,7 @@ __all__ = [
     "SplitDataModule",
     "UCRUEADataset",
     "UEADataModule",
+    "UnsafePickleError",
     "VisionDataModule",
     "download_url",
     "extract_archive",
@@ -41,6 +52,7 @@ __all__ = [
     "load_cifar100",
     "load_digits_images",
     "load_mnist",
+    "load_pickle",
     "md5sum",
     "read_idx",
     "render_digits",

@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from ballroom.core.data._base import SplitDataModule, split_indices
+from ballroom.core.validate import check_tensor
 
 __all__ = [
     "DigitsDataModule",
@@ -63,7 +64,8 @@ def rotate_images(images: Tensor, angles: Tensor | float) -> Tensor:
     fill outside the canvas (angles within float rounding of a right angle count as
     right angles). Returns ``(N, C, S, S)`` of the input dtype.
     """
-    if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+    check_tensor(images, "images", ndim=4, nonempty=False)
+    if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"images must have shape (N, C, S, S) with square S x S, got {tuple(images.shape)}")
     if not images.is_floating_point():
         raise TypeError(f"images must be floating point, got {images.dtype}")
@@ -123,7 +125,8 @@ def render_digits(images: Tensor, angles: Tensor | float, size: int = 28, pad: i
     image of :func:`load_digits_images`, and rotated copies carry no second interpolation blur, so
     upright and rotated images are equally sharp. Returns ``(N, C, size, size)`` float32 in ``[0, 1]``.
     """
-    if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+    check_tensor(images, "images", ndim=4, nonempty=False)
+    if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"images must have shape (N, C, s, s), got {tuple(images.shape)}")
     inner = size - 2 * pad
     if pad < 0 or inner < 2:

@@ -3,19 +3,70 @@
 Nothing in ballroom downloads by default: loaders call :func:`download_url` only when asked to
 (``download=True``). Every file carries a SHA-256 (or, where only that is published, an MD5); a
 mismatch deletes the partial file and raises.
+
+Pickled datasets (the CIFAR "python version" batches) are read with :func:`load_pickle`, a restricted
+unpickler that admits only the globals the format needs (numpy array reconstruction), so a swapped
+or foreign file cannot run code: never call plain ``pickle.load`` (or ``torch.load`` without
+``weights_only=True``) on a data file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import pickle
 import tarfile
 import urllib.request
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["ChecksumError", "download_url", "extract_archive", "md5sum", "sha256sum"]
+__all__ = [
+    "NUMPY_PICKLE_GLOBALS",
+    "ChecksumError",
+    "UnsafePickleError",
+    "download_url",
+    "extract_archive",
+    "load_pickle",
+    "md5sum",
+    "sha256sum",
+]
+
+# (module, name) pairs a pickle of dicts/lists of numpy arrays needs: the array and dtype
+# constructors (numpy 1 spells the module numpy.core, numpy 2 numpy._core) and the bytes codec that
+# Python 3's protocol 2 uses for ``bytes`` objects.
+NUMPY_PICKLE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),  # protocol 5 arrays
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+)
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allow-list of :func:`load_pickle`."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BufferedIOBase, allowed: frozenset[tuple[str, str]], **kwargs: str) -> None:
+        super().__init__(file, **kwargs)
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self._allowed:
+            raise UnsafePickleError(
+                f"refusing to unpickle global {module}.{name}: a data file may only contain "
+                f"builtin containers and numpy arrays (allowed: {sorted(self._allowed)})"
+            )
+        return super().find_class(module, name)
 
 
 class ChecksumError(RuntimeError):
@@ -141,3 +192,19 @@ def extract_archive(archive: str | os.PathLike[str], dest: str | os.PathLike[str
         else:  # pragma: no cover - Python < 3.11.4; the checks above already ran
             tf.extractall(dest, members=members)
     return dest
+
+
+def load_pickle(
+    path: str | os.PathLike[str],
+    allowed: frozenset[tuple[str, str]] = NUMPY_PICKLE_GLOBALS,
+    encoding: str = "bytes",
+) -> object:
+    """Unpickle a data file admitting only the globals in ``allowed`` (numpy arrays by default).
+
+    Builtin containers, numbers, strings and bytes need no globals and always load; any other
+    class or function (``os.system``, ``builtins.eval``, ...) raises :class:`UnsafePickleError`
+    before anything runs. ``encoding`` is passed to the unpickler (``"bytes"`` reads Python 2 pickles
+    such as the CIFAR batches with bytes keys).
+    """
+    with open(path, "rb") as fh:
+        return _RestrictedUnpickler(fh, frozenset(allowed), encoding=encoding).load()
