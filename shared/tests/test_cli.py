@@ -72,3 +72,31 @@ def test_modules_take_a_zoo_name_or_a_built_network() -> None:
         resolve_model(3)
     with pytest.raises(ValueError, match="num_classes"):
         ClassifierModule(num_classes=1)
+
+
+def test_fit_defaults_leave_a_last_checkpoint_log_often_and_print_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path)
+    (tmp_path / "other.yaml").write_text("model:\n  lr: 0.005\n")
+    args = ["fit", "--trainer.max_steps=6", "--trainer.val_check_interval=1000", "--trainer.max_epochs=-1",
+            "--trainer.check_val_every_n_epoch=null", "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path}", "--config", "other"]  # fmt: skip
+    obj = build_cli(ClassifierModule, DigitsDataModule, config, args)
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert last.is_file()  # no validation ran, yet fit left a checkpoint
+    assert f"checkpoint (last): {last}" in capsys.readouterr().out
+    assert obj.trainer.log_every_n_steps == 5
+    assert obj.model.hparams.lr == 0.005  # type: ignore[attr-defined]  # --config other = the packaged other.yaml
+    assert read_checkpoint(last)["global_step"] == 6
+
+
+def test_resolve_config_names(tmp_path: Path) -> None:
+    from ballroom.core.cli import resolve_config_names
+
+    (tmp_path / "charlm.yaml").write_text("{}\n")
+    packaged = str(tmp_path / "charlm.yaml")
+    assert resolve_config_names(["fit", "--config", "charlm"], tmp_path) == ["fit", "--config", packaged]
+    assert resolve_config_names(["fit", "--config=charlm.yaml"], tmp_path) == ["fit", f"--config={packaged}"]
+    assert resolve_config_names(["fit", "--config", "nope"], tmp_path) == ["fit", "--config", "nope"]
+    assert resolve_config_names(["--model.config", "charlm"], tmp_path) == ["--model.config", "charlm"]
