@@ -70,6 +70,18 @@ def test_member_registers_a_tiny_zoo_entry(name: str) -> None:
     assert f'"{name}-tiny"' in source
 
 
+@pytest.mark.parametrize("name", list(MEMBERS))
+def test_every_zoo_entry_says_what_input_it_takes(name: str) -> None:
+    tree = ast.parse((MEMBERS[name] / "src" / "ballroom" / name / "zoo.py").read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "ModelCfg"]
+    assert calls, "zoo.py builds no ModelCfg"
+    for call in calls:
+        given = {k.arg: k.value for k in call.keywords}
+        assert isinstance(given.get("input"), ast.Constant) and given["input"].value, (
+            f"{name}: a ModelCfg at line {call.lineno} has no input= (what it takes and returns, with shapes)"
+        )
+
+
 @pytest.mark.parametrize("name", METHODS)
 def test_method_package_dependencies_and_cli(name: str) -> None:
     meta = _pyproject(name)

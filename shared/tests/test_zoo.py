@@ -55,3 +55,18 @@ def test_duplicate_names_across_packages_are_an_error(monkeypatch: pytest.Monkey
 def test_mlp_rejects_wrong_input_size() -> None:
     with pytest.raises(ValueError, match="64 features"):
         MLP()(torch.zeros(2, 10))
+
+
+def test_pretrained_unknown_options_and_package_filter_answer_clearly() -> None:
+    from ballroom.core.zoo import create_model, get_config, list_models
+
+    with pytest.raises(ValueError, match=r"model 'core-tiny': pretrained: no pretrained weights ship"):
+        create_model("core-tiny", pretrained=True)
+    assert isinstance(create_model("core-tiny", pretrained=False), MLP)
+    with pytest.raises(TypeError, match=r"model 'core-tiny': .* unknown option\(s\) \['bogus'\]; it accepts"):
+        create_model("core-tiny", bogus=1)
+    assert list_models(package="core") == ["core-mlp", "core-tiny"]
+    assert set(list_models(package="core")) < set(list_models())
+    with pytest.raises(ValueError, match="package: no installed ballroom package 'nope'"):
+        list_models(package="nope")
+    assert "(B, 64)" in get_config("core-tiny").input

@@ -47,4 +47,3 @@ def make_trainer(root_dir: str | os.PathLike[str] | None = None, **overrides: An
         opts["default_root_dir"] = os.fspath(root_dir)
     opts.update(overrides)
     return pl.Trainer(**opts)
-

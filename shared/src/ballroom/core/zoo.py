@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -48,6 +49,11 @@ class ModelCfg:
         section: the spec section (or paper table) it reproduces.
         license: licence of the configuration (and of weights, if any ever ship).
         notes: anything a user should know (deviations, expected accuracy, runtime).
+        input: what the model takes and returns, e.g. ``"images (B, 1, 28, 28) float -> logits (B, 10)"``.
+
+    No pretrained weights ship with ballroom: ``build(pretrained=True)`` says so and how to train
+    them (``pretrained=False`` is accepted and ignored, for timm-style code). Overrides the builder
+    does not accept are refused with the accepted names (nothing is dropped silently).
     """
 
     builder: str
@@ -56,6 +62,7 @@ class ModelCfg:
     section: str = ""
     license: str = "MIT"
     notes: str = ""
+    input: str = ""
 
     def __post_init__(self) -> None:
         module, sep, attr = self.builder.partition(":")
@@ -75,7 +82,30 @@ class ModelCfg:
 
     def build(self, **overrides: Any) -> Any:
         """Call the builder with the default kwargs updated by ``overrides``."""
-        return self.resolve()(**{**self.kwargs, **overrides})
+        if overrides.pop("pretrained", False):
+            raise ValueError(
+                f"pretrained: no pretrained weights ship for {self.builder!r}; train the model with the "
+                "package's `ballroom-<name> fit` and load the checkpoint with "
+                "ballroom.core.checkpoint.load_zoo_model(path)"
+            )
+        builder = self.resolve()
+        kwargs = {**self.kwargs, **overrides}
+        _check_kwargs(builder, self.builder, kwargs)
+        return builder(**kwargs)
+
+
+def _check_kwargs(builder: Callable[..., Any], label: str, kwargs: Mapping[str, Any]) -> None:
+    """Refuse keyword arguments the builder has no parameter for (unless it takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    accepted = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise TypeError(f"{label} got unknown option(s) {unknown}; it accepts {sorted(accepted)}")
 
 
 def create(zoo: Mapping[str, ModelCfg], name: str, **overrides: Any) -> Any:
@@ -84,11 +114,20 @@ def create(zoo: Mapping[str, ModelCfg], name: str, **overrides: Any) -> Any:
         close = difflib.get_close_matches(name, list(zoo), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; available: {', '.join(sorted(zoo))}"
         raise KeyError(f"unknown model {name!r}{hint}")
-    return zoo[name].build(**overrides)
+    try:
+        return zoo[name].build(**overrides)
+    except (TypeError, ValueError) as err:
+        if str(err).startswith(("pretrained:", zoo[name].builder)):
+            raise type(err)(f"model {name!r}: {err}") from None
+        raise
 
 
 def load_zoo() -> dict[str, ModelCfg]:
     """Merge every installed package's ``ZOO`` (``ballroom.zoo`` entry points); duplicate names are an error."""
+    return _load_zoo()[0]
+
+
+def _load_zoo() -> tuple[dict[str, ModelCfg], dict[str, str]]:
     merged: dict[str, ModelCfg] = {}
     owner: dict[str, str] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -104,12 +143,17 @@ def load_zoo() -> dict[str, ModelCfg]:
                 raise ValueError(f"model name {name!r} is registered by both {owner[name]!r} and {ep.name!r}")
             merged[name] = cfg
             owner[name] = ep.name
-    return merged
+    return merged, owner
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted names of every installed model, optionally filtered by a shell-style ``pattern``."""
-    names = sorted(load_zoo())
+def list_models(pattern: str | None = None, package: str | None = None) -> list[str]:
+    """Sorted names of every installed model, optionally filtered by a shell-style ``pattern`` and by
+    the ``package`` that registers them (its entry-point name: ``"flowformer"``, ``"core"``, ...)."""
+    zoo, owner = _load_zoo()
+    if package is not None and package not in set(owner.values()):
+        raise ValueError(f"package: no installed ballroom package {package!r} registers models; "
+                         f"installed: {sorted(set(owner.values()))}")  # fmt: skip
+    names = sorted(n for n in zoo if package is None or owner[n] == package)
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
 
 
@@ -153,6 +197,7 @@ ZOO: dict[str, ModelCfg] = {
         paper="none (ballroom-core sanity model)",
         section="ballroom-core README, reproduction",
         notes=f"64-32-10 ReLU MLP for 8x8 digits; trains to >0.9 test accuracy in seconds (core {_core_version}).",
+        input="flattened 8x8 digits (B, 64) float in [0, 1] -> logits (B, 10)",
     ),
     "core-mlp": ModelCfg(
         builder="ballroom.core.models:MLP",
@@ -160,5 +205,6 @@ ZOO: dict[str, ModelCfg] = {
         paper="none (ballroom-core sanity model)",
         section="ballroom-core README",
         notes="64-128-64-10 ReLU MLP (the probe architecture of the RTD spec's digits experiment).",
+        input="flattened 8x8 digits (B, 64) float in [0, 1] -> logits (B, 10)",
     ),
 }

@@ -14,6 +14,7 @@ _PAPER = "Frecon, Gasso, Pontil, Salzo, Bregman Neural Networks, ICML 2022"
 ZOO: dict[str, ModelCfg] = {
     "bregman-tiny": ModelCfg(
         builder="ballroom.bregman.nn:BregmanMLP",
+        input="flattened 8x8 digits scaled into the activation's range (B, 64) float -> logits (B, 10)",
         kwargs={"input_dim": 64, "hidden_dims": (32, 32), "output_dim": 10, "activation": "sigmoid"},
         paper=_PAPER,
         section="spec: offline reproduction plan",
@@ -21,6 +22,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "bregman-mlp-digits-d20": ModelCfg(
         builder="ballroom.bregman.nn:BregmanMLP",
+        input="flattened 8x8 digits scaled into the activation's range (B, 64) float -> logits (B, 10)",
         kwargs={"input_dim": 64, "hidden_dims": (64,) * 20, "output_dim": 10, "activation": "sigmoid"},
         paper=_PAPER,
         section="spec: offline reproduction plan (depth study)",
@@ -28,6 +30,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "bregman-mlp-spiral": ModelCfg(
         builder="ballroom.bregman.nn:BregmanMLP",
+        input="2-D points scaled into (-pi/2, pi/2) (B, 2) float -> logits (B, 2)",
         kwargs={"input_dim": 2, "hidden_dims": (2, 2, 2), "output_dim": 2, "activation": "atan"},
         paper=_PAPER,
         section="spec: two-spiral toy",
@@ -35,6 +38,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "bregman-mlp-mnist": ModelCfg(
         builder="ballroom.bregman.nn:BregmanMLP",
+        input="flattened 28x28 images scaled into (0, 1) (B, 784) float -> logits (B, 10)",
         kwargs={"input_dim": 784, "hidden_dims": (1024,) * 3, "output_dim": 10, "activation": "sigmoid"},
         paper=_PAPER,
         section="spec: MNIST MLPs",
@@ -42,6 +46,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "bregman-resnet20-cifar10": ModelCfg(
         builder="ballroom.bregman.resnet:bregman_resnet20",
+        input="images (B, 3, 32, 32) float -> logits (B, 10)",
         kwargs={"activation": "softplus", "num_classes": 10},
         paper=_PAPER,
         section="spec: CIFAR-10 ResNet-20",
@@ -49,6 +54,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "standard-resnet20-cifar10": ModelCfg(
         builder="ballroom.bregman.resnet:bregman_resnet20",
+        input="images (B, 3, 32, 32) float -> logits (B, 10)",
         kwargs={"activation": "softplus", "num_classes": 10, "standard": True},
         paper=_PAPER,
         section="spec: CIFAR-10 ResNet-20 (baseline)",
@@ -56,6 +62,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "bregman-resnet18-imagenet": ModelCfg(
         builder="ballroom.bregman.resnet:bregman_resnet18",
+        input="images (B, 3, 224, 224) float -> logits (B, 1000)",
         kwargs={"activation": "softplus", "num_classes": 1000},
         paper=_PAPER,
         section="spec: ImageNet ResNet-18",

@@ -15,6 +15,7 @@ _BUILDER = "ballroom.dualform.nn:DualFormMLP"
 ZOO: dict[str, ModelCfg] = {
     "dualform-tiny": ModelCfg(
         builder=_BUILDER,
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 10)",
         kwargs={"in_features": 64, "layer_sizes": (32, 32), "num_classes": 10},
         paper=_PAPER,
         section="spec: Offline reproduction plan, shrunk",
@@ -22,6 +23,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "dualform-digits": ModelCfg(
         builder=_BUILDER,
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 10)",
         kwargs={"in_features": 64, "layer_sizes": (128, 128), "num_classes": 10},
         paper=_PAPER,
         section="spec: Offline reproduction plan",
@@ -29,6 +31,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "dualform-mnist": ModelCfg(
         builder=_BUILDER,
+        input="flattened 28x28 images (B, 784) float -> logits (B, 10)",
         kwargs={"in_features": 784, "layer_sizes": (800, 800), "num_classes": 10},
         paper=_PAPER,
         section="spec: Paper's experiments (image tasks)",

@@ -14,6 +14,7 @@ _PAPER = "Nonnenmacher et al., Utilizing Expert Features for Contrastive Learnin
 ZOO: dict[str, ModelCfg] = {
     "expclr-tiny": ModelCfg(
         builder="ballroom.expclr.nn:ResNet1DEncoder",
+        input="univariate series (B, 1, T) float, any T -> representations (B, 16)",
         kwargs={"in_channels": 1, "repr_dim": 16, "blocks": 1, "width": 16},
         paper=_PAPER,
         section="spec: Offline reproduction plan, shrunk",
@@ -21,6 +22,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "expclr-small": ModelCfg(
         builder="ballroom.expclr.nn:ResNet1DEncoder",
+        input="univariate series (B, 1, T) float, any T -> representations (B, 32)",
         kwargs={"in_channels": 1, "repr_dim": 32, "blocks": 3, "width": 32},
         paper=_PAPER,
         section="spec: Offline reproduction plan (SineBands)",
@@ -28,6 +30,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "expclr-resnet": ModelCfg(
         builder="ballroom.expclr.nn:ResNet1DEncoder",
+        input="univariate series (B, 1, T) float, any T -> representations (B, 100)",
         kwargs={"in_channels": 1, "repr_dim": 100, "blocks": 8, "width": 64},
         paper=_PAPER,
         section="spec: Encoder and training",
@@ -35,6 +38,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "expclr-tcn": ModelCfg(
         builder="ballroom.expclr.nn:TCNEncoder",
+        input="univariate series (B, 1, T) float, any T -> representations (B, 100)",
         kwargs={"in_channels": 1, "repr_dim": 100, "blocks": 8, "width": 64},
         paper=_PAPER,
         section="spec: Encoder and training",

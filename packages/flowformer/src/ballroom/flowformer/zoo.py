@@ -20,6 +20,7 @@ _PAPER = "Wu et al., Flowformer: Linearizing Transformers with Conservation Flow
 ZOO: dict[str, ModelCfg] = {
     "flowformer-tiny": ModelCfg(
         builder="ballroom.flowformer.nn:FlowformerClassifier",
+        input="token ids (B, L) int64 in [0, 16), L <= 100 (+ padding mask) -> logits (B, 10)",
         kwargs={
             "num_classes": 10,
             "vocab_size": 16,
@@ -36,6 +37,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "flowformer-listops-mini": ModelCfg(
         builder="ballroom.flowformer.nn:FlowformerClassifier",
+        input="ListOps token ids (B, L) int64 in [0, 16), L <= 100 (+ padding mask) -> logits (B, 10)",
         kwargs={
             "num_classes": 10,
             "vocab_size": 16,
@@ -52,6 +54,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "flowformer-lra-listops": ModelCfg(
         builder="ballroom.flowformer.nn:FlowformerClassifier",
+        input="ListOps token ids (B, L) int64 in [0, 16), L <= 2000 (+ padding mask) -> logits (B, 10)",
         kwargs={
             "num_classes": 10,
             "vocab_size": 16,
@@ -69,6 +72,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "flowformer-uea": ModelCfg(
         builder="ballroom.flowformer.nn:FlowformerClassifier",
+        input="multivariate series (B, T, 12) float, T <= 32 (+ padding mask) -> logits (B, 9)",
         kwargs={
             "num_classes": 9,
             "in_features": 12,
@@ -86,6 +90,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "flowformer-charlm": ModelCfg(
         builder="ballroom.flowformer.nn:FlowformerLM",
+        input="character ids (B, L) int64 in [0, 128), L <= 128 -> next-token logits (B, L, 128)",
         kwargs={
             "vocab_size": 128,
             "d_model": 64,
@@ -101,6 +106,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "flowformer-wikitext103": ModelCfg(
         builder="ballroom.flowformer.nn:FlowformerLM",
+        input="word ids (B, L) int64 in [0, 267744), L <= 512 -> next-token logits (B, L, 267744)",
         kwargs={
             "vocab_size": 267_744,
             "d_model": 512,

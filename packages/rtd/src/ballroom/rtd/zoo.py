@@ -14,6 +14,7 @@ _PAPER = "Barannikov et al., Representation Topology Divergence, ICML 2022"
 ZOO: dict[str, ModelCfg] = {
     "rtd-tiny": ModelCfg(
         builder="ballroom.core.models:MLP",
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 10)",
         kwargs={"in_features": 64, "hidden": (32, 16), "num_classes": 10},
         paper=_PAPER,
         section="spec: Offline reproduction plan (digits), shrunk",
@@ -21,6 +22,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "rtd-probe": ModelCfg(
         builder="ballroom.core.models:MLP",
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 10)",
         kwargs={"in_features": 64, "hidden": (128, 64), "num_classes": 10},
         paper=_PAPER,
         section="spec: Offline reproduction plan (digits)",

@@ -20,6 +20,7 @@ _Z2 = "ballroom.sepgcnn.models:Z2ResNet"
 ZOO: dict[str, ModelCfg] = {
     "sepgcnn-tiny": ModelCfg(
         builder=_GCNN,
+        input="images (B, 1, H, W) float -> logits (B, 10) (rotation-invariant pooling)",
         kwargs={"group": "SE2", "n_rot": 4, "implementation": "separable",
                 "widths": [4, 4, 8], "kernel_size": 5, "hidden": 16},
         paper=_PAPER,
@@ -28,6 +29,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "sepgcnn-digits-se2": ModelCfg(
         builder=_GCNN,
+        input="images (B, 1, H, W) float -> logits (B, 10) (rotation-invariant pooling)",
         kwargs={"group": "SE2", "n_rot": 8, "implementation": "separable",
                 "widths": [8, 8, 16], "kernel_size": 5, "hidden": 32},
         paper=_PAPER,
@@ -37,6 +39,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "sepgcnn-digits-sim2": ModelCfg(
         builder=_GCNN,
+        input="images (B, 1, H, W) float -> logits (B, 10) (rotation/scale-invariant pooling)",
         kwargs={"group": "Sim2", "n_rot": 8, "n_scale": 2, "max_scale": 1.5,
                 "implementation": "separable+2d", "widths": [8, 8, 16], "kernel_size": 5, "hidden": 32},
         paper=_PAPER,
@@ -45,6 +48,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "sepgcnn-digits-z2": ModelCfg(
         builder=_Z2,
+        input="images (B, 1, H, W) float -> logits (B, 10)",
         kwargs={"widths": [14, 14, 28], "kernel_size": 5},
         paper=_PAPER,
         section="spec: Offline reproduction plan (Z2 CNN baseline of about equal parameters)",
@@ -52,6 +56,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "sepgcnn-mnist-rot-se2": ModelCfg(
         builder=_GCNN,
+        input="images (B, 1, 28, 28) float -> logits (B, 10) (rotation-invariant pooling)",
         kwargs={"group": "SE2", "n_rot": 16, "implementation": "separable",
                 "widths": [32, 32, 64], "kernel_size": 7, "hidden": 64},
         paper=_PAPER,
@@ -60,6 +65,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "sepgcnn-mnist-rot-sim2": ModelCfg(
         builder=_GCNN,
+        input="images (B, 1, 28, 28) float -> logits (B, 10) (rotation/scale-invariant pooling)",
         kwargs={"group": "Sim2", "n_rot": 16, "n_scale": 3, "max_scale": 1.74,
                 "implementation": "separable+2d", "widths": [32, 32, 64], "kernel_size": 7, "hidden": 64},
         paper=_PAPER,

@@ -12,6 +12,7 @@ __all__ = ["ZOO", "create"]
 ZOO: dict[str, ModelCfg] = {
     "tmplname-tiny": ModelCfg(
         builder="ballroom.tmplname.nn:TmplnameNet",
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 10)",
         kwargs={"in_features": 64, "hidden": (32,), "num_classes": 10},
         paper="<authors>, <title>, ICML 2022",
         section="spec: tests",
