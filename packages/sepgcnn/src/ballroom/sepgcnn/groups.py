@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ballroom.core.validate import check_int, check_number, check_tensor
+
 __all__ = ["SE2", "Group", "Sampling", "Sim2"]
 
 Sampling = Literal["discretise", "uniform"]
@@ -39,9 +41,18 @@ class SE2:
     name = "SE2"
 
     def __init__(self, n_rot: int) -> None:
-        if n_rot < 1:
-            raise ValueError(f"n_rot must be >= 1, got {n_rot}")
-        self.n_rot = n_rot
+        self.n_rot = check_int(n_rot, "n_rot", min=1)
+
+    def check_elements(self, elements: object, name: str = "elements") -> Tensor:
+        """``elements`` must be a finite float ``(N, dim)`` tensor of this group (``dim`` = 1 for SE(2):
+        ``(theta,)``; 2 for Sim(2): ``(theta, s)`` with ``s > 0``). Returns it."""
+        check_tensor(elements, name, shape=(None, self.dim))
+        assert isinstance(elements, Tensor)
+        if self.dim == 2 and not bool((elements[:, 1] > 0).all()):
+            raise ValueError(
+                f"{name}: Sim(2) scales (column 1) must be > 0, got min {float(elements[:, 1].min()):.4g}"
+            )
+        return elements
 
     @property
     def size(self) -> int:
@@ -101,11 +112,13 @@ class Sim2(SE2):
 
     def __init__(self, n_rot: int, n_scale: int, max_scale: float) -> None:
         super().__init__(n_rot)
-        if n_scale < 1 or max_scale < 1.0 or (n_scale > 1 and max_scale == 1.0):
+        n_scale = check_int(n_scale, "n_scale", min=1)
+        max_scale = check_number(max_scale, "max_scale", lo=1.0)
+        if n_scale > 1 and max_scale == 1.0:
             raise ValueError(
-                f"need n_scale >= 1 and max_scale >= 1 (> 1 with several scales), got {n_scale}, {max_scale}"
+                f"max_scale must be > 1 with several scales (n_scale={n_scale}), got {max_scale}"
             )
-        self.n_scale, self.max_scale = n_scale, float(max_scale)
+        self.n_scale, self.max_scale = n_scale, max_scale
 
     @property
     def size(self) -> int:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ballroom.core.validate import check_choice, check_int, check_positive, check_tensor
 from ballroom.sepgcnn.functional import (
     check_kernel_size,
     grid_extent,
@@ -62,9 +63,12 @@ class _GroupLayer(nn.Module):
         self, group: Group, kernel_size: int, sampling: Sampling, padding: bool, stride: int
     ) -> None:
         super().__init__()
+        if not hasattr(group, "check_elements"):
+            raise TypeError(f"group must be an SE2 or Sim2 instance, got {type(group).__name__}")
+        check_int(kernel_size, "kernel_size", min=1)
+        check_int(stride, "stride", min=1)
         check_kernel_size(kernel_size, group)
-        if sampling not in ("discretise", "uniform"):
-            raise ValueError(f"sampling must be 'discretise' or 'uniform', got {sampling!r}")
+        check_choice(sampling, "sampling", ("discretise", "uniform"))
         self.group, self.kernel_size, self.sampling = group, kernel_size, sampling
         #: sampling method in eval mode (None: the training method, as the official code, which draws
         #: uniform offsets in eval too); "discretise" makes evaluation deterministic
@@ -96,11 +100,18 @@ class _GroupLayer(nn.Module):
         self._cache = (tuple(t.detach().clone() for t in key), value)
         return value
 
-    def _elements(self, elements: Tensor | None, device: torch.device) -> Tensor:
+    def _elements(self, elements: Tensor | None, device: torch.device, name: str = "elements") -> Tensor:
         if elements is None:
             method = self.sampling if self.training or self.eval_sampling is None else self.eval_sampling
             elements = self.group.sample(method)
+        else:
+            self.group.check_elements(elements, name)
         return elements.to(device=device, dtype=self.grid.dtype)
+
+
+def _check_widths(**widths: int) -> None:
+    for name, value in widths.items():
+        check_int(value, name, min=1)
 
 
 class LiftingConv(_GroupLayer):
@@ -125,6 +136,9 @@ class LiftingConv(_GroupLayer):
         omega0: float = 10.0,
     ) -> None:
         super().__init__(group, kernel_size, sampling, padding, stride)
+        _check_widths(in_channels=in_channels, out_channels=out_channels, hidden=hidden)
+        check_int(num_hidden, "num_hidden", min=0)
+        check_positive(omega0, "omega0")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_net = SIRENKernel(
             2,
@@ -148,8 +162,9 @@ class LiftingConv(_GroupLayer):
         return w.permute(3, 0, 4, 1, 2).reshape(self.out_channels * n, self.in_channels, k, k)
 
     def forward(self, x: Tensor, elements: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        check_tensor(x, "x", ndim=4, finite=False)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         elements = self._elements(elements, x.device)
         kernel = self._cached_kernel((elements,), lambda: self.kernel(elements))
         y = F.conv2d(x, kernel.to(x.dtype), stride=self.stride, padding=self.padding)
@@ -202,6 +217,9 @@ class GroupConv(_GroupLayer):
         channels_last: bool | None = None,
     ) -> None:
         super().__init__(group, kernel_size, sampling, padding, stride)
+        _check_widths(in_channels=in_channels, out_channels=out_channels, hidden=hidden)
+        check_int(num_hidden, "num_hidden", min=0)
+        check_positive(omega0, "omega0")
         cls = factorisation_class(implementation if separable is None else separable)
         self.factorisation: KernelFactorisation = cls(
             group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0
@@ -222,7 +240,9 @@ class GroupConv(_GroupLayer):
     def _grids(self, in_elements: Tensor | None, out_elements: Tensor | None) -> tuple[Tensor, Tensor]:
         if in_elements is None:
             in_elements = self.group.sample("discretise")
-        out_el = self._elements(out_elements, self.grid.device)
+        else:
+            self.group.check_elements(in_elements, "in_elements")
+        out_el = self._elements(out_elements, self.grid.device, "out_elements")
         return in_elements.to(device=self.grid.device, dtype=self.grid.dtype), out_el
 
     def kernel(self, in_elements: Tensor | None = None, out_elements: Tensor | None = None) -> Kernel:
@@ -247,13 +267,13 @@ class GroupConv(_GroupLayer):
     def forward(
         self, x: Tensor, in_elements: Tensor, out_elements: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        if x.ndim != 5 or x.shape[1] != self.in_channels or x.shape[2] != in_elements.shape[0]:
+        check_tensor(x, "x", ndim=5, finite=False)
+        self.group.check_elements(in_elements, "in_elements")
+        if x.shape[1] != self.in_channels or x.shape[2] != in_elements.shape[0]:
             raise ValueError(
-                f"expected x of shape (B, C_in={self.in_channels}, N_in={in_elements.shape[0]}, H, W), got {tuple(x.shape)}"
+                f"x must have shape (B, C_in={self.in_channels}, N_in={in_elements.shape[0]}, H, W), got {tuple(x.shape)}"
             )
-        if not x.is_floating_point():
-            raise TypeError(f"x must be floating point, got {x.dtype}")
-        out_el = self._elements(out_elements, x.device)
+        out_el = self._elements(out_elements, x.device, "out_elements")
         x = self.factorisation.project(x)
         kernel = self._cached_kernel((in_elements, out_el), lambda: self.kernel(in_elements, out_el))
         y = self.factorisation.convolve(x, kernel, self.stride, self.padding, self._use_channels_last(x))
@@ -265,8 +285,7 @@ class GroupBatchNorm(nn.BatchNorm3d):
     """``BatchNorm3d(C)`` on ``(B, C, N, H, W)``: statistics shared over the group axis (keeps equivariance)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 5:
-            raise ValueError(f"expected (B, C, N, H, W), got {tuple(x.shape)}")
+        check_tensor(x, "x", ndim=5, finite=False)
         return super().forward(x)
 
 
@@ -278,6 +297,7 @@ class GroupMaxPool2d(nn.Module):
         self.kernel_size, self.stride = kernel_size, stride or kernel_size
 
     def forward(self, x: Tensor) -> Tensor:
+        check_tensor(x, "x", ndim=5, finite=False)
         b, c, n, h, w = x.shape
         y = F.max_pool2d(x.reshape(b, c * n, h, w), self.kernel_size, self.stride)
         return y.view(b, c, n, *y.shape[-2:])
@@ -287,4 +307,5 @@ class GroupInvariantMax(nn.Module):
     """Invariant read-out: max over (group, H, W), ``(B, C, N, H, W) -> (B, C)``."""
 
     def forward(self, x: Tensor) -> Tensor:
+        check_tensor(x, "x", ndim=5, finite=False)
         return x.flatten(2).amax(dim=-1)
