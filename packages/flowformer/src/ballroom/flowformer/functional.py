@@ -8,12 +8,15 @@ and an allocation gate on sinks (sigmoid). See the package README for the equati
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ballroom.core.validate import check_int, check_positive
 
 __all__ = [
     "FeatureMap",
@@ -115,12 +118,17 @@ def flow_attention(
     there (activation checkpointing): about SDPA's activation memory for one more forward pass.
     """
     _check(q, k, v, causal)
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if source_clamp is not None and source_clamp <= 0:
-        raise ValueError(f"source_clamp must be > 0 or None, got {source_clamp}")
+    check_positive(eps, "eps", strict=False)
+    check_int(chunk_size, "chunk_size", min=1)
+    if source_clamp is not None:
+        check_positive(source_clamp, "source_clamp")
+    if q.shape[1] > q.shape[2] and q.shape[1] > 64:
+        warnings.warn(
+            f"q has {q.shape[1]} heads (dim 1) and {q.shape[2]} positions (dim 2): flow_attention takes "
+            "(B, H, L, D); transpose (B, L, H, D) inputs with .transpose(1, 2)",
+            UserWarning,
+            stacklevel=2,
+        )
     if recompute and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         from torch.utils.checkpoint import checkpoint
 
@@ -137,8 +145,8 @@ def flow_attention(
     acc = _accumulation_dtype(q.dtype)
     if query_padding_mask is None and key_padding_mask is not None and length == s:
         query_padding_mask = key_padding_mask
-    vq = _valid(query_padding_mask, b, length, q.device, acc, "query_padding_mask")  # (B, 1, L)
-    vk = _valid(key_padding_mask, b, s, q.device, acc, "key_padding_mask")  # (B, 1, S)
+    vk = _valid(key_padding_mask, b, s, q.device, acc, "key_padding_mask")  # (B, 1, S), checked first:
+    vq = _valid(query_padding_mask, b, length, q.device, acc, "query_padding_mask")  # it may be the default
     phi = resolve_feature_map(feature_map)
     # one contiguous copy up front (heads split from (B, L, H*D) are strided): every matmul below
     # then works on views instead of making, and saving for backward, a copy of its own

@@ -11,6 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ballroom.core.validate import (
+    check_choice,
+    check_int,
+    check_positive,
+    check_probability,
+    check_same_size,
+    check_tensor,
+)
 from ballroom.flowformer.functional import (
     FeatureMap,
     causal_flow_attention_naive,
@@ -45,6 +53,14 @@ class _MultiHead(nn.Module, ABC):
 
     def __init__(self, d_input: int, d_model: int, d_output: int, n_heads: int, dropout: float) -> None:
         super().__init__()
+        for name, value in (
+            ("d_input", d_input),
+            ("d_model", d_model),
+            ("d_output", d_output),
+            ("n_heads", n_heads),
+        ):
+            check_int(value, name, min=1)
+        check_probability(dropout, "dropout", open_high=True)
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
         self.n_heads = n_heads
@@ -65,10 +81,18 @@ class _MultiHead(nn.Module, ABC):
     def forward(
         self, queries: Tensor, keys: Tensor, values: Tensor, key_padding_mask: Tensor | None = None
     ) -> Tensor:
-        if queries.ndim != 3 or keys.ndim != 3 or values.ndim != 3:
-            raise ValueError(
-                f"expected (B, L, d_input) inputs, got {tuple(queries.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}"
-            )
+        d_in, dtype = self.query_projection.in_features, self.query_projection.weight.dtype
+        for name, t in (("queries", queries), ("keys", keys), ("values", values)):
+            check_tensor(t, name, ndim=3, finite=False)  # NaN is not checked here: see flow_attention
+            if t.shape[-1] != d_in:
+                raise ValueError(f"{name} must have shape (B, *, d_input={d_in}), got {tuple(t.shape)}")
+            if t.dtype != dtype:
+                raise TypeError(
+                    f"{name} has dtype {t.dtype} but the layer's weights are {dtype}: cast one of them "
+                    f"(module.to({t.dtype}) or {name}.to({dtype}))"
+                )
+        check_same_size(("queries", queries, 0), ("keys", keys, 0), ("values", values, 0))
+        check_same_size(("keys", keys, 1), ("values", values, 1))
         q = self._heads(self.query_projection(queries))
         k = self._heads(self.key_projection(keys))
         v = self._heads(self.value_projection(values))
@@ -106,8 +130,9 @@ class FlowAttention(_MultiHead):
         recompute: bool = False,
     ) -> None:
         super().__init__(d_input, d_model, d_output, n_heads, dropout)
-        if causal_impl not in ("chunked", "naive"):
-            raise ValueError(f"causal_impl must be 'chunked' or 'naive', got {causal_impl!r}")
+        check_choice(causal_impl, "causal_impl", ("chunked", "naive"))
+        check_positive(eps, "eps", strict=False)
+        check_int(chunk_size, "chunk_size", min=1)
         self.causal, self.eps, self.source_clamp, self.feature_map = causal, eps, source_clamp, feature_map
         self.competition, self.allocation, self.chunk_size = competition, allocation, chunk_size
         self.causal_impl, self.recompute = causal_impl, recompute
@@ -356,6 +381,11 @@ class FlowformerClassifier(nn.Module):
         super().__init__()
         if (vocab_size is None) == (in_features is None):
             raise ValueError("give exactly one of vocab_size (tokens) or in_features (continuous inputs)")
+        for name, value in (("num_classes", num_classes), ("d_model", d_model), ("depth", depth),
+                            ("n_heads", n_heads), ("d_ff", d_ff), ("max_len", max_len),
+                            ("vocab_size", vocab_size), ("in_features", in_features)):  # fmt: skip
+            if value is not None:
+                check_int(value, name, min=1)
         if pooling not in ("cls", "mean") or positions not in ("learned", "sinusoidal"):
             raise ValueError(
                 f"pooling must be 'cls'|'mean' and positions 'learned'|'sinusoidal', got {pooling!r}, {positions!r}"
@@ -391,6 +421,12 @@ class FlowformerClassifier(nn.Module):
             raise ValueError(
                 f"key_padding_mask must be bool {tuple(x.shape[:2])} (True = padding), got {key_padding_mask.dtype} "
                 f"{tuple(key_padding_mask.shape)}"
+            )
+        if key_padding_mask is not None and bool(key_padding_mask.all(1).any()):
+            empty = key_padding_mask.all(1).nonzero().flatten().tolist()
+            raise ValueError(
+                f"key_padding_mask: sample(s) {empty[:8]} are all padding (no token to classify; "
+                "the CLS token alone would give the same logits whatever the input)"
             )
         h = self.embed(x)
         b, length, _ = h.shape
