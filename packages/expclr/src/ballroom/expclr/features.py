@@ -7,6 +7,8 @@ import torch
 from scipy.stats import kurtosis, skew
 from torch import Tensor
 
+from ballroom.core.validate import check_int
+
 __all__ = ["StatisticalSpectralFeatures"]
 
 _STATS = (
@@ -74,9 +76,8 @@ class StatisticalSpectralFeatures:
     """
 
     def __init__(self, n_bands: int = 7) -> None:
-        if n_bands < 1:
-            raise ValueError(f"n_bands must be >= 1, got {n_bands}")
-        self.n_bands = n_bands
+        self.n_bands = check_int(n_bands, "n_bands", min=1)
+        self.n_channels_: int | None = None
         self.median_: np.ndarray | None = None
         self.keep_: np.ndarray | None = None
         self.mean_: np.ndarray | None = None
@@ -90,8 +91,8 @@ class StatisticalSpectralFeatures:
     def compute(self, X: Tensor | np.ndarray, mask: Tensor | np.ndarray | None = None) -> np.ndarray:
         """Raw (unscaled) features ``(N, C * n_raw)`` float64, NaN where undefined."""
         x = np.asarray(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float64)
-        if x.ndim != 3:
-            raise ValueError(f"expected X of shape (N, C, T), got {x.shape}")
+        if x.ndim != 3 or x.size == 0:
+            raise ValueError(f"X must have shape (N, C, T) and not be empty, got {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("X contains NaN or inf")
         m = None if mask is None else np.asarray(mask.cpu() if isinstance(mask, Tensor) else mask, dtype=bool)
@@ -116,6 +117,7 @@ class StatisticalSpectralFeatures:
         self, X: Tensor | np.ndarray, mask: Tensor | np.ndarray | None = None
     ) -> StatisticalSpectralFeatures:
         raw = self.compute(X, mask)
+        self.n_channels_ = int(np.shape(X)[1])
         med = np.nanmedian(np.where(np.isfinite(raw), raw, np.nan), axis=0)
         self.median_ = np.where(np.isfinite(med), med, 0.0)
         filled = np.where(np.isnan(raw), self.median_, raw)
@@ -129,6 +131,10 @@ class StatisticalSpectralFeatures:
     def transform(self, X: Tensor | np.ndarray, mask: Tensor | np.ndarray | None = None) -> Tensor:
         if self.median_ is None or self.keep_ is None or self.mean_ is None or self.std_ is None:
             raise RuntimeError("call fit() on the training split first")
+        if np.ndim(X) == 3 and self.n_channels_ is not None and np.shape(X)[1] != self.n_channels_:
+            raise ValueError(
+                f"X must have the {self.n_channels_} channels seen by fit(), got shape {tuple(np.shape(X))}"
+            )
         raw = self.compute(X, mask)
         filled = np.where(np.isnan(raw), self.median_, raw)[:, self.keep_]
         return torch.as_tensor((filled - self.mean_) / self.std_, dtype=torch.float32)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ballroom.core.validate import check_positive
+
 __all__ = [
     "effective_dimensionality",
     "expclr_loss",
@@ -62,9 +64,7 @@ def expert_similarity(
     _check_2d(f, "f")
     f = f.detach()
     d = pairwise_distances(f)
-    m = float(d.max()) if max_distance is None else float(max_distance)
-    if max_distance is not None and not m > 0:
-        raise ValueError(f"max_distance must be > 0, got {max_distance}")
+    m = float(d.max()) if max_distance is None else check_positive(max_distance, "max_distance")
     s = torch.ones_like(d) if m == 0.0 else (1.0 - d / m).clamp(0.0, 1.0)
     if squared:
         s = s * s
@@ -109,10 +109,9 @@ def expclr_loss(
     """
     _check_2d(z, "z")
     _check_2d(f, "f", n=z.shape[0])
-    if not delta > 0:
-        raise ValueError(f"delta must be > 0, got {delta}")
-    if temperature is not None and not temperature > 0:
-        raise ValueError(f"temperature must be > 0 or None, got {temperature}")
+    check_positive(delta, "delta")  # finite: delta=inf made every pair inf and the loss NaN
+    if temperature is not None:
+        check_positive(temperature, "temperature")
     s = expert_similarity(f, max_distance, squared, labels).to(z.dtype)
     pair = ((1.0 - s) * delta - normalized_distances(z)).pow(2)
     if temperature is None:
@@ -169,6 +168,7 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     """
     _check_2d(z1, "z1")
     _check_2d(z2, "z2", n=z1.shape[0])
+    check_positive(temperature, "temperature")
     n = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     sim = z @ z.T / temperature

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ballroom.core.validate import check_choice, check_positive
 from ballroom.core.zoo import resolve_model
 from ballroom.expclr.functional import (
     effective_dimensionality,
@@ -38,8 +39,7 @@ class _Pretrain(pl.LightningModule, ABC):
 
     def __init__(self, model: str | nn.Module, model_kwargs: dict[str, Any] | None, lr: float) -> None:
         super().__init__()
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        check_positive(lr, "lr")
         # collects the subclass's arguments too; a built network is not a hyperparameter
         self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
         self.net = resolve_model(model, model_kwargs)
@@ -114,8 +114,14 @@ class ExpCLRModule(_Pretrain):
         max_distance: float | None = None,
         use_labels: bool = False,
     ) -> None:
-        if isinstance(delta, str) and delta != "auto":
-            raise ValueError(f"delta must be a positive number or 'auto', got {delta!r}")
+        if isinstance(delta, str):
+            check_choice(delta, "delta", ("auto",))
+        else:
+            check_positive(delta, "delta")
+        if temperature is not None:
+            check_positive(temperature, "temperature")
+        if max_distance is not None:
+            check_positive(max_distance, "max_distance")
         super().__init__(model, model_kwargs, lr)
         self.register_buffer(
             "delta_value", torch.tensor(1.0 if delta == "auto" else float(delta), dtype=torch.float64)
@@ -172,6 +178,7 @@ class SimCLRTSModule(_Pretrain):
         shift: float = 0.1,
         dropout: float = 0.1,
     ) -> None:
+        check_positive(temperature, "temperature")
         super().__init__(model, model_kwargs, lr)
         self.augment = TimeSeriesAugment(jitter, scale, max_segments, shift, dropout)
         r = self.repr_dim

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ballroom.core.validate import check_int, check_positive, check_probability, check_tensor
 from ballroom.expclr.functional import expclr_loss
 
 __all__ = [
@@ -195,18 +196,19 @@ class TimeSeriesAugment(nn.Module):
         p: float = 0.8,
     ) -> None:
         super().__init__()
-        self.jitter, self.scale, self.max_segments, self.shift, self.dropout, self.p = (
-            jitter,
-            scale,
-            max_segments,
-            shift,
-            dropout,
-            p,
-        )
+        self.jitter = check_positive(jitter, "jitter", strict=False)
+        self.scale = check_positive(scale, "scale", strict=False)
+        self.max_segments = check_int(max_segments, "max_segments", min=1)
+        self.shift = check_probability(shift, "shift")
+        self.dropout = check_probability(dropout, "dropout", open_high=True)
+        self.p = check_probability(p, "p")
 
     def forward(
         self, x: Tensor, mask: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
+        check_tensor(x, "x", ndim=3)
+        if mask is not None:
+            check_tensor(mask, "mask", shape=(x.shape[0], x.shape[2]), dtype="bool")
         b, c, t = x.shape
         dev = x.device
 
