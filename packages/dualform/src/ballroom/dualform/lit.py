@@ -10,9 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from ballroom.core.lit import ClassifierModule
+from ballroom.core.validate import check_choice, check_int, check_positive
 from ballroom.dualform.functional import same_dataset_share, vote_agreement
 from ballroom.dualform.metrics import capture_layer_io
-from ballroom.dualform.recorder import DualFormRecorder
+from ballroom.dualform.recorder import DualFormRecorder, _check_tol
 
 __all__ = ["DualFormCallback", "DualFormClassifier"]
 
@@ -112,7 +113,8 @@ class DualFormCallback(pl.Callback):
     fit ends; the data stays in :attr:`recorder`.
 
     Under DDP each rank gathers every rank's patterns at each step (the full dual form on every
-    rank). ``store_dtype`` is a name (``"float32"``, ``"float16"``, ``"float64"``); ``check_tol``
+    rank). ``store_dtype`` is a name (``"float32"``, ``"float16"``, ``"float64"``) or ``None`` (the
+    model's dtype, the default); ``check_tol``
     as in :class:`DualFormRecorder` (raise it, e.g. to 0.05, under bf16 autocast).
     """
 
@@ -120,23 +122,21 @@ class DualFormCallback(pl.Callback):
         self,
         analysis_size: int = 256,
         layers: list[str] | None = None,
-        store_dtype: str = "float32",
+        store_dtype: str | None = None,
         device: str = "cpu",
         check_tol: float | str | None = "auto",
         max_gap: float | None = None,
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        if store_dtype not in _DTYPES:
-            raise ValueError(f"store_dtype must be one of {sorted(_DTYPES)}, got {store_dtype!r}")
-        if analysis_size < 1:
-            raise ValueError(f"analysis_size must be >= 1, got {analysis_size}")
-        self.analysis_size = analysis_size
+        if store_dtype is not None:
+            check_choice(store_dtype, "store_dtype", sorted(_DTYPES))
+        self.analysis_size = check_int(analysis_size, "analysis_size", min=1)
         self.layers = layers
-        self.store_dtype = _DTYPES[store_dtype]
+        self.store_dtype = None if store_dtype is None else _DTYPES[store_dtype]
         self.device = device
-        self.check_tol = check_tol
-        self.max_gap = max_gap
+        self.check_tol = _check_tol(check_tol)
+        self.max_gap = None if max_gap is None else check_positive(max_gap, "max_gap")
         self.num_classes = num_classes
         self.recorder: DualFormRecorder | None = None
         self.results: dict[str, float] = {}

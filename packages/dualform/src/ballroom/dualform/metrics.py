@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from ballroom.core.validate import check_tensor
 from ballroom.dualform.functional import (
     VoteAgreement,
     same_dataset_share,
@@ -71,8 +72,10 @@ def dual_primal_gap(model: nn.Module, recorder: DualFormRecorder, x: Tensor) -> 
 
     The primal output is the live layer's output inside ``model(x)`` (eval mode); the dual output is
     :meth:`DualLinear.forward` of the same layer input, computed as attention over the stored
-    training patterns. ``x`` is whatever ``model`` takes, e.g. ``(B, d)``.
+    training patterns. ``x`` is whatever ``model`` takes, e.g. ``(B, d)``: a non-empty, finite,
+    floating-point tensor.
     """
+    check_tensor(x, "x", min_ndim=1)
     io = capture_layer_io(model, recorder.layer_names, x)
     gaps = {}
     for name, (q, y) in io.items():

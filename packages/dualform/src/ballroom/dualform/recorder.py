@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ballroom.core.validate import check_int, check_positive
 from ballroom.dualform.coefficients import StepRecord, gradient_scale, sgd_coefficients
 from ballroom.dualform.dual import Contributions, DualLinear
 from ballroom.dualform.storage import META_COLUMNS, LayerTrack, ParamTrack, PendingCheck, PendingForward
@@ -39,6 +40,15 @@ def _is_sgd(optimizer: torch.optim.Optimizer) -> bool:
     return type(optimizer) is torch.optim.SGD
 
 
+def _check_tol(check_tol: object) -> float | str | None:
+    """``"auto"``, ``None`` (no check) or a positive finite relative tolerance."""
+    if check_tol is None or check_tol == "auto":
+        return check_tol  # type: ignore[return-value]
+    if isinstance(check_tol, str):
+        raise ValueError(f"check_tol must be 'auto', None or a number > 0, got {check_tol!r}")
+    return check_positive(check_tol, "check_tol")
+
+
 class DualFormRecorder:
     """Record keys and error signals of ``nn.Linear`` layers during training; build their dual form.
 
@@ -50,9 +60,9 @@ class DualFormRecorder:
             ``forward``/``weight`` raise unless ``approximate=True``.
         layers: names (as in ``model.named_modules()``) of the layers to record; default every
             ``nn.Linear``.
-        store_dtype: dtype of stored keys/gradients (default float32, as the spec; ``None`` = the
-            parameters' dtype, needed for 1e-15 exactness of float64 models; float16 halves memory
-            at about 1e-3 relative error).
+        store_dtype: dtype of stored keys/gradients; ``None`` (default) = the parameters' dtype:
+            float32 for a float32 model (the spec's choice) and float64 for a float64 model (1e-15
+            exactness); float16 halves memory at about 1e-3 relative error.
         device: where stored patterns live (``"cpu"`` keeps GPU memory free).
         approximate: for non-SGD optimizers, represent each step's actual update by its projection
             on ``G_t`` (``c_t = <dW_t, G_t> / ||G_t||^2``); report the gap with
@@ -79,7 +89,7 @@ class DualFormRecorder:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         layers: Sequence[str] | None = None,
-        store_dtype: torch.dtype | None = torch.float32,
+        store_dtype: torch.dtype | None = None,
         device: torch.device | str = "cpu",
         approximate: bool = False,
         check_tol: float | str | None = "auto",
@@ -93,12 +103,11 @@ class DualFormRecorder:
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         if store_dtype is None:  # the parameters' own dtype (float64 models stay exact to 1e-15)
             store_dtype = next(model.parameters()).dtype
-        if not store_dtype.is_floating_point:
-            raise TypeError(f"store_dtype must be a floating dtype, got {store_dtype}")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        if check_every < 1:
-            raise ValueError(f"check_every must be >= 1, got {check_every}")
+        if not isinstance(store_dtype, torch.dtype) or not store_dtype.is_floating_point:
+            raise TypeError(f"store_dtype must be a floating torch.dtype or None, got {store_dtype!r}")
+        check_int(chunk_size, "chunk_size", min=1)
+        check_int(check_every, "check_every", min=1)
+        check_tol = _check_tol(check_tol)
         self.check_every = check_every
         self.model = model
         self.optimizer = optimizer
