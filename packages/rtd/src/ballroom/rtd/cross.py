@@ -33,13 +33,15 @@ ZERO_TOL = 1e-6  # entries below ZERO_TOL * mean(W) are set to exactly 0
 def _as_cloud(name: str, X: np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
+    if isinstance(X, str | bytes) or X is None:
+        raise TypeError(f"{name} must be an (n, d) array or tensor of numbers, got {type(X).__name__}")
     X = np.asarray(X)
+    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"{name} must be a point cloud of shape (n, d), got shape {X.shape}")
     if X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(f"{name} needs at least 2 points and 1 feature, got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
     X = X.astype(np.float64, copy=False)
     if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinite values")

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ballroom.core.validate import check_choice, check_int, check_positive
 from ballroom.rtd.backends import Backend, compute_bars, truncated_bars
 from ballroom.rtd.cross import (
     ZERO_TOL,
@@ -88,8 +89,13 @@ def cross_bars(
     - ``"cross"``: one run cut at :func:`cross_threshold` (proven a priori).
     - ``"enclosing"``: one run cut at the enclosing radius of ``M`` (what any Rips computation may use).
     """
-    if threshold not in ("adaptive", "cross", "enclosing"):
-        raise ValueError(f"threshold must be 'adaptive', 'cross' or 'enclosing', got {threshold!r}")
+    check_int(dim, "dim", min=1)
+    check_choice(threshold, "threshold", ("adaptive", "cross", "enclosing"))
+    check_positive(growth, "growth")
+    if growth <= 1.0:
+        raise ValueError(f"growth must be > 1 (the cut grows by this factor), got {growth}")
+    if n_threads is not None:
+        check_int(n_threads, "n_threads", min=-1)
     order = a_first_order(M.shape[0] // 2)
     Mo = M[np.ix_(order, order)]
     run = {"maxdim": dim, "backend": backend, "n_threads": n_threads, "collapse_edges": collapse_edges}
@@ -143,6 +149,7 @@ def cross_barcode(
 
     H0 is always empty (every vertex is joined to the A' block at filtration 0); RTD uses H1.
     """
+    check_int(dim, "dim", min=1)  # before the distances: a bad dim fails fast, not in the backend
     A, B = _pair(P, Pt)
     return cross_barcode_from_distances(
         distances(A, metric), distances(B, metric), dim=dim, norm=norm, backend=backend,
@@ -272,10 +279,10 @@ def rtd(
     """
     A, B = _pair(P, Pt)
     n = A.shape[0]
-    if trials < 1 and indices is None:
-        raise ValueError(f"trials must be >= 1, got {trials}")
-    if batch < 2:
-        raise ValueError(f"batch must be >= 2, got {batch}")
+    if indices is None:
+        check_int(trials, "trials", min=1)
+    check_int(batch, "batch", min=2)
+    check_choice(sampler, "sampler", ("generator", "legacy"))
     size = min(batch, n)
     if indices is not None:
         subsets = [np.asarray(s, dtype=np.int64) for s in indices]

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ballroom.core.lit import ClassifierModule
 from ballroom.core.metrics import linear_cka
+from ballroom.core.validate import check_int, check_tensor
 from ballroom.rtd.functional import rtd
 
 __all__ = ["ProbeClassifier", "RTDCallback"]
@@ -76,9 +77,12 @@ class RTDCallback(pl.Callback):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
-        if probe_x.ndim < 2 or probe_x.shape[0] < 3:
+        check_int(every_n_epochs, "every_n_epochs", min=1)
+        check_int(batch, "batch", min=2)
+        check_int(trials, "trials", min=1)
+        check_int(seed, "seed", min=0)
+        check_tensor(probe_x, "probe_x", min_ndim=2)
+        if probe_x.shape[0] < 3:
             raise ValueError(
                 f"probe_x must be a batch (n, ...) with n >= 3, got shape {tuple(probe_x.shape)}"
             )
