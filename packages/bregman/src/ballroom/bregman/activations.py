@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ballroom.bregman._checks import check_choice, check_tensor
+from ballroom.core.validate import check_choice, check_tensor
 
 __all__ = ["ACTIVATIONS", "Activation", "bregman_divergence", "get_activation"]
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ballroom.bregman._checks import check_choice, check_positive, check_tensor
 from ballroom.bregman.activations import Activation, get_activation
+from ballroom.core.validate import check_choice, check_positive, check_tensor
 
 __all__ = ["bregman_layer", "project_simplex", "scale_to_range"]
 

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ballroom.bregman._checks import check_choice, check_in_range, check_positive, check_tensor
 from ballroom.bregman.activations import Activation, get_activation
 from ballroom.bregman.functional import project_simplex
+from ballroom.core.validate import check_choice, check_in_range, check_positive, check_tensor
 
 __all__ = ["BregmanLinear", "BregmanMLP", "layer_displacement"]
 
@@ -194,7 +194,10 @@ class BregmanMLP(nn.Module):
         if x.shape[1] != self.input_dim:
             raise ValueError(f"x must have {self.input_dim} features per sample, got shape {tuple(x.shape)}")
         if self.check_inputs and self.version == "bregman":
-            check_in_range(x, "x", self.act.lo, self.act.hi, self.act.name)
+            check_in_range(
+                x, "x", self.act.lo, self.act.hi,
+                what=f"the range of activation {self.act.name!r}; rescale it with scale_to_range",
+            )  # fmt: skip
         return x
 
     def forward_features(self, x: Tensor) -> list[Tensor]:

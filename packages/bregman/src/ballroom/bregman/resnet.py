@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ballroom.bregman._checks import check_choice, check_tensor
 from ballroom.bregman.activations import Activation, get_activation
+from ballroom.core.validate import check_choice, check_tensor
 
 __all__ = [
     "BregmanBasicBlock",
