@@ -222,3 +222,17 @@ def test_functions_import_without_torchmetrics() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_cca_family_warns_when_points_do_not_outnumber_features() -> None:
+    g = torch.Generator().manual_seed(0)
+    A, B = torch.randn(200, 10, generator=g), torch.randn(200, 10, generator=g)
+    with pytest.warns(UserWarning, match=r"svcca: 10 points for 200 \+ 200 features"):
+        assert float(M.svcca(A.T, B.T)) > 0.99  # the trivial 1.0 a transposed call gives
+    with pytest.warns(UserWarning, match="pwcca"):
+        M.pwcca(A[:15], B[:15])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(M.svcca(A, B)) < 0.5  # independent features, enough points: no warning

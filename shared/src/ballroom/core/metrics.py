@@ -25,6 +25,7 @@ import without torchmetrics' own import cost of several seconds) accumulate both
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -217,6 +218,19 @@ def _orthonormal_basis(Xc: Tensor, rtol: float) -> Tensor:
     return U[:, :rank]
 
 
+def _warn_if_transposed(X: Tensor, Y: Tensor, what: str) -> None:
+    """CCA needs more points than features: with ``n <= d1 + d2`` every correlation is trivially 1."""
+    n, d1, d2 = X.shape[0], X.shape[1], Y.shape[1]
+    if n <= d1 + d2:
+        warnings.warn(
+            f"{what}: {n} points for {d1} + {d2} features: with n <= d1 + d2 the canonical correlations "
+            "are trivially 1. Pass (n points, d features); the Google SVCCA code's (neurons, points) "
+            "layout needs .T",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def cca(x: ArrayLike, y: ArrayLike, rtol: float = 1e-10) -> tuple[Tensor, Tensor, Tensor]:
     """Canonical correlation analysis between ``X (n, d1)`` and ``Y (n, d2)`` (each centred over points).
 
@@ -225,6 +239,7 @@ def cca(x: ArrayLike, y: ArrayLike, rtol: float = 1e-10) -> tuple[Tensor, Tensor
     Directions whose singular value is below ``rtol`` times the largest are treated as rank deficiency.
     """
     X, Y = _pair(x, y)
+    _warn_if_transposed(X, Y, "cca")
     Qx = _orthonormal_basis(X - X.mean(0), rtol)
     Qy = _orthonormal_basis(Y - Y.mean(0), rtol)
     U, rho, Vh = torch.linalg.svd(Qx.T @ Qy, full_matrices=False)
@@ -268,7 +283,10 @@ def svcca(
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"keep must lie in (0, 1], got {keep}")
     X, Y = _pair(x, y)
-    rho, _, _ = cca(_svd_reduce(X, keep, center), _svd_reduce(Y, keep, center))
+    _warn_if_transposed(X, Y, "svcca")
+    with warnings.catch_warnings():  # the reduced sets are checked above, on the inputs
+        warnings.simplefilter("ignore", UserWarning)
+        rho, _, _ = cca(_svd_reduce(X, keep, center), _svd_reduce(Y, keep, center))
     return rho.mean()
 
 
@@ -279,7 +297,10 @@ def pwcca(x: ArrayLike, y: ArrayLike, rtol: float = 1e-10) -> Tensor:
     neurons ``x_j`` each canonical variate ``h_i`` of ``X`` accounts for. Asymmetric by design.
     """
     X, Y = _pair(x, y)
-    rho, Hx, _ = cca(X, Y, rtol)
+    _warn_if_transposed(X, Y, "pwcca")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        rho, Hx, _ = cca(X, Y, rtol)
     weights = (Hx.T @ (X - X.mean(0))).abs().sum(1)
     return (weights * rho).sum() / weights.sum()
 
