@@ -55,3 +55,17 @@ def test_valid_calls_still_work() -> None:
     assert torch.isfinite(expclr_loss(Z, F_)) and torch.isfinite(nt_xent_loss(Z, Z))
     assert TimeSeriesAugment()(SERIES, torch.ones(4, 32, dtype=torch.bool)).shape == SERIES.shape
     assert FITTED.transform(np.random.default_rng(1).normal(size=(3, 2, 32))).shape[0] == 3
+
+
+def test_per_pair_terms_and_the_pool_wide_distance() -> None:
+    from ballroom.expclr.functional import max_pairwise_distance, pairwise_distances
+
+    pairs = expclr_loss(Z, F_, delta=1.3, reduction="none")
+    assert pairs.shape == (6, 6)
+    torch.testing.assert_close(pairs.mean(), expclr_loss(Z, F_, delta=1.3, temperature=None))
+    pool = torch.randn(50, 3, dtype=torch.float64)
+    want = float(pairwise_distances(pool).max())
+    for chunk in (1, 7, 50, 1000):
+        assert abs(max_pairwise_distance(pool, chunk_size=chunk) - want) < 1e-9
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        expclr_loss(Z, F_, reduction="sum")

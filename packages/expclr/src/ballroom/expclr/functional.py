@@ -14,12 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ballroom.core.validate import check_positive
+from ballroom.core.validate import check_choice, check_int, check_positive
 
 __all__ = [
     "effective_dimensionality",
     "expclr_loss",
     "expert_similarity",
+    "max_pairwise_distance",
     "normalized_distances",
     "nt_xent_loss",
     "optimal_delta",
@@ -100,13 +101,17 @@ def expclr_loss(
     squared: bool = True,
     max_distance: float | None = None,
     labels: Tensor | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     """The ExpCLR loss of representations ``z (N, e)`` given expert features ``f (N, d)``, a scalar.
 
     ``L_ij = ((1 - s_ij) delta - D_ij)^2`` over all ``N^2`` pairs (diagonal included);
     ``temperature=None`` gives the quadratic loss ``mean L_ij``, otherwise the soft maximum
     ``tau * (logsumexp(L / tau) - log N^2)`` (>= the quadratic loss, -> max L as tau -> 0).
+    ``reduction="none"`` returns the per-pair terms ``L (N, N)`` instead (``temperature`` is then
+    not used): what each pair contributes, for inspection or a custom reduction.
     """
+    check_choice(reduction, "reduction", ("mean", "none"))
     _check_2d(z, "z")
     _check_2d(f, "f", n=z.shape[0])
     check_positive(delta, "delta")  # finite: delta=inf made every pair inf and the loss NaN
@@ -114,6 +119,8 @@ def expclr_loss(
         check_positive(temperature, "temperature")
     s = expert_similarity(f, max_distance, squared, labels).to(z.dtype)
     pair = ((1.0 - s) * delta - normalized_distances(z)).pow(2)
+    if reduction == "none":
+        return pair
     if temperature is None:
         return pair.mean()
     n2 = pair.numel()
@@ -128,6 +135,21 @@ def optimal_delta(f: Tensor, squared: bool = True, max_distance: float | None = 
     """
     s = expert_similarity(f, max_distance, squared)
     return float(1.0 / (1.0 - s).mean())
+
+
+def max_pairwise_distance(f: Tensor, chunk_size: int = 1024) -> float:
+    """Largest Euclidean distance between two rows of ``f (P, d)``, in ``O(P * chunk_size)`` memory.
+
+    The pool-wide ``m`` for ``max_distance=`` of :func:`expert_similarity` (the training set's largest
+    expert-feature distance) without the ``(P, P)`` matrix; equals ``pairwise_distances(f).max()``.
+    """
+    _check_2d(f, "f")
+    check_int(chunk_size, "chunk_size", min=1)
+    f = f.detach()
+    best = 0.0
+    for start in range(0, f.shape[0], chunk_size):
+        best = max(best, float(torch.cdist(f[start : start + chunk_size], f).max()))
+    return best
 
 
 def effective_dimensionality(z: Tensor) -> Tensor:
