@@ -69,3 +69,13 @@ def test_valid_elements_still_pass() -> None:
     assert y.shape == (2, 2, 4, 9, 9) and torch.equal(el, EL)
     z, _ = CONV(y, el)
     assert z.shape == (2, 2, 4, 9, 9)
+
+
+def test_a_grid_one_ulp_off_gives_the_same_offsets() -> None:
+    g = SE2(4)
+    h = g.sample()
+    below = torch.nextafter(h, torch.full_like(h, -1.0))  # every angle one float32 ulp lower
+    below[0] = 0.0
+    exact, off = g.log_offset(h, h), g.log_offset(h, below)
+    torch.testing.assert_close(off, exact, atol=1e-5, rtol=0)
+    assert float(exact.diagonal().min()) == -1.0

@@ -19,6 +19,7 @@ __all__ = ["SE2", "Group", "Sampling", "Sim2"]
 
 Sampling = Literal["discretise", "uniform"]
 TWO_PI = 2 * math.pi
+_SNAP = 1e-5  #: rad; element grids agreeing to this are the same element (float32 rounding)
 
 
 def _rotate(theta: Tensor, xy: Tensor) -> Tensor:
@@ -83,6 +84,9 @@ class SE2:
     def log_offset(self, h_out: Tensor, h_in: Tensor) -> Tensor:
         """Normalised coordinates of ``h_out^-1 h_in``: ``(N_out, N_in, 1)``, ``((theta_in - theta_out) mod 2 pi) / pi - 1``."""
         diff = torch.remainder(h_in[None, :, 0] - h_out[:, None, 0], TWO_PI)
+        # a grid that differs from the other by rounding (h_in a few ulp below h_out) must give the
+        # offset 0 (-1 normalised), not 2 pi (+1): snap differences within 1e-5 rad of 2 pi to 0
+        diff = torch.where(diff > TWO_PI - _SNAP, diff - TWO_PI, diff)
         return (diff / math.pi - 1.0).unsqueeze(-1)
 
     def act_r2(self, h: Tensor, xy: Tensor) -> Tensor:
