@@ -172,9 +172,14 @@ def rtd_1(
     metric: str = "euclidean",
     n_threads: int | None = None,
     collapse_edges: bool = False,
+    threshold: Threshold = "adaptive",
 ) -> float:
-    """Asymmetric RTD: total length of the H1 R-Cross-Barcode of ``(P, Pt)`` (summed in float64)."""
-    bars = cross_barcode(P, Pt, 1, norm, backend, fast, use_max, metric, n_threads, collapse_edges)
+    """Asymmetric RTD: total length of the H1 R-Cross-Barcode of ``(P, Pt)`` (summed in float64).
+
+    One direction only: the official ``rtd1(P, Q)`` is the *symmetric* mean, :func:`rtd_sym` here.
+    ``threshold``: where persistence stops (see :func:`cross_bars`; every choice gives the same value).
+    """
+    bars = cross_barcode(P, Pt, 1, norm, backend, fast, use_max, metric, n_threads, collapse_edges, threshold)
     return _total(bars, 1)
 
 
@@ -194,12 +199,29 @@ def rtd_sym(
     metric: str = "euclidean",
     n_threads: int | None = None,
     collapse_edges: bool = False,
+    threshold: Threshold = "adaptive",
 ) -> float:
-    """Symmetric RTD ``(rtd_1(P, Pt) + rtd_1(Pt, P)) / 2`` (what the paper reports); distances computed once."""
+    """Symmetric RTD ``(rtd_1(P, Pt) + rtd_1(Pt, P)) / 2`` (what the paper reports, and what the
+    official ``rtd1(P, Q)`` computes); distances computed once.
+
+    Args:
+        P, Pt: two representations ``(n, d1)``, ``(n, d2)`` of the same ``n`` points (arrays or tensors).
+        norm: distance normalisation of each cloud (``"quantile"``: divide by the 0.9 quantile, the paper's).
+        backend: ``"auto"``, ``"gph"`` (giotto-ph), ``"ripser"`` or ``"gudhi"``.
+        fast: build the cross matrix with the vectorised path (same values).
+        use_max: the max-based cross block (an official variant).
+        metric: any :func:`scipy.spatial.distance.pdist` metric.
+        n_threads: threads of the persistence backend.
+        collapse_edges: giotto-ph's edge collapse (same bars, sometimes faster).
+        threshold: where persistence stops (see :func:`cross_bars`).
+
+    Returns:
+        the symmetric RTD, a Python float (``>= 0``; 0 for identical clouds up to scale).
+    """
     A, B = _pair(P, Pt)
     return _rtd_sym_from_distances(
-        distances(A, metric), distances(B, metric), norm=norm, backend=backend,
-        fast=fast, use_max=use_max, n_threads=n_threads, collapse_edges=collapse_edges,
+        distances(A, metric), distances(B, metric), norm=norm, backend=backend, fast=fast,
+        use_max=use_max, n_threads=n_threads, collapse_edges=collapse_edges, threshold=threshold,
     )  # fmt: skip
 
 
@@ -265,6 +287,7 @@ def rtd(
     n_threads: int | None = None,
     collapse_edges: bool = False,
     n_jobs: int | None = 1,
+    threshold: Threshold = "adaptive",
 ) -> float:
     """RTD averaged over ``trials`` random subsets of ``min(batch, n)`` points (the paper's entry point).
 
@@ -308,10 +331,19 @@ def rtd(
         "use_max": use_max,
         "n_threads": n_threads,
         "collapse_edges": collapse_edges,
+        "threshold": threshold,
     }
     if n_jobs != 1 and all(len(S) < n for S in subsets):
+        if n_threads is not None or collapse_edges:
+            warnings.warn(
+                "rtd(n_jobs != 1) computes each barcode in a worker process with one backend thread: "
+                "n_threads and collapse_edges do not apply (pass n_jobs=1 to use them)",
+                UserWarning,
+                stacklevel=2,
+            )
         pairs = [(A[S], B[S]) for S in subsets]
-        opts = {"norm": norm, "backend": backend, "fast": fast, "use_max": use_max, "metric": metric}
+        opts = {"norm": norm, "backend": backend, "fast": fast, "use_max": use_max, "metric": metric,
+                "threshold": threshold}  # fmt: skip
         return float(np.mean(rtd_sym_batch(pairs, n_jobs=n_jobs, **opts)))  # type: ignore[arg-type]
     from tqdm.auto import tqdm
 
