@@ -46,6 +46,9 @@ def test_threshold_reaches_every_entry_point_and_gives_the_same_value() -> None:
     for threshold in ("cross", "enclosing"):
         assert abs(rtd_sym(P, Q, threshold=threshold) - base) < 1e-12
         assert abs(rtd_1(P, Q, threshold=threshold) - rtd_1(P, Q)) < 1e-12
-    assert abs(rtd(P, Q, trials=2, batch=8, rng=0, threshold="cross") - rtd(P, Q, trials=2, batch=8, rng=0)) < 1e-12
+    assert (
+        abs(rtd(P, Q, trials=2, batch=8, rng=0, threshold="cross") - rtd(P, Q, trials=2, batch=8, rng=0))
+        < 1e-12
+    )
     with pytest.warns(UserWarning, match="n_threads and collapse_edges do not apply"):
         rtd(P, Q, trials=2, batch=8, rng=0, n_jobs=2, n_threads=2)

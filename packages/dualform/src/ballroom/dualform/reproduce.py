@@ -359,17 +359,20 @@ def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     first = next(iter(by_name.values()))[0]
     ax = axes[0]
-    for row in first.extra["sorted_scores"]:
-        ax.plot(row.numpy(), lw=1)
-    ax.set(title=f"{first.name}: top-500 |k.q|, layer 0", xlabel="rank", ylabel="score", yscale="log")
+    for q, row in enumerate(first.extra["sorted_scores"]):
+        ax.plot(row.numpy(), lw=1, label=f"test query {q}")
+    ax.set(title=f"{first.name}: top-500 |k.q|, layer 0", xlabel="rank of the training pattern",
+           ylabel="attention score |k.q|", yscale="log")  # fmt: skip
+    ax.legend(fontsize=7, loc="upper right")
     ax = axes[1]
     names = list(by_name)
     width = 0.8 / len(names)
     for i, n in enumerate(names):
         vp = _mean(by_name[n], "vote_pred")
         ax.bar([j + i * width for j in range(len(vp))], vp, width, label=n)
-    ax.axhline(0.1, color="k", ls=":", lw=1)
-    ax.set(title="vote = prediction", xticks=[j + 0.4 - width / 2 for j in range(3)], ylim=(0, 1))
+    ax.axhline(0.1, color="k", ls=":", lw=1, label="chance (0.1)")
+    ax.set(title="vote = prediction", xticks=[j + 0.4 - width / 2 for j in range(3)], ylim=(0, 1),
+           ylabel="share of test queries")  # fmt: skip
     ax.set_xticklabels([f"layer {j}" for j in range(3)])
     ax.legend(fontsize=7, loc="lower right")
     ax = axes[2]

@@ -414,10 +414,10 @@ def _bars(ax: Any, rows: Sequence[Mapping[str, Any]], metric: str) -> None:
 def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """ListOps, JapaneseVowels and char-LM bars (seed means and seeds) and the scaling curves."""
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
-    for ax, name, metric, title in (
-        (axes[0], "listops", "test_acc", "ListOps-mini test accuracy"),
-        (axes[1], "uea", "test_acc", "JapaneseVowels test accuracy"),
-        (axes[2], "charlm", "val_bpc", "char-LM validation bits/char"),
+    for ax, name, metric, title, ylabel in (
+        (axes[0], "listops", "test_acc", "ListOps-mini test accuracy", "test accuracy (fraction)"),
+        (axes[1], "uea", "test_acc", "JapaneseVowels test accuracy", "test accuracy (fraction)"),
+        (axes[2], "charlm", "val_bpc", "char-LM validation bits/char", "bits per character"),
     ):
         if name not in outcomes:
             ax.set_axis_off()
@@ -425,6 +425,10 @@ def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
         rows = [r for r in outcomes[name].rows if r.get("data", "mini") == "mini"]
         _bars(ax, rows, metric)
         ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+        if name == "uea":
+            ax.axhline(0.95, color="grey", ls="--", label="95 % claim")
+            ax.legend(fontsize=8)
         if name == "listops":
             majority = outcomes[name].data["majority"]
             ax.axhline(majority, color="grey", ls=":", label="majority")
@@ -445,7 +449,11 @@ def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
             )
             if pts:
                 ax.loglog(*zip(*pts, strict=True), "o-", color=COLOURS[kind], label=kind)
-        ax.set(xlabel="sequence length L", ylabel="forward+backward seconds")
+        ax.set(xlabel="sequence length L (tokens)", ylabel="forward+backward time (s)")
+        lengths = sorted({r["length"] for r in outcomes["scaling"].rows})
+        if lengths:  # plain numbers on the log axis, not 3x10^2
+            ax.set_xticks(lengths, [str(n) for n in lengths])
+            ax.minorticks_off()
         ax.set_title("scaling (B=1, H=8, D=64)", fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()

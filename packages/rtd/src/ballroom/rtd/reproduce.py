@@ -259,12 +259,16 @@ def _digits_panel(ax: Any, rows: list[dict[str, Any]]) -> None:
     """RTD (left axis), 1 - CKA and disagreement (right axis) to the final model against the epoch."""
     pts = [r for r in rows if isinstance(r["epoch"], int)]
     ep = [r["epoch"] for r in pts]
-    ax.plot(ep, [r["rtd_to_final"] for r in pts], marker="o", label="RTD to final")
     ax2 = ax.twinx()
-    ax2.plot(ep, [r["one_minus_cka"] for r in pts], marker="s", color="C1", label="1 - CKA")
-    ax2.plot(ep, [r["disagreement"] for r in pts], marker="^", color="C2", label="disagreement")
-    ax2.set_ylabel("1 - CKA, disagreement")
-    ax.set(xlabel="epoch", ylabel="RTD", title="digits: distance to the final model")
+    ax2.plot(ep, [r["one_minus_cka"] for r in pts], marker="s", color="C1", ls="--", label="1 - CKA")
+    ax2.plot(ep, [r["disagreement"] for r in pts], marker="^", color="C2", ls=":", label="disagreement")
+    ax2.set_ylabel("1 - CKA, disagreement (fraction)")
+    # RTD on the left axis, drawn above the twin axis (which matplotlib stacks on top by default)
+    ax.plot(ep, [r["rtd_to_final"] for r in pts], marker="o", lw=2, color="C0", label="RTD to final")
+    ax.set_zorder(ax2.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.set(xlabel="epoch", ylabel="RTD (H1 barcode length)", title="digits: distance to the final model")
+    ax.set_xticks(sorted(set(ep)))  # whole epochs, not 1.2, 1.4
     lines = ax.get_lines() + ax2.get_lines()
     ax.legend(lines, [ln.get_label() for ln in lines], loc="upper right")
 
