@@ -109,9 +109,14 @@ class _GroupLayer(nn.Module):
         return elements.to(device=device, dtype=self.grid.dtype)
 
 
-def _check_widths(**widths: int) -> None:
-    for name, value in widths.items():
+def _check_layer_args(
+    in_channels: int, out_channels: int, hidden: int, num_hidden: int, omega0: float
+) -> None:
+    """The channel and SIREN arguments lifting and group layers share."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("hidden", hidden)):
         check_int(value, name, min=1)
+    check_int(num_hidden, "num_hidden", min=0)
+    check_positive(omega0, "omega0")
 
 
 class LiftingConv(_GroupLayer):
@@ -136,9 +141,7 @@ class LiftingConv(_GroupLayer):
         omega0: float = 10.0,
     ) -> None:
         super().__init__(group, kernel_size, sampling, padding, stride)
-        _check_widths(in_channels=in_channels, out_channels=out_channels, hidden=hidden)
-        check_int(num_hidden, "num_hidden", min=0)
-        check_positive(omega0, "omega0")
+        _check_layer_args(in_channels, out_channels, hidden, num_hidden, omega0)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_net = SIRENKernel(
             2,
@@ -217,9 +220,7 @@ class GroupConv(_GroupLayer):
         channels_last: bool | None = None,
     ) -> None:
         super().__init__(group, kernel_size, sampling, padding, stride)
-        _check_widths(in_channels=in_channels, out_channels=out_channels, hidden=hidden)
-        check_int(num_hidden, "num_hidden", min=0)
-        check_positive(omega0, "omega0")
+        _check_layer_args(in_channels, out_channels, hidden, num_hidden, omega0)
         cls = factorisation_class(implementation if separable is None else separable)
         self.factorisation: KernelFactorisation = cls(
             group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0
