@@ -430,7 +430,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         DualFormRecorder(nn.Sequential(nn.ReLU()), opt)
     with pytest.raises(ValueError, match="not in the optimizer"):
         DualFormRecorder(model, torch.optim.SGD(model[0].parameters(), lr=0.1))
-    with pytest.raises(TypeError, match="floating dtype"):
+    with pytest.raises(TypeError, match="store_dtype must be a floating torch.dtype"):
         DualFormRecorder(model, opt, store_dtype=torch.int64)
     rec, _, _ = _train(model, {"lr": 0.1}, steps=2)
     dual = rec.dual("0")

@@ -121,7 +121,7 @@ def test_bfloat16_module_and_autocast(causal: bool, device: torch.device) -> Non
 def test_module_errors() -> None:
     with pytest.raises(ValueError, match="divisible"):
         FlowAttention(8, 10, 8, 4)
-    with pytest.raises(ValueError, match=r"\(B, L, d_input\)"):
+    with pytest.raises(ValueError, match=r"queries must have rank 3"):
         FlowAttention(8, 8, 8, 2)(torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8))
     with pytest.raises(ValueError, match="attention must be one of"):
         FlowformerLM(10, attention="performer")

@@ -118,9 +118,9 @@ def test_aliases_and_bad_arguments() -> None:
     with pytest.raises(ValueError, match="needs a Sim2 group"):
         GroupConv(SE2(4), 2, 2, 3, implementation="separable+2d")
     conv = GroupConv(SE2(4), 2, 2, 3)
-    with pytest.raises(ValueError, match=r"expected x of shape \(B, C_in=2, N_in=4"):
+    with pytest.raises(ValueError, match=r"x must have shape \(B, C_in=2, N_in=4"):
         conv(torch.randn(1, 3, 4, 6, 6), SE2(4).sample())
-    with pytest.raises(TypeError, match="floating point"):
+    with pytest.raises(TypeError, match="floating-point dtype"):
         conv(torch.ones(1, 2, 4, 6, 6, dtype=torch.int64), SE2(4).sample())
 
 

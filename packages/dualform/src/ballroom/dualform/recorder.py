@@ -102,7 +102,8 @@ class DualFormRecorder:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         if store_dtype is None:  # the parameters' own dtype (float64 models stay exact to 1e-15)
-            store_dtype = next(model.parameters()).dtype
+            first = next(iter(model.parameters()), None)  # none: the "no nn.Linear" error comes below
+            store_dtype = torch.float32 if first is None else first.dtype
         if not isinstance(store_dtype, torch.dtype) or not store_dtype.is_floating_point:
             raise TypeError(f"store_dtype must be a floating torch.dtype or None, got {store_dtype!r}")
         check_int(chunk_size, "chunk_size", min=1)
