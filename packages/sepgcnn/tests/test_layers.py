@@ -246,3 +246,25 @@ def test_lazy_namespace_exports_everything_and_layers_do_not_import_lightning() 
         "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_first_siren_frequency_is_separate_and_defaults_to_omega0() -> None:
+    from ballroom.sepgcnn.models import CKGResNet
+
+    x = torch.randn(2, 1, 9, 9)
+
+    def lift(**kw: float) -> LiftingConv:
+        torch.manual_seed(0)
+        return LiftingConv(SE2(4), 1, 2, 5, hidden=8, omega0=10.0, **kw)
+
+    same, other = lift(omega0_first=10.0), lift(omega0_first=30.0)
+    torch.testing.assert_close(lift()(x)[0], same(x)[0], rtol=0, atol=0)
+    assert other.kernel_net.omega0_first == 30.0 and other.kernel_net.omega0 == 10.0
+    assert not torch.allclose(other(x)[0], same(x)[0])
+    conv = GroupConv(SE2(4), 2, 2, 3, hidden=8, omega0=5.0, omega0_first=20.0)
+    nets = [m for m in conv.modules() if hasattr(m, "omega0_first")]
+    assert nets and all(m.omega0_first == 20.0 and m.omega0 == 5.0 for m in nets)
+    net = CKGResNet("SE2", n_rot=4, widths=(4, 4), kernel_size=5, hidden=8, input_size=16, omega0_first=25.0)
+    assert net.lift.kernel_net.omega0_first == 25.0
+    with pytest.raises(ValueError, match="omega0_first must lie in"):
+        LiftingConv(SE2(4), 1, 2, 5, omega0_first=0.0)

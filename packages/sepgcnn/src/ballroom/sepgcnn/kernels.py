@@ -79,6 +79,7 @@ class KernelFactorisation(nn.Module, ABC):
         in_channels, out_channels: ``C_in``, ``C_out`` (>= 1).
         kernel_size: ``k``; the taps lie on :func:`~ballroom.sepgcnn.functional.tap_grid`.
         hidden, num_hidden, omega0: the SIRENs' width, hidden layers and frequency.
+        omega0_first: the first SIREN layer's frequency (the official ``first_omega_0``); ``None``: ``omega0``.
     """
 
     #: the official implementation name (``GroupConv(implementation=name)``)
@@ -95,6 +96,7 @@ class KernelFactorisation(nn.Module, ABC):
         hidden: int = 64,
         num_hidden: int = 1,
         omega0: float = 10.0,
+        omega0_first: float | None = None,
     ) -> None:
         super().__init__()
         if min(in_channels, out_channels) < 1:
@@ -102,7 +104,8 @@ class KernelFactorisation(nn.Module, ABC):
         self.group, self.kernel_size = group, kernel_size
         self.in_channels, self.out_channels = in_channels, out_channels
         self.register_buffer("grid", tap_grid(kernel_size, grid_extent(group)), persistent=False)
-        self._siren = dict(hidden=hidden, num_hidden=num_hidden, omega0_first=omega0, omega0=omega0)
+        first = omega0 if omega0_first is None else omega0_first  # the official first_omega_0
+        self._siren = dict(hidden=hidden, num_hidden=num_hidden, omega0_first=first, omega0=omega0)
         self._init_projection()
 
     def siren(self, in_features: int, out_features: int, fan_in: int) -> SIRENKernel:
@@ -199,10 +202,13 @@ class _GroupSpatialFactors(KernelFactorisation):
         hidden: int = 64,
         num_hidden: int = 1,
         omega0: float = 10.0,
+        omega0_first: float | None = None,
         *,
         spatial_per_input: bool = False,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0)
+        super().__init__(
+            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0, omega0_first
+        )
         cin, cout = self.kernel_in, out_channels
         self._spatial_shape = (cout, cin) if spatial_per_input else (cout,)
         self.group_net = self.siren(group.dim, cout * cin, fan_in=cin)
@@ -234,8 +240,11 @@ class NonSeparable(_OneConv):
         hidden: int = 64,
         num_hidden: int = 1,
         omega0: float = 10.0,
+        omega0_first: float | None = None,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0)
+        super().__init__(
+            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0, omega0_first
+        )
         cin = self.kernel_in
         self.kernel_net = self.siren(2 + group.dim, out_channels * cin, fan_in=cin * kernel_size**2)
 
@@ -277,9 +286,18 @@ class GSeparable(_OneConv, _GroupSpatialFactors):
         hidden: int = 64,
         num_hidden: int = 1,
         omega0: float = 10.0,
+        omega0_first: float | None = None,
     ) -> None:
         super().__init__(
-            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0, spatial_per_input=True
+            group,
+            in_channels,
+            out_channels,
+            kernel_size,
+            hidden,
+            num_hidden,
+            omega0,
+            omega0_first,
+            spatial_per_input=True,
         )
 
     def kernel(self, in_el: Tensor, out_el: Tensor) -> Tensor:
@@ -380,12 +398,15 @@ class Separable2D(KernelFactorisation):
         hidden: int = 64,
         num_hidden: int = 1,
         omega0: float = 10.0,
+        omega0_first: float | None = None,
     ) -> None:
         if not isinstance(group, Sim2):
             raise ValueError(
                 "implementation 'separable+2d' factorises rotation and scale: it needs a Sim2 group"
             )
-        super().__init__(group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0)
+        super().__init__(
+            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0, omega0_first
+        )
         self.rotation_net = self.siren(1, out_channels * in_channels, fan_in=in_channels)
         self.scale_net = self.siren(1, out_channels, fan_in=1)
         self.spatial_net = self.siren(2, out_channels, fan_in=kernel_size**2)

@@ -135,12 +135,14 @@ class CKGResNet(nn.Module):
         n_scale: int | None = None,
         max_scale: float | None = None,
         eval_sampling: str | None = None,
+        omega0: float = 10.0,
+        omega0_first: float | None = None,
     ) -> None:
         super().__init__()
         group = _resolve_group(group, n_rot, n_scale, max_scale)
         if len(widths) < 2:
             raise ValueError(f"widths needs at least two entries, got {widths}")
-        kw = dict(sampling=sampling, hidden=hidden)
+        kw = dict(sampling=sampling, hidden=hidden, omega0=omega0, omega0_first=omega0_first)
         self.group = group
         self.lift = LiftingConv(group, in_channels, widths[0], kernel_size, **kw)  # type: ignore[arg-type]
         self.lift_bn = GroupBatchNorm(widths[0])
@@ -191,10 +193,12 @@ class CKGCNN(nn.Module):
         n_scale: int | None = None,
         max_scale: float | None = None,
         eval_sampling: str | None = None,
+        omega0: float = 10.0,
+        omega0_first: float | None = None,
     ) -> None:
         super().__init__()
         group = _resolve_group(group, n_rot, n_scale, max_scale)
-        kw = dict(sampling=sampling, hidden=hidden)
+        kw = dict(sampling=sampling, hidden=hidden, omega0=omega0, omega0_first=omega0_first)
         self.lift = LiftingConv(group, in_channels, widths[0], kernel_size, **kw)  # type: ignore[arg-type]
         self.bns = nn.ModuleList(GroupBatchNorm(w) for w in widths)
         self.convs = nn.ModuleList(

@@ -110,9 +110,16 @@ class _GroupLayer(nn.Module):
 
 
 def _check_layer_args(
-    in_channels: int, out_channels: int, hidden: int, num_hidden: int, omega0: float
+    in_channels: int,
+    out_channels: int,
+    hidden: int,
+    num_hidden: int,
+    omega0: float,
+    omega0_first: float | None,
 ) -> None:
     """The channel and SIREN arguments lifting and group layers share."""
+    if omega0_first is not None:
+        check_positive(omega0_first, "omega0_first")
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("hidden", hidden)):
         check_int(value, name, min=1)
     check_int(num_hidden, "num_hidden", min=0)
@@ -139,16 +146,17 @@ class LiftingConv(_GroupLayer):
         hidden: int = 64,
         num_hidden: int = 1,
         omega0: float = 10.0,
+        omega0_first: float | None = None,
     ) -> None:
         super().__init__(group, kernel_size, sampling, padding, stride)
-        _check_layer_args(in_channels, out_channels, hidden, num_hidden, omega0)
+        _check_layer_args(in_channels, out_channels, hidden, num_hidden, omega0, omega0_first)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_net = SIRENKernel(
             2,
             out_channels * in_channels,
             hidden,
             num_hidden,
-            omega0,
+            omega0 if omega0_first is None else omega0_first,
             omega0,
             fan_in=in_channels * kernel_size**2,
         )
@@ -215,15 +223,16 @@ class GroupConv(_GroupLayer):
         hidden: int = 64,
         num_hidden: int = 1,
         omega0: float = 10.0,
+        omega0_first: float | None = None,
         *,
         separable: str | None = None,
         channels_last: bool | None = None,
     ) -> None:
         super().__init__(group, kernel_size, sampling, padding, stride)
-        _check_layer_args(in_channels, out_channels, hidden, num_hidden, omega0)
+        _check_layer_args(in_channels, out_channels, hidden, num_hidden, omega0, omega0_first)
         cls = factorisation_class(implementation if separable is None else separable)
         self.factorisation: KernelFactorisation = cls(
-            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0
+            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0, omega0_first
         )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.implementation: str = cls.name
