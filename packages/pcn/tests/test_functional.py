@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ballroom.pcn import Standardize, PcnNet, standardize
+from ballroom.pcn import PcnNet, Standardize, standardize
 
 
 def test_standardize_gives_zero_mean_unit_variance() -> None:

@@ -97,7 +97,9 @@ ACTIVATIONS: dict[str, Activation] = {
 def get_activation(name: str) -> Activation:
     """The registered activation ``name`` (one of :data:`ACTIVATIONS`)."""
     if not isinstance(name, str):
-        raise TypeError(f"activation must be a string naming a registered activation, got {type(name).__name__}")
+        raise TypeError(
+            f"activation must be a string naming a registered activation, got {type(name).__name__}"
+        )
     return ACTIVATIONS[check_choice(name, "activation", sorted(ACTIVATIONS))]
 
 
@@ -106,5 +108,7 @@ def register_activation(name: str, activation: Activation) -> None:
     if name in ACTIVATIONS:
         raise ValueError(f"name: activation {name!r} is already registered")
     if not isinstance(activation, Activation):
-        raise TypeError(f"activation must be an Activation(f, df, d2f, L1, L2), got {type(activation).__name__}")
+        raise TypeError(
+            f"activation must be an Activation(f, df, d2f, L1, L2), got {type(activation).__name__}"
+        )
     ACTIVATIONS[name] = activation

@@ -57,7 +57,9 @@ def _x0_row(net: PCN, x0: Tensor | Sequence[float]) -> Tensor:
     check_tensor(x0, "x0", ndim=(1, 2))
     x0 = x0.reshape(1, -1).to(DT)
     if x0.shape[1] != net.layer_sizes[0]:
-        raise ValueError(f"x0 must be one input with {net.layer_sizes[0]} features, got shape {tuple(x0.shape)}")
+        raise ValueError(
+            f"x0 must be one input with {net.layer_sizes[0]} features, got shape {tuple(x0.shape)}"
+        )
     return x0
 
 
@@ -96,7 +98,9 @@ class StateMap:
     @property
     def dim(self) -> int:
         """``D``, the length of the state."""
-        return sum(self.net.layer_sizes[l] for l in self.nodes) + sum(int(m.sum()) for m in self.learned.values())
+        return sum(self.net.layer_sizes[l] for l in self.nodes) + sum(
+            int(m.sum()) for m in self.learned.values()
+        )
 
     def unpack(self, z: Tensor) -> tuple[list[Tensor], dict[str, Tensor]]:
         """``z (D,) -> (xs [x_0 (1, n_0), ..., x_L], params)`` with the state's values filled in."""
@@ -188,7 +192,9 @@ def training_map(
                 raise ValueError(f"learned: unknown parameter {k!r}; known: {sorted(params)}")
             m = torch.as_tensor(m, dtype=torch.bool)
             if m.shape != params[k].shape:
-                raise ValueError(f"learned[{k!r}] must have shape {tuple(params[k].shape)}, got {tuple(m.shape)}")
+                raise ValueError(
+                    f"learned[{k!r}] must have shape {tuple(params[k].shape)}, got {tuple(m.shape)}"
+                )
             if bool(m.any()):
                 masks[k] = m
     ws, bs = _weights_biases(net, params)
@@ -314,7 +320,9 @@ def certify_local(net: PCN, gamma: float) -> Certificate:
     bound = max(abs(1 - gamma * (1 - beta) ** 2), abs(1 - gamma * (1 + beta) ** 2))
     scope = "globally (linear f)" if net.act.L2 == 0.0 else "locally, for every input"
     if bound < 1.0:
-        return Certificate(True, beta, bound, f"beta = {beta:.4g} < 1 and rho <= {bound:.4g} < 1: converges {scope}")
+        return Certificate(
+            True, beta, bound, f"beta = {beta:.4g} < 1 and rho <= {bound:.4g} < 1: converges {scope}"
+        )
     return Certificate(False, beta, bound, f"rho bound {bound:.4g} >= 1 (gamma (1 + beta)^2 >= 2)")
 
 
@@ -336,7 +344,9 @@ def certify_ball(net: PCN, x0: Tensor | Sequence[float], gamma: float, r: float)
     lam = (1 + beta) ** 2 + curv
     q = max(abs(1 - gamma * mu), abs(1 - gamma * lam))
     if mu <= 0:
-        return Certificate(False, beta, math.inf, f"mu = {mu:.4g} <= 0: the ball of radius {r:g} is too large")
+        return Certificate(
+            False, beta, math.inf, f"mu = {mu:.4g} <= 0: the ball of radius {r:g} is too large"
+        )
     if q < 1:
         return Certificate(True, beta, q, f"q = {q:.4g} < 1: a contraction of the ball of radius {r:g}")
     return Certificate(False, beta, q, f"q = {q:.4g} >= 1")
@@ -375,7 +385,9 @@ def find_bifurcation(
 
     glo, ghi = g(lo), g(hi)
     if glo * ghi > 0:
-        raise ValueError(f"family: rho - 1 has the same sign at lo ({glo:+.3g}) and hi ({ghi:+.3g}); no crossing bracketed")
+        raise ValueError(
+            f"family: rho - 1 has the same sign at lo ({glo:+.3g}) and hi ({ghi:+.3g}); no crossing bracketed"
+        )
     for _ in range(max_iter):
         if hi - lo <= tol:
             break
@@ -411,7 +423,9 @@ def first_lyapunov_coefficient(F: Map, z: Tensor) -> float:
     k = int(torch.argmax(evals.imag))
     lam = evals[k]
     if float(lam.imag) <= 1e-12:
-        raise ValueError("z: the Jacobian has no complex pair of multipliers there (not a Neimark-Sacker point)")
+        raise ValueError(
+            "z: the Jacobian has no complex pair of multipliers there (not a Neimark-Sacker point)"
+        )
     theta = torch.angle(lam)
     q = evecs[:, k] / torch.linalg.vector_norm(evecs[:, k])
     ev2, evecs2 = torch.linalg.eig(A.T.to(torch.complex128))
@@ -453,7 +467,12 @@ def orbit_stats(orbit: Tensor, z_star: Tensor, tail: int | None = None) -> dict[
     d = torch.linalg.vector_norm(orbit[T - tail :] - z_star, dim=-1)
     if not bool(torch.isfinite(d).all()):
         return {"min": math.inf, "max": math.inf, "mean": math.inf, "final": math.inf}
-    return {"min": float(d.min()), "max": float(d.max()), "mean": float(d.mean()), "final": float(d[-1].max())}
+    return {
+        "min": float(d.min()),
+        "max": float(d.max()),
+        "mean": float(d.mean()),
+        "final": float(d[-1].max()),
+    }
 
 
 from ballroom.pcn.toys import LinearNSToy, NSToy  # noqa: E402  (the toys build on the maps above)

@@ -1,7 +1,7 @@
 """``ballroom-pcn fit|validate|test|predict``: training with LightningCLI.
 
-Defaults come from the packaged ``configs/fit.yaml``; override anything, e.g.
-``ballroom-pcn fit --trainer.max_epochs 5 --model.lr 0.01``.
+Defaults come from the packaged ``configs/fit.yaml`` (the 64-16-10 PCN on digits); override anything,
+e.g. ``ballroom-pcn fit --trainer.max_epochs 5 --model.T 30 --model.gamma 0.05``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ballroom.core.cli import build_cli, run_cli
-from ballroom.pcn.data import PcnDataModule
-from ballroom.pcn.lit import PcnClassifier
+from ballroom.pcn.data import PCNDigitsDataModule
+from ballroom.pcn.lit import PCNClassifier
 
 if TYPE_CHECKING:
     from pytorch_lightning.cli import LightningCLI
@@ -24,7 +24,7 @@ CONFIG = Path(__file__).parent / "configs" / "fit.yaml"
 
 def cli(args: Sequence[str] | None = None) -> LightningCLI:
     """Build and run the CLI; returns the ``LightningCLI`` object (``args`` replaces ``sys.argv[1:]``)."""
-    return build_cli(PcnClassifier, PcnDataModule, CONFIG, args)
+    return build_cli(PCNClassifier, PCNDigitsDataModule, CONFIG, args)
 
 
 def main(args: Sequence[str] | None = None) -> int:

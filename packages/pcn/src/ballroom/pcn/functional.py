@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ballroom.pcn.activations import Activation
 
-__all__ = ["errors", "energy", "node_grads", "param_grads", "presynaptic", "presynaptic_grad"]
+__all__ = ["energy", "errors", "node_grads", "param_grads", "presynaptic", "presynaptic_grad"]
 
 
 def presynaptic(x: Tensor, layer: int, act: Activation, activate_input: bool) -> Tensor:

@@ -44,7 +44,9 @@ class PCN(nn.Module):
         super().__init__()
         sizes = list(layer_sizes) if isinstance(layer_sizes, Sequence) else layer_sizes
         if not isinstance(sizes, list) or len(sizes) < 2:
-            raise ValueError(f"layer_sizes must list at least two widths (input, output), got {layer_sizes!r}")
+            raise ValueError(
+                f"layer_sizes must list at least two widths (input, output), got {layer_sizes!r}"
+            )
         sizes = [check_int(n, f"layer_sizes[{i}]", min=1) for i, n in enumerate(sizes)]
         self.act = get_activation(activation)
         self.activation = activation
@@ -151,7 +153,9 @@ class PCN(nn.Module):
                 out[f"layers.{i}.bias"] = gb
         return out
 
-    def inference_step(self, xs: Sequence[Tensor], gamma: float, free: Sequence[int] | None = None) -> list[Tensor]:
+    def inference_step(
+        self, xs: Sequence[Tensor], gamma: float, free: Sequence[int] | None = None
+    ) -> list[Tensor]:
         """One synchronous explicit-Euler step ``x_l <- x_l - gamma dF/dx_l`` of every free layer
         (all gradients at the old state); clamped layers are returned unchanged (same objects)."""
         xs = self._check_xs(xs)
@@ -234,7 +238,9 @@ class PCN(nn.Module):
         B = x0.shape[0]
         if isinstance(init, str):
             if init not in INITS:
-                raise ValueError(f"init must be one of {list(INITS)}, a tensor or a list of tensors, got {init!r}")
+                raise ValueError(
+                    f"init must be one of {list(INITS)}, a tensor or a list of tensors, got {init!r}"
+                )
             if init == "feedforward":
                 return self.feedforward(x0)
             return [x0] + [x0.new_zeros(B, n) for n in self.layer_sizes[1:]]
@@ -248,4 +254,6 @@ class PCN(nn.Module):
             for l, t in enumerate(init, 1):
                 check_tensor(t, f"init[{l - 1}]", shape=(B, self.layer_sizes[l]))
             return [x0, *(t.to(x0.dtype) for t in init)]
-        raise TypeError(f"init must be 'feedforward', 'zeros', a tensor or a list of tensors, got {type(init).__name__}")
+        raise TypeError(
+            f"init must be 'feedforward', 'zeros', a tensor or a list of tensors, got {type(init).__name__}"
+        )

@@ -111,7 +111,9 @@ class NSToy:
         v = (c + math.sqrt(c * c + 4 * self.y**2)) / 2
         tr = float(torch.trace(self.jacobian(v)))
         if abs(tr) >= 2:
-            raise ValueError(f"the det = 1 crossing has |tr J| = {abs(tr):.4g} >= 2: not a Neimark-Sacker point")
+            raise ValueError(
+                f"the det = 1 crossing has |tr J| = {abs(tr):.4g} >= 2: not a Neimark-Sacker point"
+            )
         return v
 
     def transversality(self) -> float:

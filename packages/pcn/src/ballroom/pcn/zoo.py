@@ -9,13 +9,28 @@ from ballroom.core.zoo import create as _create
 
 __all__ = ["ZOO", "create"]
 
+_PAPER = "Frieder, Lukasiewicz, (Non-)Convergence Results for Predictive Coding Networks, ICML 2022"
+
 ZOO: dict[str, ModelCfg] = {
     "pcn-tiny": ModelCfg(
-        builder="ballroom.pcn.nn:PcnNet",
-        kwargs={"in_features": 64, "hidden": (32,), "num_classes": 10},
-        paper="<authors>, <title>, ICML 2022",
-        section="spec: tests",
-        notes="trains on 8x8 digits in seconds; the tests' model",
+        builder="ballroom.pcn.nn:PCN",
+        kwargs={"layer_sizes": (64, 16, 10), "activation": "tanh", "bias": True, "activate_input": False},
+        paper=_PAPER,
+        section="spec: Correctness tests (Lightning)",
+        notes="a 64-16-10 tanh PCN; trains on 8x8 digits in seconds; the tests' model",
+    ),
+    "pcn-digits": ModelCfg(
+        builder="ballroom.pcn.nn:PCN",
+        kwargs={"layer_sizes": (64, 64, 10), "activation": "tanh", "bias": True, "activate_input": False},
+        paper=_PAPER,
+        section="spec: Offline reproduction plan 2-3",
+        notes="the 64-64-10 tanh PCN of the certificate and digits experiments (T=20, gamma=0.1, SGD 0.05/0.9)",
+    ),
+    "pcn-mlp": ModelCfg(
+        builder="ballroom.pcn.nn:PCN",
+        kwargs={"layer_sizes": (64, 64, 10), "activation": "tanh", "bias": True, "activate_input": False},
+        paper=_PAPER,
+        notes="generic entry: PCNClassifier/BackpropClassifier checkpoints name it with their layer sizes",
     ),
 }
 
