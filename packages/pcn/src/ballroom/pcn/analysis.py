@@ -98,7 +98,7 @@ class StateMap:
     @property
     def dim(self) -> int:
         """``D``, the length of the state."""
-        return sum(self.net.layer_sizes[l] for l in self.nodes) + sum(
+        return sum(self.net.layer_sizes[ell] for ell in self.nodes) + sum(
             int(m.sum()) for m in self.learned.values()
         )
 
@@ -106,9 +106,9 @@ class StateMap:
         """``z (D,) -> (xs [x_0 (1, n_0), ..., x_L], params)`` with the state's values filled in."""
         xs = list(self.base_nodes)
         i = 0
-        for l in self.nodes:
-            n = self.net.layer_sizes[l]
-            xs[l] = z[i : i + n].reshape(1, n)
+        for ell in self.nodes:
+            n = self.net.layer_sizes[ell]
+            xs[ell] = z[i : i + n].reshape(1, n)
             i += n
         params = dict(self.base_params)
         for name, mask in self.learned.items():
@@ -121,7 +121,7 @@ class StateMap:
 
     def pack(self, xs: Sequence[Tensor], params: Mapping[str, Tensor] | None = None) -> Tensor:
         """The flat state ``(D,)`` of nodes ``xs`` (the free layers) and ``params`` (the learned entries)."""
-        parts = [xs[l].reshape(-1).to(DT) for l in self.nodes]
+        parts = [xs[ell].reshape(-1).to(DT) for ell in self.nodes]
         p = self.base_params if params is None else params
         parts += [p[name].reshape(-1).to(DT)[mask.reshape(-1)] for name, mask in self.learned.items()]
         return torch.cat(parts)
@@ -140,16 +140,16 @@ def prediction_map(net: PCN, x0: Tensor | Sequence[float], gamma: float) -> Stat
     ws, bs = _weights_biases(net, params)
     with torch.no_grad():
         base = [x0r]
-        for l in range(net.depth):
-            mu = PF.presynaptic(base[-1], l, net.act, net.activate_input) @ ws[l].T
-            base.append(mu + bs[l] if bs[l] is not None else mu)
+        for ell in range(net.depth):
+            mu = PF.presynaptic(base[-1], ell, net.act, net.activate_input) @ ws[ell].T
+            base.append(mu + bs[ell] if bs[ell] is not None else mu)
     free = list(range(1, net.depth + 1))
     smap = StateMap(lambda z: z, net, free, {}, base, params)
 
     def step(z: Tensor) -> Tensor:
         xs, _ = smap.unpack(z)
         g = PF.node_grads(ws, bs, xs, net.act, net.activate_input)
-        return z - gamma * torch.cat([g[l].reshape(-1) for l in free])
+        return z - gamma * torch.cat([g[ell].reshape(-1) for ell in free])
 
     smap.step = step
     return smap
@@ -200,9 +200,9 @@ def training_map(
     ws, bs = _weights_biases(net, params)
     with torch.no_grad():
         base = [x0r]
-        for l in range(net.depth):
-            mu = PF.presynaptic(base[-1], l, net.act, net.activate_input) @ ws[l].T
-            base.append(mu + bs[l] if bs[l] is not None else mu)
+        for ell in range(net.depth):
+            mu = PF.presynaptic(base[-1], ell, net.act, net.activate_input) @ ws[ell].T
+            base.append(mu + bs[ell] if bs[ell] is not None else mu)
         base[-1] = t
     hidden = list(range(1, net.depth))
     smap = StateMap(lambda z: z, net, hidden, masks, base, params)
@@ -211,8 +211,8 @@ def training_map(
         w, b = _weights_biases(net, p)
         g = PF.node_grads(w, b, xs, net.act, net.activate_input)
         new = list(xs)
-        for l in hidden:
-            new[l] = xs[l] - gamma * g[l]
+        for ell in hidden:
+            new[ell] = xs[ell] - gamma * g[ell]
         return new
 
     def param_step(xs: list[Tensor], p: dict[str, Tensor]) -> list[Tensor]:
@@ -229,7 +229,7 @@ def training_map(
         xs, p = smap.unpack(z)
         new = node_step(xs, p)
         theta = param_step(new if schedule == "alternating" else xs, p)
-        return torch.cat([new[l].reshape(-1) for l in hidden] + theta)
+        return torch.cat([new[ell].reshape(-1) for ell in hidden] + theta)
 
     smap.step = step
     return smap
@@ -275,11 +275,11 @@ def _error_jacobian(net: PCN, x0: Tensor | Sequence[float]) -> Tensor:
     Je = torch.eye(offs[-1], dtype=DT)
     with torch.no_grad():
         x = x0r
-        for l in range(net.depth):
-            a = PF.presynaptic(x, l, net.act, net.activate_input) @ ws[l].T
-            x_next = a + bs[l] if bs[l] is not None else a
-            if l >= 1:  # block (l+1, l): -W_{l+1} diag(f'(x_l)), layer l free
-                Je[offs[l] : offs[l + 1], offs[l - 1] : offs[l]] = -ws[l] * net.act.df(x[0])
+        for ell in range(net.depth):
+            a = PF.presynaptic(x, ell, net.act, net.activate_input) @ ws[ell].T
+            x_next = a + bs[ell] if bs[ell] is not None else a
+            if ell >= 1:  # block (l+1, l): -W_{l+1} diag(f'(x_l)), layer l free
+                Je[offs[ell] : offs[ell + 1], offs[ell - 1] : offs[ell]] = -ws[ell] * net.act.df(x[0])
             x = x_next
     return Je
 

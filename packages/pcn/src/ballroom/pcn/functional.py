@@ -44,12 +44,12 @@ def errors(
 ) -> list[Tensor]:
     """``[eps_1, ..., eps_L]``, each ``(B, n_l)``: ``eps_l = x_l - W_l a_{l-1}(x_{l-1}) - b_l``."""
     out = []
-    for l in range(1, len(xs)):
-        mu = presynaptic(xs[l - 1], l - 1, act, activate_input) @ weights[l - 1].T
-        b = biases[l - 1]
+    for ell in range(1, len(xs)):
+        mu = presynaptic(xs[ell - 1], ell - 1, act, activate_input) @ weights[ell - 1].T
+        b = biases[ell - 1]
         if b is not None:
             mu = mu + b
-        out.append(xs[l] - mu)
+        out.append(xs[ell] - mu)
     return out
 
 
@@ -83,11 +83,11 @@ def node_grads(
         eps = errors(weights, biases, xs, act, activate_input)
     L = len(xs) - 1
     grads = []
-    for l in range(L + 1):
-        g = eps[l - 1] if l >= 1 else torch.zeros_like(xs[0])
-        if l < L:
-            back = eps[l] @ weights[l]  # (B, n_l): W_{l+1}^T eps_{l+1}
-            g = g - presynaptic_grad(xs[l], l, act, activate_input) * back
+    for ell in range(L + 1):
+        g = eps[ell - 1] if ell >= 1 else torch.zeros_like(xs[0])
+        if ell < L:
+            back = eps[ell] @ weights[ell]  # (B, n_l): W_{l+1}^T eps_{l+1}
+            g = g - presynaptic_grad(xs[ell], ell, act, activate_input) * back
         grads.append(g)
     return grads
 
@@ -106,9 +106,9 @@ def param_grads(
     eps = errors(weights, biases, xs, act, activate_input)
     scale = 1.0 / xs[0].shape[0] if reduction == "mean" else 1.0
     out: list[tuple[Tensor, Tensor | None]] = []
-    for l in range(1, len(xs)):
-        a = presynaptic(xs[l - 1], l - 1, act, activate_input)
-        gw = -(eps[l - 1].T @ a) * scale
-        gb = -eps[l - 1].sum(0) * scale if biases[l - 1] is not None else None
+    for ell in range(1, len(xs)):
+        a = presynaptic(xs[ell - 1], ell - 1, act, activate_input)
+        gw = -(eps[ell - 1].T @ a) * scale
+        gb = -eps[ell - 1].sum(0) * scale if biases[ell - 1] is not None else None
         out.append((gw, gb))
     return out

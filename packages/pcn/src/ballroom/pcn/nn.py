@@ -9,6 +9,7 @@ All inference runs under ``torch.no_grad`` with the closed forms of :mod:`ballro
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +54,7 @@ class PCN(nn.Module):
         self.layer_sizes = sizes
         self.bias = bool(bias)
         self.activate_input = bool(activate_input)
-        self.layers = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in itertools.pairwise(sizes))
 
     @property
     def depth(self) -> int:
@@ -92,16 +93,16 @@ class PCN(nn.Module):
             raise ValueError(f"xs must be a list of {self.depth + 1} node tensors [x_0, ..., x_L], got {type(xs).__name__}"
                              + (f" of length {len(xs)}" if isinstance(xs, list | tuple) else ""))  # fmt: skip
         out = []
-        for l, x in enumerate(xs):
-            check_tensor(x, f"xs[{l}]", shape=(None, self.layer_sizes[l]))
+        for ell, x in enumerate(xs):
+            check_tensor(x, f"xs[{ell}]", shape=(None, self.layer_sizes[ell]))
             out.append(x)
-        check_same_size(*((f"xs[{l}]", x, 0) for l, x in enumerate(out)))
+        check_same_size(*((f"xs[{ell}]", x, 0) for ell, x in enumerate(out)))
         return out
 
     def _free(self, free: Sequence[int] | None) -> list[int]:
         if free is None:
             return list(range(1, self.depth + 1))
-        out = [check_int(l, "free", min=0, max=self.depth) for l in free]
+        out = [check_int(ell, "free", min=0, max=self.depth) for ell in free]
         if len(set(out)) != len(out):
             raise ValueError(f"free must list distinct layer indices, got {list(free)}")
         return sorted(out)
@@ -113,8 +114,8 @@ class PCN(nn.Module):
         Images ``(B, C, H, W)`` are flattened first; a single sample ``(n_0,)`` becomes ``(1, n_0)``.
         """
         xs = [self._check_x0(x0)]
-        for l, lin in enumerate(self.layers):
-            xs.append(lin(PF.presynaptic(xs[-1], l, self.act, self.activate_input)))
+        for ell, lin in enumerate(self.layers):
+            xs.append(lin(PF.presynaptic(xs[-1], ell, self.act, self.activate_input)))
         return xs
 
     def forward(self, x0: Tensor) -> Tensor:
@@ -137,7 +138,7 @@ class PCN(nn.Module):
         xs = self._check_xs(xs)
         free_ = self._free(free)
         g = PF.node_grads(self.weights, self.biases, xs, self.act, self.activate_input)
-        return [g[l] for l in free_]
+        return [g[ell] for ell in free_]
 
     def param_grads(self, xs: Sequence[Tensor], reduction: str = "mean") -> dict[str, Tensor]:
         """``dF/dtheta`` in closed form, keyed like ``named_parameters()`` (``layers.0.weight`` is ``W_1``),
@@ -165,13 +166,13 @@ class PCN(nn.Module):
     def _step(self, xs: list[Tensor], gamma: float, free: list[int]) -> list[Tensor]:
         g = PF.node_grads(self.weights, self.biases, xs, self.act, self.activate_input)
         new = list(xs)
-        for l in free:
-            new[l] = xs[l] - gamma * g[l]
+        for ell in free:
+            new[ell] = xs[ell] - gamma * g[ell]
         return new
 
     def _residual(self, xs: list[Tensor], free: list[int]) -> Tensor:
         g = PF.node_grads(self.weights, self.biases, xs, self.act, self.activate_input)
-        return torch.stack([g[l].abs().amax() for l in free]).amax()
+        return torch.stack([g[ell].abs().amax() for ell in free]).amax()
 
     @torch.no_grad()
     def infer(
@@ -251,8 +252,8 @@ class PCN(nn.Module):
         if isinstance(init, list | tuple):
             if len(init) != self.depth:
                 raise ValueError(f"init must list {self.depth} tensors [x_1, ..., x_L], got {len(init)}")
-            for l, t in enumerate(init, 1):
-                check_tensor(t, f"init[{l - 1}]", shape=(B, self.layer_sizes[l]))
+            for ell, t in enumerate(init, 1):
+                check_tensor(t, f"init[{ell - 1}]", shape=(B, self.layer_sizes[ell]))
             return [x0, *(t.to(x0.dtype) for t in init)]
         raise TypeError(
             f"init must be 'feedforward', 'zeros', a tensor or a list of tensors, got {type(init).__name__}"
