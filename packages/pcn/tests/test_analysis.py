@@ -105,7 +105,7 @@ def test_certificates_are_sound(seed: int) -> None:
         start = xstar + r * d / d.norm()
         traj = net.infer(x0, steps=60, gamma=gamma, init=start, return_trace=False)
         dist0 = float((start - xstar).norm())
-        xs = [x0] + list(torch.split(start, net.layer_sizes[1:], 1))
+        xs = [x0, *list(torch.split(start, net.layer_sizes[1:], 1))]
         prev = dist0
         for _ in range(60):
             xs = net.inference_step(xs, gamma)

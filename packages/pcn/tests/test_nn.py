@@ -45,15 +45,17 @@ def test_closed_form_gradients_equal_autograd(act: str, bias: bool, act_in: bool
 
 
 def test_activation_derivatives_and_suprema() -> None:
-    x = torch.linspace(-30, 30, 60001, dtype=DT, requires_grad=True)
+    x = torch.linspace(-12, 12, 24001, dtype=DT, requires_grad=True)
     for name, act in ACTIVATIONS.items():
         d1 = torch.autograd.grad(act.f(x).sum(), x, create_graph=True)[0]
         d2 = torch.autograd.grad(d1.sum(), x)[0] if d1.requires_grad else torch.zeros_like(x)
         d1 = d1.detach()
         torch.testing.assert_close(act.df(x), d1, atol=1e-12, rtol=0)
         torch.testing.assert_close(act.d2f(x), d2, atol=1e-12, rtol=0)
-        assert float(d1.abs().max()) <= act.L1 + 1e-12 and float(d1.abs().max()) >= act.L1 - 1e-3, name
-        assert float(d2.abs().max()) <= act.L2 + 1e-9 and float(d2.abs().max()) >= act.L2 - 1e-3, name
+        wide = torch.linspace(-40, 40, 80001, dtype=DT)  # softplus' sup |f'| = 1 is approached at +inf
+        m1, m2 = float(act.df(wide).abs().max()), float(act.d2f(wide).abs().max())
+        assert act.L1 - 1e-3 <= m1 <= act.L1 + 1e-12, name
+        assert act.L2 - 1e-3 <= m2 <= act.L2 + 1e-12, name
 
 
 def test_two_node_step_equals_eq5() -> None:

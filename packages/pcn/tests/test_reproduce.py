@@ -11,5 +11,7 @@ from ballroom.pcn import reproduce
 def test_smoke_run(tmp_path: Path) -> None:
     assert reproduce.main(["--smoke", "--out", str(tmp_path)]) == 0
     claims = json.loads((tmp_path / "claims.json").read_text())
-    assert [c["checked"] for c in claims] == [False]
-    assert (tmp_path / "digits.csv").read_text().splitlines()[0] == "model,stage,test_acc"
+    assert len(claims) == 11 and not any(c["checked"] for c in claims)
+    assert (tmp_path / "ns.csv").read_text().splitlines()[0] == "quantity,spec,ours"
+    assert (tmp_path / "certificate.csv").read_text().splitlines()[0].startswith("gamma,c,beta,certified")
+    assert (tmp_path / "digits.csv").read_text().splitlines()[0].startswith("model,test_acc")
