@@ -19,6 +19,7 @@ experiment on 2 CPU cores, where the claims must hold; ``--full`` the same at th
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -81,6 +82,22 @@ GAMMAS = (0.5, 0.1)
 _TRAINED: dict[tuple[int, int], Any] = {}
 
 
+def _one_thread(fn: Any) -> Any:
+    """Run ``fn`` with one intra-op thread: these tensors are tiny, and on 2-core machines two threads
+    made such loops 20-40x slower (spec "Performance"); the previous setting is restored."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx: Context) -> Outcome:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(ctx)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper
+
+
 def _orbits(
     toy: Any, params: list[float], n: int, window: int, kick: float = 0.01
 ) -> list[tuple[float, float]]:
@@ -93,6 +110,7 @@ def _orbits(
     return [(float(d[:, k].min()), float(d[:, k].max())) for k in range(len(params))], orbit  # type: ignore[return-value]
 
 
+@_one_thread
 def ns(ctx: Context) -> Outcome:
     """The derived Neimark-Sacker counterexamples: critical values, multipliers, l1, orbits, both schedules."""
     s = ctx.settings
@@ -204,6 +222,7 @@ def _train(ctx: Context) -> tuple[PCNClassifier, BackpropClassifier, PCNDigitsDa
     return _TRAINED[key]
 
 
+@_one_thread
 def certificate(ctx: Context) -> Outcome:
     """Scale the trained PCN's weights by c; certificate, spectral radius and convergence from zeros."""
     s = ctx.settings
@@ -246,6 +265,7 @@ def certificate(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"rows": rows})
 
 
+@_one_thread
 def digits(ctx: Context) -> Outcome:
     """Test accuracy of the PCN and of the backprop MLP (same data, epochs, optimiser)."""
     pcn, bp, dm, t_pcn, t_bp = _train(ctx)
