@@ -10,5 +10,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_quickstart_runs() -> None:
-    out = run_quickstart(README)
-    assert "torch.Size([4, 10])" in out
+    out = run_quickstart(README).splitlines()
+    assert out[0] == "torch.Size([4, 10]) True"
+    assert out[1] == "True True"
+    assert out[2] == "1.941425306"
