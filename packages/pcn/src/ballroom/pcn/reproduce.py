@@ -335,7 +335,9 @@ def plot(outcomes: dict[str, Any], plt: Any) -> Any:
         ax[5].bar(["PCN", "backprop"], [acc["pcn"], acc["backprop"]], color=["C0", "C1"])
         ax[5].axhline(0.90, color="r", ls="--", label="asserted PCN >= 0.90")
         ax[5].set(
-            ylabel="test accuracy (fraction)", ylim=(0.5, 1.0), title="Digits, 64-64-10 tanh, same epochs"
+            ylabel="test accuracy (fraction)",
+            ylim=(0.0, 1.0),
+            title="Digits test accuracy, 64-64-10 tanh, same epochs",
         )
         ax[5].legend()
     fig.tight_layout()
