@@ -301,6 +301,7 @@ def plot(outcomes: dict[str, Any], plt: Any) -> Any:
         ax[1].plot(g, [a for a, _ in d["diag"]], "o-", label="min distance")
         ax[1].plot(g, [b for _, b in d["diag"]], "s-", label="max distance")
         ax[1].axvline(0, color="gray", ls=":", label="v_c")
+        ax[1].axvspan(0.02, 0.08, color="green", alpha=0.1, label="asserted range v_c + 0.02..0.08")
         ax[1].axhline(0.01, color="r", ls="--", lw=0.8, label="asserted min > 0.01")
         ax[1].axhline(0.5, color="r", ls="-.", lw=0.8, label="asserted max < 0.5")
         ax[1].set(xlabel="v - v_c (output weight, dimensionless)", ylabel="distance to fixed point",
@@ -322,9 +323,10 @@ def plot(outcomes: dict[str, Any], plt: Any) -> Any:
             )
             conv = [int(r["converged"].split("/")[0]) / int(r["converged"].split("/")[1]) for r in rs]
             ax[4].plot([r["c"] for r in rs], conv, mk + "-", label=f"gamma = {gamma}")
+        ax[3].set_yscale("log")
         ax[3].axhline(1, color="r", ls="--", label="rho = 1")
         ax[3].axhline(0.98, color="orange", ls=":", label="rho = 0.98")
-        ax[3].set(xlabel="weight scale c", ylabel="spectral radius of the prediction map",
+        ax[3].set(xlabel="weight scale c", ylabel="spectral radius of the prediction map (log)",
                   title="Prediction stage of the trained PCN, weights x c")  # fmt: skip
         ax[3].legend(fontsize=8)
         ax[4].set(xlabel="weight scale c", ylabel="fraction of test inputs converged",
@@ -339,7 +341,7 @@ def plot(outcomes: dict[str, Any], plt: Any) -> Any:
             ylim=(0.0, 1.0),
             title="Digits test accuracy, 64-64-10 tanh, same epochs",
         )
-        ax[5].legend()
+        ax[5].legend(loc="lower center")
     fig.tight_layout()
     return fig
 
