@@ -56,6 +56,15 @@ def test_prediction_jacobian_closed_form_is_autograd_symmetric_and_real(act: str
     torch.testing.assert_close(ev, torch.sort(1 - gamma * s**2).values, atol=1e-10, rtol=0)
 
 
+def test_analysis_copies_a_network_from_any_device(device: torch.device) -> None:
+    net = _net([3, 4, 2], scale=2.0)
+    x0 = torch.randn(3, dtype=DT)
+    ref = prediction_jacobian_closed_form(net, x0, 0.2)
+    moved = prediction_jacobian_closed_form(net.to(device), x0.to(device), 0.2)
+    assert moved.device.type == "cpu" and torch.equal(moved, ref)
+    assert certify_local(net, 0.2).beta == certify_local(net.cpu(), 0.2).beta
+
+
 def _two_node_linear(w2: float) -> PCN:
     net = PCN([1, 1, 1], activation="identity", bias=False).double()
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""The PCN's inference and training stages as discrete-time dynamical systems (float64).
+"""The PCN's inference and training stages as discrete-time dynamical systems (float64, on the CPU:
+a network on another device is copied).
 
 * :func:`prediction_map` / :func:`training_map`: the one-step maps ``z -> z'`` on a flat state of a
   single example (:class:`StateMap` with ``pack``/``unpack``); the prediction stage clamps the input,
@@ -55,7 +56,7 @@ Map = Callable[[Tensor], Tensor]
 def _x0_row(net: PCN, x0: Tensor | Sequence[float]) -> Tensor:
     x0 = torch.as_tensor(x0, dtype=DT) if not isinstance(x0, Tensor) else x0
     check_tensor(x0, "x0", ndim=(1, 2))
-    x0 = x0.reshape(1, -1).to(DT)
+    x0 = x0.reshape(1, -1).to("cpu", DT)
     if x0.shape[1] != net.layer_sizes[0]:
         raise ValueError(
             f"x0 must be one input with {net.layer_sizes[0]} features, got shape {tuple(x0.shape)}"
@@ -64,7 +65,7 @@ def _x0_row(net: PCN, x0: Tensor | Sequence[float]) -> Tensor:
 
 
 def _params64(net: PCN) -> dict[str, Tensor]:
-    return {k: v.detach().to(DT) for k, v in net.named_parameters()}
+    return {k: v.detach().to("cpu", DT) for k, v in net.named_parameters()}
 
 
 def _weights_biases(net: PCN, params: Mapping[str, Tensor]) -> tuple[list[Tensor], list[Tensor | None]]:
@@ -179,7 +180,7 @@ def training_map(
     x0r = _x0_row(net, x0)
     t = torch.as_tensor(target, dtype=DT) if not isinstance(target, Tensor) else target
     check_tensor(t, "target", ndim=(1, 2))
-    t = t.reshape(1, -1).to(DT)
+    t = t.reshape(1, -1).to("cpu", DT)
     if t.shape[1] != net.layer_sizes[-1]:
         raise ValueError(f"target must have {net.layer_sizes[-1]} entries, got shape {tuple(t.shape)}")
     params = _params64(net)
