@@ -51,11 +51,15 @@ def program_similarity(q: Tensor, keys: Tensor, eps: float = 1e-6, scale_by_key_
         raise ValueError(f"keys must have key size {k} (the last dim of q), got shape {tuple(keys.shape)}")
     if keys.ndim == 3 and keys.shape[0] != q.shape[0]:
         raise ValueError(f"keys must have batch size {q.shape[0]} (as q), got shape {tuple(keys.shape)}")
-    qn = q.norm(dim=-1, keepdim=True) + eps  # (B, R, 1)
-    kn = keys.norm(dim=-1) + eps  # (P,) or (B, P)
-    kn = kn.unsqueeze(-2)  # (1, P) or (B, 1, P)
-    dots = q @ keys.transpose(-1, -2)  # (B, R, P)
-    scale = float(k) if scale_by_key_dim else 1.0
+    return _similarity(q, keys, eps, scale_by_key_dim)
+
+
+def _similarity(q: Tensor, keys: Tensor, eps: float, scale_by_key_dim: bool) -> Tensor:
+    """:func:`program_similarity` without the checks (the layers' hot path); any leading batch dims."""
+    qn = q.norm(dim=-1, keepdim=True) + eps  # (..., R, 1)
+    kn = (keys.norm(dim=-1) + eps).unsqueeze(-2)  # (..., 1, P)
+    dots = q @ keys.transpose(-1, -2)  # (..., R, P)
+    scale = float(q.shape[-1]) if scale_by_key_dim else 1.0
     return dots / (scale * qn * kn + eps)
 
 

@@ -223,19 +223,18 @@ class NeurocoderLinear(nn.Module):
     def _check_x(self, x: Tensor) -> Tensor:
         return check_tensor(x, "x", shape=(None, self.in_features))
 
-    def _read(self, programs: Tensor, keys: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
-        sim = NF.program_similarity(q, keys, self.eps, self.scale_by_key_dim)
-        w = torch.softmax(self.beta * sim, dim=-1)
-        return w, w @ programs
+    def _weights(self, q: Tensor, keys: Tensor) -> Tensor:
+        return torch.softmax(self.beta * NF._similarity(q, keys, self.eps, self.scale_by_key_dim), dim=-1)
 
     def _compose(self, c: Tensor) -> ProgramComposition:
         B, r, k = c.shape[0], self.rank, self.key_dim
         KU, KV, KS = self.memory.keys()
         PU, PV, PS = self.memory.programs()
         if self.composition == "direct":
-            wU, U = self._read(PU, KU, self.query_u(c).view(B, r, k))
-            wV, V = self._read(PV, KV, self.query_v(c).view(B, r, k))
-            wS, a = self._read(PS, KS, self.query_s(c).view(B, r, k))
+            # the three reads in one batched similarity: (3, B, r, k) against (3, 1, P, k)
+            q = torch.stack([self.query_u(c), self.query_v(c), self.query_s(c)]).view(3, B, r, k)
+            wU, wV, wS = self._weights(q, torch.stack([KU, KV, KS]).unsqueeze(1)).unbind(0)
+            U, V, a = wU @ PU, wV @ PV, wS @ PS
             gate = torch.sigmoid(self.gate(c))
         else:
             U, V, a, gate, (wU, wV, wS) = self._compose_recurrent(c, (KU, KV, KS), (PU, PV, PS))
@@ -261,8 +260,7 @@ class NeurocoderLinear(nn.Module):
             out = out.squeeze(0)
             for j in range(3):
                 q = out[:, j * rk : (j + 1) * rk].view(B, r, k)
-                sim = NF.program_similarity(q, keys[j], self.eps, self.scale_by_key_dim)
-                w = torch.softmax(self.beta * sim, dim=-1)
+                w = self._weights(q, keys[j])
                 if self.top_lu > 0:
                     w = NF.least_used_blend(w, lus[j], gates[:, j : j + 1])
                 parts[j].append(w @ programs[j])
