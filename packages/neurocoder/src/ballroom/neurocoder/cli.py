@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ballroom.core.cli import build_cli, run_cli
 from ballroom.neurocoder.data import NeurocoderDataModule
-from ballroom.neurocoder.lit import NeurocoderClassifier
+from ballroom.neurocoder.lit import NeurocoderLightningModule
 
 if TYPE_CHECKING:
     from pytorch_lightning.cli import LightningCLI
@@ -24,7 +24,7 @@ CONFIG = Path(__file__).parent / "configs" / "fit.yaml"
 
 def cli(args: Sequence[str] | None = None) -> LightningCLI:
     """Build and run the CLI; returns the ``LightningCLI`` object (``args`` replaces ``sys.argv[1:]``)."""
-    return build_cli(NeurocoderClassifier, NeurocoderDataModule, CONFIG, args)
+    return build_cli(NeurocoderLightningModule, NeurocoderDataModule, CONFIG, args)
 
 
 def main(args: Sequence[str] | None = None) -> int:

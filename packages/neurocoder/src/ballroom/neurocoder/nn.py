@@ -164,6 +164,9 @@ class NeurocoderLinear(nn.Module):
         self.scale_by_key_dim = bool(scale_by_key_dim)
         self.eps = float(eps)
         self.has_residual, self.has_bias = bool(residual), bool(bias)
+        #: when True, forward keeps its composition (detached) in ``last_composition`` (for logging)
+        self.record = False
+        self.last_composition: ProgramComposition | None = None
         c, rk = self.controller_features, self.rank * self.key_dim
         if self.composition == "direct":
             if self.steps != 1 or self.top_lu != 0:
@@ -303,7 +306,12 @@ class NeurocoderLinear(nn.Module):
         self._check_x(x)
         if residual_program is not None:
             check_tensor(residual_program, "residual_program", shape=(self.in_features, self.out_features))
-        return self.apply_program(self._compose(self._controller_input(x, context)), x, residual_program)
+        comp = self._compose(self._controller_input(x, context))
+        if self.record:
+            self.last_composition = ProgramComposition(
+                *(t.detach() for t in comp[:4]), tuple(w.detach() for w in comp.read_weights), comp.sigma_min.detach()
+            )
+        return self.apply_program(comp, x, residual_program)
 
     def working_program(
         self, x: Tensor, context: Tensor | None = None, residual_program: Tensor | None = None

@@ -7,15 +7,52 @@ from typing import Any
 from ballroom.core.zoo import ModelCfg
 from ballroom.core.zoo import create as _create
 
-__all__ = ["ZOO", "create"]
+__all__ = ["RELEASED_LAYER", "ZOO", "create"]
+
+PAPER = "H. Le, S. Venkatesh, Neurocoder: General-Purpose Computation Using Stored Neural Programs, ICML 2022"
+#: the released continual-learning layer: P = 50, k = 5, r = 10, direct, content keys, no residual/bias
+RELEASED_LAYER: dict[str, Any] = {"num_programs": 50, "key_dim": 5, "rank": 10, "composition": "direct"}
 
 ZOO: dict[str, ModelCfg] = {
     "neurocoder-tiny": ModelCfg(
-        builder="ballroom.neurocoder.nn:NeurocoderNet",
-        kwargs={"in_features": 64, "hidden": (32,), "num_classes": 10},
-        paper="<authors>, <title>, ICML 2022",
+        builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        kwargs={
+            "in_features": 64,
+            "hidden": (32,),
+            "num_classes": 10,
+            "layer_kwargs": {"num_programs": 8, "key_dim": 4, "rank": 4},
+        },
+        paper=PAPER,
         section="spec: tests",
-        notes="trains on 8x8 digits in seconds; the tests' model",
+        notes="64-32-10 Neurocoder MLP with 8 slots (rows can be orthonormal: no warm-up); trains in seconds",
+    ),
+    "neurocoder-mlp-digits": ModelCfg(
+        builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        kwargs={"in_features": 64, "hidden": (100, 100), "num_classes": 2, "layer_kwargs": RELEASED_LAYER},
+        paper=PAPER,
+        section="spec: offline reproduction plan",
+        notes="64-100-100-2, all three layers Neurocoder (released layer settings); split digits",
+    ),
+    "mlp-digits": ModelCfg(
+        builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        kwargs={"in_features": 64, "hidden": (100, 100), "num_classes": 2, "neurocoder": False},
+        paper=PAPER,
+        section="spec: offline reproduction plan",
+        notes="the baseline MLP 64-100-100-2 (no hidden bias)",
+    ),
+    "neurocoder-mlp400": ModelCfg(
+        builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        kwargs={"in_features": 1024, "hidden": (400, 400), "num_classes": 2, "layer_kwargs": RELEASED_LAYER},
+        paper=PAPER,
+        section="spec: released CL configuration",
+        notes="MLP400 on split MNIST (32x32), all three layers Neurocoder",
+    ),
+    "mlp400": ModelCfg(
+        builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        kwargs={"in_features": 1024, "hidden": (400, 400), "num_classes": 2, "neurocoder": False},
+        paper=PAPER,
+        section="spec: released CL configuration",
+        notes="the released baseline MLP400",
     ),
 }
 
