@@ -148,7 +148,9 @@ class L2Agent(Agent):
         self.coef = check_positive(coef, "coef", strict=False)
         self.terms: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []  # (importance, anchor)
 
-    def importance(self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None) -> dict[str, Tensor]:
+    def importance(
+        self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None
+    ) -> dict[str, Tensor]:
         return {n: torch.ones_like(p) for n, p in _params(model).items()}
 
     def end_task(self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None) -> None:
@@ -170,7 +172,9 @@ class L2Agent(Agent):
         return self.coef * total
 
 
-def fisher_diagonal(model: nn.Module, loader: DataLoader, regularizer: Regularizer | None = None) -> dict[str, Tensor]:
+def fisher_diagonal(
+    model: nn.Module, loader: DataLoader, regularizer: Regularizer | None = None
+) -> dict[str, Tensor]:
     """Diagonal Fisher estimate: squared gradients of CE at the predicted labels (plus ``regularizer``),
     per mini-batch, weighted ``len(batch) / num_batches``; covers every trainable parameter."""
     params = _params(model)
@@ -198,7 +202,9 @@ class EWCAgent(L2Agent):
 
     online = False
 
-    def importance(self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None) -> dict[str, Tensor]:
+    def importance(
+        self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None
+    ) -> dict[str, Tensor]:
         return fisher_diagonal(model, loader, regularizer)
 
 
@@ -207,7 +213,9 @@ class OnlineEWCAgent(EWCAgent):
 
     online = True
 
-    def importance(self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None) -> dict[str, Tensor]:
+    def importance(
+        self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None
+    ) -> dict[str, Tensor]:
         fisher = fisher_diagonal(model, loader, regularizer)
         if self.terms:
             fisher = {n: f + self.terms[0][0][n] for n, f in fisher.items()}
@@ -233,10 +241,14 @@ class SIAgent(L2Agent):
                 self.w.setdefault(n, torch.zeros_like(p))
                 self.w[n] -= task_grads[n] * (p.detach() - before[n])
 
-    def importance(self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None) -> dict[str, Tensor]:
+    def importance(
+        self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None
+    ) -> dict[str, Tensor]:
         params = _params(model)
         prev = self.terms[0][1] if self.terms else self.start
-        omega = {n: self.terms[0][0][n].clone() if self.terms else torch.zeros_like(p) for n, p in params.items()}
+        omega = {
+            n: self.terms[0][0][n].clone() if self.terms else torch.zeros_like(p) for n, p in params.items()
+        }
         for n, p in params.items():
             omega[n] += self.w.get(n, torch.zeros_like(p)) / ((p.detach() - prev[n]) ** 2 + self.damping)
         self.w = {}
@@ -309,7 +321,9 @@ def run_stream(
                 before = task_grads = {}
                 if agent.needs_task_grads:
                     params = _params(model)
-                    grads = torch.autograd.grad(task_loss, list(params.values()), retain_graph=True, allow_unused=True)
+                    grads = torch.autograd.grad(
+                        task_loss, list(params.values()), retain_graph=True, allow_unused=True
+                    )
                     task_grads = {n: g for n, g in zip(params, grads) if g is not None}
                     before = {n: p.detach().clone() for n, p in params.items()}
                 loss = task_loss if pen is None else task_loss + pen

@@ -18,7 +18,14 @@ from ballroom.core.data import SplitDataModule, split_indices
 from ballroom.core.validate import check_choice, check_int
 from ballroom.neurocoder.continual import Task, permuted_tasks, split_tasks
 
-__all__ = ["MNIST_MEAN", "MNIST_STD", "NeurocoderDataModule", "load_digits_flat", "load_stream", "stratified_split"]
+__all__ = [
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "NeurocoderDataModule",
+    "load_digits_flat",
+    "load_stream",
+    "stratified_split",
+]
 
 #: the released MNIST normalisation (padded to 32 x 32)
 MNIST_MEAN, MNIST_STD = 0.1000, 0.2752
@@ -61,7 +68,12 @@ def _real(name: str, root: str | os.PathLike[str], download: bool) -> tuple[Tens
     xtr, ytr = loader(root, "train", download=download)
     xte, yte = loader(root, "test", download=download)
     norm = lambda x: torch.as_tensor(x).float() / 255.0  # noqa: E731
-    return norm(xtr).flatten(1), torch.as_tensor(ytr).long(), norm(xte).flatten(1), torch.as_tensor(yte).long()
+    return (
+        norm(xtr).flatten(1),
+        torch.as_tensor(ytr).long(),
+        norm(xte).flatten(1),
+        torch.as_tensor(yte).long(),
+    )
 
 
 def load_stream(

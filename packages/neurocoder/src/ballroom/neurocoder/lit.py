@@ -71,7 +71,9 @@ class NeurocoderLightningModule(ClassifierModule):
             if pen is not None:
                 loss = loss + pen
         self.train_acc(logits, y)
-        self.log_dict({"train/ce": ce, "train/ortho": ortho, "train/loss": loss, **self._stats()}, prog_bar=False)
+        self.log_dict(
+            {"train/ce": ce, "train/ortho": ortho, "train/loss": loss, **self._stats()}, prog_bar=False
+        )
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 

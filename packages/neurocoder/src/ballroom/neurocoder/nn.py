@@ -309,7 +309,9 @@ class NeurocoderLinear(nn.Module):
         comp = self._compose(self._controller_input(x, context))
         if self.record:
             self.last_composition = ProgramComposition(
-                *(t.detach() for t in comp[:4]), tuple(w.detach() for w in comp.read_weights), comp.sigma_min.detach()
+                *(t.detach() for t in comp[:4]),
+                tuple(w.detach() for w in comp.read_weights),
+                comp.sigma_min.detach(),
             )
         return self.apply_program(comp, x, residual_program)
 
