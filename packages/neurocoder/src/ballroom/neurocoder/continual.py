@@ -52,12 +52,11 @@ class Task:
 def remap_labels(y: Tensor, classes: Sequence[int]) -> Tensor:
     """Labels ``y (N,)`` drawn from ``classes`` -> their index in ``classes`` (domain-incremental head)."""
     check_tensor(y, "y", ndim=1, dtype="integer")
-    lookup = torch.full((int(max(classes)) + 1,), -1, dtype=torch.int64)
-    lookup[torch.as_tensor(list(classes))] = torch.arange(len(classes))
-    out = lookup[y]
-    if bool((out < 0).any()):
+    cls = torch.as_tensor(list(classes), dtype=torch.int64)
+    match = y.unsqueeze(1) == cls.unsqueeze(0)  # (N, C)
+    if not bool(match.any(1).all()):
         raise ValueError(f"y: labels outside classes {list(classes)}")
-    return out
+    return match.to(torch.int64).argmax(1)
 
 
 def _check_xy(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor) -> None:
