@@ -427,8 +427,10 @@ def neurocoder_regularizer(model: nn.Module) -> Tensor:
 class NeurocoderMLP(nn.Module):
     """An MLP ``(B, in_features) -> (B, num_classes)``, ReLU between layers, no hidden bias.
 
-    ``neurocoder=True`` makes every layer (the head included) a :class:`NeurocoderLinear` with
-    ``layer_kwargs`` (released CL setting); ``False`` is the baseline MLP (head with bias).
+    ``neurocoder=True`` makes every layer from index ``neurocoder_from`` on (default 0: all, the head
+    included; the released CL setting) a :class:`NeurocoderLinear` with ``layer_kwargs``; earlier
+    layers are ``nn.Linear`` (as the paper's host networks with Neurocoder final layers).
+    ``False`` is the baseline MLP (no hidden bias, head with bias).
     Images ``(B, C, H, W)`` are flattened first.
     """
 
@@ -439,15 +441,17 @@ class NeurocoderMLP(nn.Module):
         num_classes: int = 2,
         neurocoder: bool = True,
         layer_kwargs: dict[str, object] | None = None,
+        neurocoder_from: int = 0,
     ) -> None:
         super().__init__()
+        check_int(neurocoder_from, "neurocoder_from", min=0, max=len(hidden))
         self.in_features = check_int(in_features, "in_features", min=1)
         check_int(num_classes, "num_classes", min=2)
         widths = [self.in_features, *[check_int(h, "hidden", min=1) for h in hidden], num_classes]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             last = i == len(widths) - 2
-            if neurocoder:
+            if neurocoder and i >= neurocoder_from:
                 layers.append(NeurocoderLinear(a, b, **dict(layer_kwargs or {})))  # type: ignore[arg-type]
             else:
                 layers.append(nn.Linear(a, b, bias=last))

@@ -21,10 +21,11 @@ ZOO: dict[str, ModelCfg] = {
             "hidden": (32,),
             "num_classes": 10,
             "layer_kwargs": {"num_programs": 8, "key_dim": 4, "rank": 4},
+            "neurocoder_from": 1,
         },
         paper=PAPER,
         section="spec: tests",
-        notes="64-32-10 Neurocoder MLP with 8 slots (rows can be orthonormal: no warm-up); trains in seconds",
+        notes="64-32 ReLU MLP with a Neurocoder head (8 slots); reaches ~0.85 on 10 digits in 200 steps at lr 1e-2",
     ),
     "neurocoder-mlp-digits": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
