@@ -57,7 +57,9 @@ def test_split_and_permuted_streams(digits: tuple[torch.Tensor, ...]) -> None:
     assert torch.equal(remap_labels(torch.tensor([4, 5, 5]), (4, 5)), torch.tensor([0, 1, 1]))
 
 
-def test_learning_on_digits_01_with_and_without_the_orthogonality_term(digits: tuple[torch.Tensor, ...]) -> None:
+def test_learning_on_digits_01_with_and_without_the_orthogonality_term(
+    digits: tuple[torch.Tensor, ...],
+) -> None:
     task = split_tasks(*digits)[0]
     torch.set_num_threads(1)
     ces = {}
@@ -122,13 +124,18 @@ def test_stream_matrix_is_deterministic_and_agents_run(digits: tuple[torch.Tenso
     acc = run_stream(NeurocoderMLP(neurocoder=False), tasks, si, epochs=1, optimizer="sgd", lr=0.05)
     assert not bool(torch.isnan(acc).any())
     omega = si.terms[0][0]
-    assert all(bool((v >= -1e-6).all()) for v in omega.values()) and sum(float(v.sum()) for v in omega.values()) > 0
+    assert (
+        all(bool((v >= -1e-6).all()) for v in omega.values())
+        and sum(float(v.sum()) for v in omega.values()) > 0
+    )
 
 
 def test_attach_neurocoder_replaces_named_linears() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
     attach_neurocoder(model, ["2"], num_programs=5, key_dim=2, rank=2)
-    assert isinstance(model[2], NeurocoderLinear) and model[2].has_bias and isinstance(model[0], torch.nn.Linear)
+    assert (
+        isinstance(model[2], NeurocoderLinear) and model[2].has_bias and isinstance(model[0], torch.nn.Linear)
+    )
     assert model(torch.randn(4, 8)).shape == (4, 3)
     assert float(neurocoder_regularizer(model)) == pytest.approx(float(model[2].orthogonality_loss()))
     assert float(neurocoder_regularizer(torch.nn.Linear(2, 2))) == 0.0

@@ -44,7 +44,9 @@ def test_similarity_is_cosine_over_k_up_to_delta() -> None:
     cos = F.cosine_similarity(q.unsqueeze(2), keys.view(1, 1, 7, 5), dim=-1, eps=0)
     torch.testing.assert_close(program_similarity(q, keys), cos / 5, atol=1e-5, rtol=0)
     torch.testing.assert_close(program_similarity(q, keys, eps=0.0), cos / 5, atol=1e-14, rtol=0)
-    torch.testing.assert_close(program_similarity(q, keys, eps=0.0, scale_by_key_dim=False), cos, atol=1e-14, rtol=0)
+    torch.testing.assert_close(
+        program_similarity(q, keys, eps=0.0, scale_by_key_dim=False), cos, atol=1e-14, rtol=0
+    )
     # batched keys agree with shared keys
     torch.testing.assert_close(program_similarity(q, keys.expand(2, 7, 5)), program_similarity(q, keys))
 
@@ -55,7 +57,10 @@ def test_direct_read_weights_are_distributions() -> None:
     for w in comp.read_weights:
         assert w.shape == (4, 2, 7) and bool((w > 0).all())
         torch.testing.assert_close(w.sum(-1), torch.ones(4, 2, dtype=D))
-        assert float(w.detach().max()) < float(torch.softmax(torch.tensor([1 / 3, -1 / 3] + [-1 / 3] * 5), 0)[0]) + 1e-9
+        assert (
+            float(w.detach().max())
+            < float(torch.softmax(torch.tensor([1 / 3, -1 / 3] + [-1 / 3] * 5), 0)[0]) + 1e-9
+        )
 
 
 def test_least_used_blend_and_update_follow_the_formula() -> None:
@@ -115,7 +120,9 @@ def test_orthogonality_loss_zero_for_orthonormal_rows_and_closed_form_otherwise(
     assert float(orthogonality_loss(q[:4])) < 1e-12
     c = 3.0
     M = torch.cat([c * torch.eye(4, dtype=D), torch.zeros(4, 2, dtype=D)], 1)  # M M^T = c^2 I
-    torch.testing.assert_close(orthogonality_loss(M), torch.tensor(2.0 * (c**2 - 1), dtype=D))  # sqrt(4) |c^2-1|
+    torch.testing.assert_close(
+        orthogonality_loss(M), torch.tensor(2.0 * (c**2 - 1), dtype=D)
+    )  # sqrt(4) |c^2-1|
     mem = ProgramMemory(4, 2, 5, 3).double()
     with torch.no_grad():
         mem.M_U.copy_(q[:4, :7])
@@ -129,7 +136,10 @@ def test_content_keys_follow_the_programs_learned_keys_do_not() -> None:
     layer = NeurocoderLinear(6, 4, **SMALL).double()
     KU = layer.memory.keys()[0]
     KU.sum().backward()
-    assert float(layer.memory.M_U.grad[:, 3:].abs().sum()) > 0 and float(layer.memory.M_U.grad[:, :3].abs().sum()) == 0
+    assert (
+        float(layer.memory.M_U.grad[:, 3:].abs().sum()) > 0
+        and float(layer.memory.M_U.grad[:, :3].abs().sum()) == 0
+    )
     # the attention's gradient reaches M_U's program columns through the key Linear
     layer.zero_grad()
     comp = layer.compose(torch.randn(3, 6, dtype=D))
@@ -149,7 +159,9 @@ def test_gradcheck(kw: dict) -> None:
     x = torch.randn(2, 4, dtype=D, requires_grad=True)
     assert torch.autograd.gradcheck(layer, (x,))
     params = [layer.memory.M_U, layer.memory.M_V]
-    assert torch.autograd.gradcheck(lambda a, b: layer.memory.orthogonality_loss() + 0 * (a.sum() + b.sum()), params)
+    assert torch.autograd.gradcheck(
+        lambda a, b: layer.memory.orthogonality_loss() + 0 * (a.sum() + b.sum()), params
+    )
 
 
 def test_recurrent_components_and_top_lu_zero_is_plain_reads() -> None:

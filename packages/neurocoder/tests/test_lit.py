@@ -87,7 +87,9 @@ def test_continual_runner_fills_the_matrix_and_shares_the_optimizer() -> None:
 
 
 def test_a_built_network_can_be_passed() -> None:
-    net = NeurocoderMLP(hidden=(8,), num_classes=10, layer_kwargs={"num_programs": 4, "key_dim": 2, "rank": 2})
+    net = NeurocoderMLP(
+        hidden=(8,), num_classes=10, layer_kwargs={"num_programs": 4, "key_dim": 2, "rank": 2}
+    )
     module = NeurocoderLightningModule(model=net)
     assert module.net is net and "model" not in module.hparams
 
@@ -95,7 +97,9 @@ def test_a_built_network_can_be_passed() -> None:
 @pytest.mark.ddp
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     # the direct-mode gate Linear (official res_s) only acts with a residual program: unused otherwise
-    _, trainer = _fit(0, epochs=4, devices=2, strategy="ddp_fork_find_unused_parameters_true", default_root_dir=tmp_path)
+    _, trainer = _fit(
+        0, epochs=4, devices=2, strategy="ddp_fork_find_unused_parameters_true", default_root_dir=tmp_path
+    )
     assert trainer.world_size == 2
     assert trainer.callback_metrics["val/acc"].item() > 0.2  # chance: 0.1
 
@@ -118,7 +122,12 @@ def test_cuda_bf16_mixed_fit() -> None:
 
 
 def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
-    args = ["fit", "--trainer.fast_dev_run=true", "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
+    args = [
+        "fit",
+        "--trainer.fast_dev_run=true",
+        "--trainer.logger=false",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
     assert cli_main(args) == 0
     with pytest.raises(SystemExit):
         cli_main(["fit", "--print_config"])

@@ -31,7 +31,12 @@ def _theta(keys: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 def _official_state(recurrent: bool, top_lu: int, res: bool) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(3)
     rnd = lambda *s: torch.randn(*s, generator=g, dtype=D) * 0.5  # noqa: E731
-    sd = {"PM_U": rnd(P, k + n), "PM_V": rnd(P, k + m), "PM_S": rnd(P, k + 1), "bias": torch.zeros(m, dtype=D)}
+    sd = {
+        "PM_U": rnd(P, k + n),
+        "PM_V": rnd(P, k + m),
+        "PM_S": rnd(P, k + 1),
+        "bias": torch.zeros(m, dtype=D),
+    }
     sd |= {"p2ku.weight": rnd(k, n), "p2ku.bias": rnd(k), "p2kv.weight": rnd(k, m), "p2kv.bias": rnd(k)}
     if res:
         sd["res_weight"] = rnd(n, m)
@@ -69,7 +74,10 @@ def _official_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, steps: int, 
     else:
         lstm = torch.nn.LSTM(n, 3 * r * k + 1).double()
         lstm.load_state_dict({kk.split("lstm.")[1]: v for kk, v in sd.items() if ".lstm." in kk})
-        state = (sd["rnn_program_controller.lstm_h_bias"].repeat(1, B, 1), sd["rnn_program_controller.lstm_c_bias"].repeat(1, B, 1))
+        state = (
+            sd["rnn_program_controller.lstm_h_bias"].repeat(1, B, 1),
+            sd["rnn_program_controller.lstm_c_bias"].repeat(1, B, 1),
+        )
         luw = [torch.cat([torch.ones(B, 1, top_lu, dtype=D), torch.zeros(B, 1, P - top_lu, dtype=D)], -1)] * 3
         parts, hist = [[], [], []], [[], [], []]
         for _ in range(steps):
@@ -78,7 +86,9 @@ def _official_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, steps: int, 
             for j, K in enumerate((KU, KV, KS)):
                 d = F.softmax(_theta(K, out[:, j * r * k : (j + 1) * r * k].view(B, r, -1)) * 10, -1)
                 if top_lu:
-                    rm = torch.sigmoid(F.linear(x, sd["read_mode.weight"], sd["read_mode.bias"]))[:, j * P : (j + 1) * P].unsqueeze(1)
+                    rm = torch.sigmoid(F.linear(x, sd["read_mode.weight"], sd["read_mode.bias"]))[
+                        :, j * P : (j + 1) * P
+                    ].unsqueeze(1)
                     d = d / d.max(-1).values.unsqueeze(2)
                     d = d * (1 - rm) + luw[j] * rm
                 parts[j].append(torch.matmul(d, MP[j]))
@@ -100,7 +110,9 @@ def _official_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, steps: int, 
     return torch.matmul(x.unsqueeze(1), W).squeeze(1)
 
 
-@pytest.mark.parametrize(("steps", "top_lu", "res"), [(0, 0, False), (0, 0, True), (3, 0, False), (2, 2, True)])
+@pytest.mark.parametrize(
+    ("steps", "top_lu", "res"), [(0, 0, False), (0, 0, True), (3, 0, False), (2, 2, True)]
+)
 def test_official_weights_load_by_name_and_give_the_same_outputs(steps: int, top_lu: int, res: bool) -> None:
     sd = _official_state(steps > 0, top_lu, res)
     kw = {"composition": "recurrent", "steps": steps, "top_lu": top_lu} if steps else {}
@@ -133,5 +145,7 @@ def test_released_init_statistics() -> None:
     assert 0.03 < float(layer.h0.std()) < 0.07
     direct = NeurocoderLinear(40, 30)
     xavier = math.sqrt(6 / (50 + 45))  # M_U is (P, k + n) = (50, 45)
-    assert float(direct.memory.M_U.abs().max()) <= xavier and float(direct.memory.M_U.abs().max()) > 0.9 * xavier
+    assert (
+        float(direct.memory.M_U.abs().max()) <= xavier and float(direct.memory.M_U.abs().max()) > 0.9 * xavier
+    )
     assert float(direct.query_u.bias.std()) < 0.02

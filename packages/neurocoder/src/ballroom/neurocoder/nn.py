@@ -6,6 +6,7 @@ read, ``R`` components (``r`` in direct mode, ``steps * r`` in recurrent mode).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -449,7 +450,7 @@ class NeurocoderMLP(nn.Module):
         check_int(num_classes, "num_classes", min=2)
         widths = [self.in_features, *[check_int(h, "hidden", min=1) for h in hidden], num_classes]
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
             last = i == len(widths) - 2
             if neurocoder and i >= neurocoder_from:
                 layers.append(NeurocoderLinear(a, b, **dict(layer_kwargs or {})))  # type: ignore[arg-type]
