@@ -133,32 +133,75 @@ def split_digits(ctx: Context) -> Outcome:
 
 
 def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
-    """Mean acc[i][j] heat maps, one per (agent, model)."""
+    """Mean acc[i][j] heat maps (rows: agents, columns: models) and the two claims with thresholds."""
     runs = outcomes["split_digits"].data["runs"]
     names = outcomes["split_digits"].data["tasks"]
-    keys = list(runs)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        m = runs[key]["mean"].numpy()
-        im = ax.imshow(m, vmin=0.4, vmax=1.0, cmap="viridis")
-        for i in range(m.shape[0]):
-            for j in range(m.shape[1]):
-                ax.text(
-                    j,
-                    i,
-                    f"{m[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="w" if m[i, j] < 0.8 else "k",
-                )
-        final = runs[key]["final"]
-        ax.set(title=f"{key[1]}, {key[0]}: avg final {final.mean():.3f}", xlabel="evaluated task j (classes)",
-               ylabel="after training task i", xticks=range(len(names)), yticks=range(len(names)))  # fmt: skip
-        ax.set_xticklabels(names, fontsize=7)
-        ax.set_yticklabels(names, fontsize=7)
-    fig.colorbar(im, ax=axes[0].tolist(), label="test accuracy (fraction)", shrink=0.8)
-    fig.suptitle("Split digits (incremental domain): acc[i][j], mean over seeds")
+    agents = list(dict.fromkeys(a for a, _ in runs))
+    models = ["mlp", "neurocoder"]
+    fig, axes = plt.subplots(len(agents), 3, figsize=(13, 4.2 * len(agents)), squeeze=False)
+    im = None
+    for r, agent in enumerate(agents):
+        for c, model in enumerate(models):
+            ax, run = axes[r][c], runs[(agent, model)]
+            m = run["mean"].numpy()
+            im = ax.imshow(m, vmin=0.4, vmax=1.0, cmap="viridis")
+            for i in range(m.shape[0]):
+                for j in range(m.shape[1]):
+                    color = "w" if m[i, j] < 0.8 else "k"
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+            ax.set_title(
+                f"{model}, {agent} ({len(run['final'])} seeds)\navg final acc {run['final'].mean():.3f}",
+                fontsize=9,
+            )
+            ax.set_xlabel("evaluated task j (classes)")
+            ax.set_ylabel("after training task i")
+            ax.set_xticks(range(len(names)), names, fontsize=7)
+            ax.set_yticks(range(len(names)), names, fontsize=7)
+    fig.colorbar(
+        im,
+        ax=[axes[r][c] for r in range(len(agents)) for c in range(2)],
+        label="test accuracy (fraction)",
+        shrink=0.7,
+    )
+    ax = axes[0][2]
+    x = range(len(names))
+    for model, marker in zip(models, ("o", "s")):
+        diag = runs[("plain", model)]["diag"]
+        ax.plot(x, diag.min(0).values.numpy(), marker=marker, label=f"{model}: min over seeds")
+        ax.plot(x, diag.mean(0).numpy(), marker=marker, ls="--", alpha=0.6, label=f"{model}: mean")
+    ax.axhline(0.9, color="red", ls=":", label="claim: >= 0.90 (tasks after the first)")
+    ax.set(title="plain Adam: task i accuracy right after training it", xlabel="task i (classes)",
+           ylabel="test accuracy (fraction)", ylim=(0.4, 1.02))  # fmt: skip
+    ax.set_xticks(list(x), names, fontsize=7)
+    ax.legend(fontsize=7)
+    for r in range(1, len(agents)):
+        axes[r][2].axis("off")
+    if len(agents) > 1:
+        ax = axes[1][2]
+        ax.axis("on")
+        keys = list(runs)
+        means = [float(runs[k]["final"].mean()) for k in keys]
+        stds = [float(runs[k]["final"].std()) if len(runs[k]["final"]) > 1 else 0.0 for k in keys]
+        ax.bar(
+            range(len(keys)),
+            means,
+            yerr=stds,
+            color=["C0" if k[1] == "mlp" else "C1" for k in keys],
+            capsize=3,
+        )
+        ref = float(runs[("plain", "mlp")]["final"].mean())
+        ax.axhline(ref - 0.03, color="red", ls=":", label="claim band: MLP (plain) +- 3 points")
+        ax.axhline(ref + 0.03, color="red", ls=":")
+        ax.set_xticks(range(len(keys)), [f"{m}\n{a}" for a, m in keys], fontsize=7)
+        ax.set(
+            title="average final accuracy (mean +- std over seeds)",
+            ylabel="test accuracy (fraction)",
+            ylim=(0.4, 1.0),
+        )
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        "Split digits, 5 tasks, incremental domain: acc[i][j] = accuracy on task j after training task i"
+    )
     return fig
 
 
