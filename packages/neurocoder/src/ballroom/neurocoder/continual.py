@@ -234,8 +234,6 @@ class SIAgent(L2Agent):
 
     def after_step(self, model: nn.Module, before: dict[str, Tensor], task_grads: dict[str, Tensor]) -> None:
         for n, p in _params(model).items():
-            if not self.start:
-                pass
             if n in task_grads:
                 self.w.setdefault(n, torch.zeros_like(p))
                 self.w[n] -= task_grads[n] * (p.detach() - before[n])

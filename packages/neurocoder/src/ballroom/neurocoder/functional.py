@@ -133,6 +133,22 @@ def low_rank_apply(x: Tensor, U: Tensor, sigma: Tensor, V: Tensor) -> Tensor:
     Returns:
         ``(B, m)`` or ``(B, L, m)``.
     """
+    _check_program(U, sigma, V)
+    check_tensor(x, "x", ndim=(2, 3))
+    if x.shape[0] != U.shape[0] or x.shape[-1] != U.shape[-1]:
+        raise ValueError(
+            f"x must have shape (B, [L,] n) = ({U.shape[0]}, ..., {U.shape[-1]}), got {tuple(x.shape)}"
+        )
+    return _low_rank_apply(x, U, sigma, V)
+
+
+def _check_program(U: Tensor, sigma: Tensor, V: Tensor) -> None:
+    check_tensor(U, "U", ndim=3)
+    check_tensor(sigma, "sigma", shape=(U.shape[0], U.shape[1]))
+    check_tensor(V, "V", shape=(U.shape[0], U.shape[1], None))
+
+
+def _low_rank_apply(x: Tensor, U: Tensor, sigma: Tensor, V: Tensor) -> Tensor:
     squeeze = x.ndim == 2
     xs = x.unsqueeze(1) if squeeze else x  # (B, L, n)
     h = (xs @ U.transpose(1, 2)) * sigma.unsqueeze(1)  # (B, L, R)
@@ -142,6 +158,7 @@ def low_rank_apply(x: Tensor, U: Tensor, sigma: Tensor, V: Tensor) -> Tensor:
 
 def working_program(U: Tensor, sigma: Tensor, V: Tensor) -> Tensor:
     """The explicit active program ``U^T diag(sigma) V``: ``(B, n, m)`` (inspection and tests only)."""
+    _check_program(U, sigma, V)
     return (U.transpose(1, 2) * sigma.unsqueeze(1)) @ V
 
 

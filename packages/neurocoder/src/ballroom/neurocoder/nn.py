@@ -288,7 +288,7 @@ class NeurocoderLinear(nn.Module):
         self, comp: ProgramComposition, x: Tensor, residual_program: Tensor | None = None
     ) -> Tensor:
         """Evaluate a composition on ``x (B, n)`` or rows ``(B, L, n)`` in low rank: ``(B, [L,] m)``."""
-        y = NF.low_rank_apply(x, comp.U, comp.sigma, comp.V)
+        y = NF._low_rank_apply(x, comp.U, comp.sigma, comp.V)
         res = self.residual_program if self.has_residual else residual_program
         if res is not None:
             scale = comp.sigma_min.unsqueeze(1) * comp.gate  # (B, 1)
