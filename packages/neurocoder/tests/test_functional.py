@@ -83,6 +83,12 @@ def test_recurrent_blend_inside_the_layer() -> None:
     for w in comp.read_weights:
         assert w.shape == (3, 4, 7) and float(w.max()) <= 1.0 + 1e-12
         assert not torch.allclose(w.sum(-1), torch.ones(3, 4, dtype=D))  # not renormalised
+    torch.manual_seed(1)
+    renorm = NeurocoderLinear(
+        6, 4, **SMALL, composition="recurrent", steps=2, top_lu=2, renormalize_lu=True
+    ).double()
+    for w in renorm.compose(torch.randn(3, 6, dtype=D)).read_weights:
+        torch.testing.assert_close(w.sum(-1), torch.ones(3, 4, dtype=D))
 
 
 def test_sigma_positive_monotone_and_sigma_min_at_the_right_end() -> None:

@@ -127,6 +127,7 @@ class NeurocoderLinear(nn.Module):
             ``"paper"`` (``sigma_j = sum_{l>=j} softplus(a_l)``).
         scale_by_key_dim: keep the official ``1/k`` in the similarity.
         eps: the similarity's delta.
+        renormalize_lu: renormalise the least-used blended weights to sum 1 (official: ``False``).
     """
 
     def __init__(
@@ -146,8 +147,10 @@ class NeurocoderLinear(nn.Module):
         sigma_order: str = "code",
         scale_by_key_dim: bool = True,
         eps: float = 1e-6,
+        renormalize_lu: bool = False,
     ) -> None:
         super().__init__()
+        self.renormalize_lu = bool(renormalize_lu)
         self.in_features = check_int(in_features, "in_features", min=1)
         self.out_features = check_int(out_features, "out_features", min=1)
         self.rank = check_int(rank, "rank", min=1)
@@ -267,6 +270,8 @@ class NeurocoderLinear(nn.Module):
                 w = self._weights(q, keys[j])
                 if self.top_lu > 0:
                     w = NF.least_used_blend(w, lus[j], gates[:, j : j + 1])
+                    if self.renormalize_lu:
+                        w = w / w.sum(-1, keepdim=True)
                 parts[j].append(w @ programs[j])
                 history[j].append(w)
             if self.top_lu > 0:
