@@ -16,6 +16,7 @@ RELEASED_LAYER: dict[str, Any] = {"num_programs": 50, "key_dim": 5, "rank": 10, 
 ZOO: dict[str, ModelCfg] = {
     "neurocoder-tiny": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 10)",
         kwargs={
             "in_features": 64,
             "hidden": (32,),
@@ -29,6 +30,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "neurocoder-mlp-digits": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 2) (one split-digits task head)",
         kwargs={"in_features": 64, "hidden": (100, 100), "num_classes": 2, "layer_kwargs": RELEASED_LAYER},
         paper=PAPER,
         section="spec: offline reproduction plan",
@@ -36,6 +38,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "mlp-digits": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        input="flattened 8x8 digits (B, 64) float -> logits (B, 2)",
         kwargs={"in_features": 64, "hidden": (100, 100), "num_classes": 2, "neurocoder": False},
         paper=PAPER,
         section="spec: offline reproduction plan",
@@ -43,6 +46,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "neurocoder-mlp400": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        input="flattened 32x32 images (B, 1024) float -> logits (B, 2)",
         kwargs={"in_features": 1024, "hidden": (400, 400), "num_classes": 2, "layer_kwargs": RELEASED_LAYER},
         paper=PAPER,
         section="spec: released CL configuration",
@@ -50,6 +54,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "mlp400": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
+        input="flattened 32x32 images (B, 1024) float -> logits (B, 2)",
         kwargs={"in_features": 1024, "hidden": (400, 400), "num_classes": 2, "neurocoder": False},
         paper=PAPER,
         section="spec: released CL configuration",

@@ -14,6 +14,7 @@ _PAPER = "Frieder, Lukasiewicz, (Non-)Convergence Results for Predictive Coding 
 ZOO: dict[str, ModelCfg] = {
     "pcn-tiny": ModelCfg(
         builder="ballroom.pcn.nn:PCN",
+        input="flattened 8x8 digits (B, 64) float -> feedforward prediction (B, 10)",
         kwargs={"layer_sizes": (64, 16, 10), "activation": "tanh", "bias": True, "activate_input": False},
         paper=_PAPER,
         section="spec: Correctness tests (Lightning)",
@@ -21,6 +22,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "pcn-digits": ModelCfg(
         builder="ballroom.pcn.nn:PCN",
+        input="flattened 8x8 digits (B, 64) float -> feedforward prediction (B, 10)",
         kwargs={"layer_sizes": (64, 64, 10), "activation": "tanh", "bias": True, "activate_input": False},
         paper=_PAPER,
         section="spec: Offline reproduction plan 2-3",
@@ -28,6 +30,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "pcn-mlp": ModelCfg(
         builder="ballroom.pcn.nn:PCN",
+        input="(B, layer_sizes[0]) float -> feedforward prediction (B, layer_sizes[-1])",
         kwargs={"layer_sizes": (64, 64, 10), "activation": "tanh", "bias": True, "activate_input": False},
         paper=_PAPER,
         notes="generic entry: PCNClassifier/BackpropClassifier checkpoints name it with their layer sizes",
