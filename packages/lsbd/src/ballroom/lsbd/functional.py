@@ -1,0 +1,89 @@
+"""Pure functions of LSBD-VAE (torch only): circle geometry, the Delta-VAE KL, losses.
+
+Shapes: a circle code is ``(..., 2)``, an angle ``(...)`` in radians.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ballroom.core.validate import check_choice, check_tensor
+
+__all__ = [
+    "circle_kl",
+    "gaussian_kl",
+    "l2_normalize",
+    "random_walk_sample",
+    "reconstruction_loss",
+    "rotate",
+]
+
+#: Keras ``l2_normalize`` epsilon (on the squared norm)
+L2_EPS = 1e-12
+
+
+def l2_normalize(x: Tensor, dim: int = -1) -> Tensor:
+    """Keras ``l2_normalize``: ``x / sqrt(max(sum x^2, 1e-12))`` along ``dim`` (shape kept)."""
+    return x * torch.rsqrt(torch.clamp((x * x).sum(dim, keepdim=True), min=L2_EPS))
+
+
+def rotate(z: Tensor, angle: Tensor) -> Tensor:
+    """``R(angle) z`` with ``R(a) = [[cos a, -sin a], [sin a, cos a]]``: ``(..., 2), (...) -> (..., 2)``."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    x, y = z[..., 0], z[..., 1]
+    return torch.stack([c * x - s * y, s * x + c * y], dim=-1)
+
+
+def random_walk_sample(mu: Tensor, log_t: Tensor, steps: int = 10, noise: Tensor | None = None) -> Tensor:
+    """Reparameterised Brownian motion on the circle (Delta-VAE): ``(B, 2), (B, 1) -> (B, 2)``.
+
+    ``z = mu``; ``steps`` times ``z = l2_normalize(z + exp(log_t / 2) / sqrt(steps) * eps)``,
+    ``eps ~ N(0, I_2)``. ``noise (steps, B, 2)`` replaces the draws (tests).
+    """
+    if noise is None:
+        noise = torch.randn((steps, *mu.shape), dtype=mu.dtype, device=mu.device)
+    scale = torch.exp(log_t / 2) / math.sqrt(steps)
+    z = mu
+    for i in range(steps):
+        z = l2_normalize(z + scale * noise[i])
+    return z
+
+
+def circle_kl(log_t: Tensor, m: int = 1) -> Tensor:
+    """Delta-VAE's closed-form KL of the Brownian posterior against the uniform prior on ``S^m``.
+
+    ``-m/2 log_t - m/2 log(2 pi) - m/2 + log(vol) + m(m-1)/4 exp(log_t)`` with ``vol = 2 pi``
+    (the code's constant for the circle): ``(B, 1) -> (B,)``.
+    """
+    kl = -m / 2 * log_t - m / 2 * math.log(2 * math.pi) - m / 2 + math.log(2 * math.pi)
+    kl = kl + m * (m - 1) / 4 * torch.exp(log_t)
+    return kl.sum(-1)
+
+
+def gaussian_kl(mu: Tensor, log_sigma: Tensor) -> Tensor:
+    """``KL(N(mu, sigma^2) || N(0, I)) = -1/2 sum(1 + 2 log_sigma - mu^2 - exp(2 log_sigma))``: ``(B, D) -> (B,)``."""
+    return -0.5 * (1 + 2 * log_sigma - mu**2 - torch.exp(2 * log_sigma)).sum(-1)
+
+
+def reconstruction_loss(x: Tensor, x_hat: Tensor, kind: str = "gaussian") -> Tensor:
+    """Per-sample reconstruction loss ``(B, ...) -> (B,)``.
+
+    ``"gaussian"`` (official default): Gaussian negative log-likelihood with fixed std ``1/sqrt 2``,
+    ``sum_pixels[(x - x_hat)^2 + log(1/sqrt 2) + 0.5 log(2 pi)]``; ``"sse"``: the sum of squared
+    errors (the same up to a constant); ``"bce"``: binary cross-entropy summed over pixels.
+    """
+    check_choice(kind, "kind", ("gaussian", "sse", "bce"))
+    check_tensor(x, "x", min_ndim=1, finite=False)
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+    dims = tuple(range(1, x.ndim))
+    if kind == "bce":
+        return torch.nn.functional.binary_cross_entropy(x_hat, x, reduction="none").sum(dims)
+    sq = ((x - x_hat) ** 2).sum(dims)
+    if kind == "sse":
+        return sq
+    n_pix = math.prod(x.shape[1:])
+    return sq + n_pix * (math.log(1 / math.sqrt(2)) + 0.5 * math.log(2 * math.pi))
