@@ -13,22 +13,45 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ballroom.core.checkpoint import load_zoo_model
 from ballroom.core.training import make_trainer
-from ballroom.lsbd import LsbdClassifier, LsbdDataModule, LsbdNet
+from ballroom.lsbd import LSBDVAE, LSBDAutoencoder, LSBDDataModule, build_lsbd
 from ballroom.lsbd.cli import main as cli_main
 from ballroom.lsbd.zoo import ZOO, create
 
 
-def _fit(seed: int, epochs: int = 2, **kw: object) -> tuple[LsbdClassifier, pl.Trainer]:
+def _fit(seed: int, epochs: int = 2, schedule: str = "alternate", **kw: object) -> tuple[LSBDVAE, pl.Trainer]:
     pl.seed_everything(seed, workers=True)
-    model = LsbdClassifier(model="lsbd-tiny", lr=3e-3)
-    trainer = make_trainer(max_epochs=epochs, **kw)
-    trainer.fit(model, datamodule=LsbdDataModule(seed=0))
+    model = LSBDVAE(model="lsbd-tiny", dist_weight=100.0, recon="sse", schedule=schedule, lr=3e-3)
+    trainer = make_trainer(max_epochs=epochs, num_sanity_val_steps=0, **kw)
+    dm = LSBDDataModule("square16", pairs=128, schedule=schedule, labelled_batch=32, unlabelled_batch=64)
+    trainer.fit(model, datamodule=dm)
     return model, trainer
 
 
-def test_tiny_model_learns() -> None:
-    _, trainer = _fit(0, epochs=3)
-    assert trainer.callback_metrics["val/acc"].item() > 0.85
+def test_tiny_model_learns_and_logs_the_spec_keys() -> None:
+    pl.seed_everything(0, workers=True)
+    dm = LSBDDataModule("square16", pairs=64, labelled_batch=32, unlabelled_batch=64)
+    model = LSBDVAE(model="lsbd-tiny", dist_weight=100.0, recon="sse", lr=3e-3)
+    trainer = make_trainer(max_epochs=1, limit_train_batches=0, num_sanity_val_steps=0)
+    before = trainer.validate(model, datamodule=dm, verbose=False)[0]
+    trainer = make_trainer(max_epochs=40, check_val_every_n_epoch=40, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=dm)
+    m = trainer.callback_metrics
+    keys = {"train/recon_u", "train/kl_u", "train/recon_s", "train/kl_s", "train/equiv_s", "train/loss"}
+    assert keys | {"val/dlsbd", "val/omega_1", "val/recon"} <= set(m)
+    assert m["val/recon"] < 0.8 * before["val/recon"]
+    assert m["val/dlsbd"] < before["val/dlsbd"]
+
+
+def test_joint_schedule_sums_both_losses() -> None:
+    model = LSBDVAE(model="lsbd-tiny", schedule="joint")
+    dm = LSBDDataModule("square16", pairs=64, schedule="joint", labelled_batch=8, unlabelled_batch=8)
+    batch = next(iter(dm.train_dataloader()))[0]
+    torch.manual_seed(0)
+    both = model.training_step(batch, 0)
+    torch.manual_seed(0)
+    sup = model._supervised(batch["labelled"])["loss"]
+    unsup = model._unsupervised(batch["unlabelled"])["loss"]
+    torch.testing.assert_close(both, sup + unsup)
 
 
 def test_seeded_fits_are_bitwise_equal() -> None:
@@ -42,37 +65,44 @@ def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None
     model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
     last = tmp_path / "ckpt" / "last.ckpt"
     net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.randn(5, 64)
-    assert isinstance(net, LsbdNet)
+    x = torch.rand(5, 1, 16, 16)
+    assert isinstance(net, LSBDAutoencoder)
     assert torch.equal(net(x), model.eval()(x))
-    restored = LsbdClassifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 3e-3
-    # resume: the step count and the optimizer state continue
+    restored = LSBDVAE.load_from_checkpoint(last, weights_only=True)
+    assert restored.hparams.dist_weight == 100.0 and restored.hparams.recon == "sse"
     raw = torch.load(last, weights_only=True)
-    trainer2 = make_trainer(tmp_path, max_epochs=2)
-    resumed = LsbdClassifier(model="lsbd-tiny", lr=3e-3)
-    trainer2.fit(resumed, datamodule=LsbdDataModule(seed=0), ckpt_path=str(last))
+    assert raw["optimizer_states"][0]["state"]  # Adam moments saved
+    trainer2 = make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=0)
+    resumed = LSBDVAE(model="lsbd-tiny", dist_weight=100.0, recon="sse", lr=3e-3)
+    trainer2.fit(resumed, datamodule=LSBDDataModule("square16", pairs=128, labelled_batch=32), ckpt_path=str(last))
     assert trainer2.global_step == 2 * raw["global_step"] > 0
 
 
-def test_a_built_network_can_be_passed() -> None:
-    net = LsbdNet(hidden=(8,))
-    module = LsbdClassifier(model=net)
+def test_a_built_network_can_be_passed_and_a_gaussian_vae_trains() -> None:
+    net = build_lsbd(latents=("r4",), hidden=(16,))
+    module = LSBDVAE(model=net)
     assert module.net is net and "model" not in module.hparams
+    trainer = make_trainer(max_epochs=1, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=LSBDDataModule("square16", pairs=0))
+    assert "train/recon_u" in trainer.callback_metrics and "train/equiv_s" not in trainer.callback_metrics
+    with pytest.raises(TypeError, match="LSBDAutoencoder"):
+        LSBDVAE(model=torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        LSBDVAE(schedule="both")
 
 
 @pytest.mark.ddp
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     _, trainer = _fit(0, epochs=2, devices=2, strategy="ddp_fork", default_root_dir=tmp_path)
     assert trainer.world_size == 2
-    assert trainer.callback_metrics["val/acc"].item() > 0.5
+    assert 0 <= trainer.callback_metrics["val/dlsbd"].item() < 1
 
 
 @pytest.mark.cuda
 def test_cuda_fit_and_parity_with_cpu() -> None:
     model, trainer = _fit(0, epochs=2, accelerator="gpu", devices=1)
-    assert trainer.callback_metrics["val/acc"].item() > 0.8
-    x = torch.randn(16, 64)
+    assert 0 <= trainer.callback_metrics["val/dlsbd"].item() < 1
+    x = torch.rand(16, 1, 16, 16)
     model = model.eval()
     cpu = model.cpu()(x)
     gpu = model.cuda()(x.cuda()).cpu()
@@ -80,12 +110,7 @@ def test_cuda_fit_and_parity_with_cpu() -> None:
 
 
 def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
-    args = [
-        "fit",
-        "--trainer.fast_dev_run=true",
-        "--trainer.logger=false",
-        f"--trainer.default_root_dir={tmp_path}",
-    ]
+    args = ["fit", "--trainer.fast_dev_run=true", "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
     assert cli_main(args) == 0
     with pytest.raises(SystemExit):
         cli_main(["fit", "--print_config"])
@@ -94,10 +119,14 @@ def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_every_zoo_entry_builds_and_runs(name: str) -> None:
     net = create(name)
-    assert net(torch.randn(2, 64)).shape == (2, ZOO[name].kwargs["num_classes"])
+    c, h, w = ZOO[name].kwargs["image_shape"]
+    x = torch.rand(2, c, h, w)
+    z = net(x)
+    assert z.shape == (2, net.latent_dim)
+    assert net.decode(z).shape == x.shape
 
 
 def test_building_blocks_import_without_lightning() -> None:
-    code = "import sys, ballroom.lsbd.nn, ballroom.lsbd; ballroom.lsbd.standardize; "
-    code += "sys.exit('pytorch_lightning' in sys.modules)"
+    code = "import sys, ballroom.lsbd.nn, ballroom.lsbd.metrics, ballroom.lsbd; ballroom.lsbd.dlsbd; "
+    code += "ballroom.lsbd.CircleLatent; ballroom.lsbd.square_dataset; sys.exit('pytorch_lightning' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

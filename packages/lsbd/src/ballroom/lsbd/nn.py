@@ -18,7 +18,7 @@ from ballroom.lsbd.functional import reconstruction_loss
 from ballroom.lsbd.latent import Latent, make_latent
 from ballroom.lsbd.models import DislibDecoder, DislibEncoder, MLPDecoder, MLPEncoder
 
-__all__ = ["LSBDAutoencoder", "build_lsbd"]
+__all__ = ["LSBDAutoencoder", "build_lsbd", "equivariance_loss", "reanchor"]
 
 EQUIVARIANCE_MODES = ("per_subspace", "official_concat")
 REDUCTIONS = ("sum", "mean")
@@ -126,17 +126,45 @@ class LSBDAutoencoder(nn.Module):
         a, ahat = (locs, loc_hats) if anchor_locations else (zs, zhats)
         if stop_gradient:
             ahat = [t.detach() for t in ahat]
-        terms = []
-        if equivariance_mode == "per_subspace":
-            for lat, g, z_s, zh_s in zip(self.latents, gammas, a, ahat):
-                terms.append(g * lat.distance(z_s, zh_s))
-        else:
-            z_cat, zh_cat = torch.cat(a, -1), torch.cat(ahat, -1)
-            for lat, g in zip(self.latents, gammas):
-                terms.append(g * lat.distance(z_cat, zh_cat))
-        per_view = torch.stack(terms).sum(0)  # (B, M)
-        equiv = (per_view.sum(1) if equivariance_reduction == "sum" else per_view.mean(1)).mean()
+        equiv = equivariance_loss(
+            list(self.latents), a, ahat, gammas, equivariance_mode, equivariance_reduction
+        ).mean()
         return {"recon": rec, "kl": kl, "equiv": equiv, "loss": rec + kl + equiv}
+
+
+def equivariance_loss(
+    latents: Sequence[Latent],
+    z: Sequence[Tensor],
+    zhat: Sequence[Tensor],
+    gammas: Sequence[float],
+    mode: str = "per_subspace",
+    reduction: str = "sum",
+) -> Tensor:
+    """``L_LSBD`` per set: ``(B,)`` from per-subspace codes ``z[s], zhat[s] (B, M, d_s)``.
+
+    ``"per_subspace"``: ``sum_s gamma_s sum_m dist_s(z_m^s, zhat_m^s)``; ``"official_concat"``: the
+    released code's ``sum_s gamma_s sum_m dist_s(z_m, zhat_m)`` on the concatenated codes (for two
+    circles ``(gamma_1 + gamma_2) sum_m 2 (1 - clip(<z_m, zhat_m>_4D, -1, 1))``). ``reduction="mean"``
+    averages over the M views instead of summing.
+    """
+    check_choice(mode, "equivariance_mode", EQUIVARIANCE_MODES)
+    check_choice(reduction, "equivariance_reduction", REDUCTIONS)
+    if mode == "per_subspace":
+        terms = [g * lat.distance(a, b) for lat, g, a, b in zip(latents, gammas, z, zhat)]
+    else:
+        z_cat, zh_cat = torch.cat(list(z), -1), torch.cat(list(zhat), -1)
+        terms = [g * lat.distance(z_cat, zh_cat) for lat, g in zip(latents, gammas)]
+    per_view = torch.stack(terms).sum(0)  # (B, M)
+    return per_view.sum(1) if reduction == "sum" else per_view.mean(1)
+
+
+def reanchor(lat: Latent, z: Tensor, theta: Tensor) -> Tensor:
+    """``zhat_m = T(theta_m) average_m(T(theta_m)^-1 z_m)``: ``(B, M, d), (B, M) -> (B, M, d)``.
+
+    For a circle: ``anchor = l2_normalize(sum_m R(theta_m)^T z_m)``, ``zhat_m = R(theta_m) anchor``;
+    for a Euclidean subspace ``zhat_m = mean_m z_m``.
+    """
+    return _reanchor(lat, z, theta)
 
 
 def _reanchor(lat: Latent, z: Tensor, theta: Tensor) -> Tensor:

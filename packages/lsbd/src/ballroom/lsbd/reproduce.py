@@ -29,8 +29,8 @@ import torch
 from ballroom.core.report import Claim
 from ballroom.core.runner import Context, Outcome, Reproduction
 from ballroom.lsbd.data import LSBDDataModule
-from ballroom.lsbd.lit import LSBDVAE
 from ballroom.lsbd.metrics import dlsbd
+from ballroom.lsbd.zoo import create
 
 
 @dataclass(frozen=True)
@@ -72,20 +72,51 @@ def metric(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims)
 
 
+class _Batches:
+    """Batches of ``size`` rows of ``n`` drawn without replacement, reshuffled every pass (seeded)."""
+
+    def __init__(self, n: int, size: int, gen: torch.Generator) -> None:
+        self.n, self.size, self.gen = n, min(size, n), gen
+        self.order = torch.randperm(n, generator=gen)
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos + self.size > self.n:
+            self.order, self.pos = torch.randperm(self.n, generator=self.gen), 0
+        out = self.order[self.pos : self.pos + self.size]
+        self.pos += self.size
+        return out
+
+
 def train_run(pairs: int, seed: int, steps: int, model: str, dataset: str = "square16") -> dict[str, Any]:
-    """One joint-schedule run (32 labelled pairs + 64 unlabelled images per Adam step); D_LSBD on
-    the grid's locations, and the codes."""
+    """One run of the spec's calibration schedule ("joint"): each Adam(1e-3, eps 1e-7) step takes a
+    batch of 32 labelled pairs plus 64 unlabelled images (when there are any), losses summed; the
+    loss code is :class:`~ballroom.lsbd.nn.LSBDAutoencoder`'s (as in :class:`LSBDVAE`), the loop
+    plain torch (no Lightning per-step overhead: 2-3x faster on a busy 2-core machine).
+    Returns D_LSBD of the grid's locations, its omega and the codes ``(16, 16, D)``."""
     pl.seed_everything(seed, workers=True, verbose=False)
-    dm = LSBDDataModule(dataset, pairs=pairs, schedule="joint", labelled_batch=32, unlabelled_batch=64, seed=seed)
-    module = LSBDVAE(model=model, dist_weight=100.0, recon="sse", schedule="joint")
-    trainer = pl.Trainer(
-        accelerator="cpu", max_steps=steps, max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0,
-        deterministic=True, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False,
-    )  # fmt: skip
-    trainer.fit(module, datamodule=dm)
+    dm = LSBDDataModule(dataset, pairs=pairs, seed=seed)
+    dm.setup()
+    net = create(model)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, fused=True)
+    gen = torch.Generator().manual_seed(seed)
+    lab = _Batches(len(dm.labelled), 32, gen) if dm.labelled is not None else None
+    unl = _Batches(len(dm.unlabelled), 64, gen) if dm.unlabelled is not None else None
+    for _ in range(steps):
+        loss = torch.zeros(())
+        if lab is not None and dm.labelled is not None:
+            i = lab.next()
+            x = dm.images[dm.labelled.index[i]]
+            loss = loss + net.supervised_loss(x, dm.labelled.angles[i], dist_weight=100.0, recon="sse")["loss"]
+        if unl is not None and dm.unlabelled is not None:
+            x = dm.images[dm.unlabelled.index[unl.next()]]
+            loss = loss + net.unsupervised_loss(x, recon="sse")["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     assert dm.grid is not None
-    codes = module.eval().grid_codes(dm.images, dm.grid.factor_shape).double()
+    with torch.no_grad():
+        codes = net.eval()(dm.images).reshape(*dm.grid.factor_shape, -1).double()
     score, omega = dlsbd(codes)
     return {"dlsbd": score, "omega": omega, "codes": codes.numpy()}
 
