@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from ballroom.lsbd import FactorGrid, arrow_dataset, labelled_pairs, load_npz_grid, random_paths, square_dataset
+from ballroom.lsbd import (
+    FactorGrid,
+    arrow_dataset,
+    labelled_pairs,
+    load_npz_grid,
+    random_paths,
+    square_dataset,
+)
 from ballroom.lsbd.data import LSBDDataModule, SequentialLoader
 from ballroom.lsbd.datasets import _hsv_to_rgb, _rgb_to_hsv
 
@@ -54,7 +61,9 @@ def test_labelled_pairs_are_disjoint_with_relative_angles() -> None:
     assert len(set(index.ravel()) | set(unlabelled)) == 256
     assert np.all(angles[:, 0] == 0) and np.all((angles >= 0) & (angles < 2 * math.pi))
     vals = grid.factor_values()
-    np.testing.assert_allclose(angles[:, 1], 2 * np.pi * np.mod(vals[index[:, 1]] - vals[index[:, 0]], 16) / 16)
+    np.testing.assert_allclose(
+        angles[:, 1], 2 * np.pi * np.mod(vals[index[:, 1]] - vals[index[:, 0]], 16) / 16
+    )
     full = labelled_pairs(grid, 128, 1)
     assert full[2].size == 0
     with pytest.raises(ValueError, match="n_pairs must be an integer in"):

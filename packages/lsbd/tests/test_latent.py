@@ -50,7 +50,12 @@ def test_l2_normalize_matches_keras_and_rotation_composes() -> None:
     z = _unit(5)
     a, b = torch.rand(5, dtype=torch.float64), torch.rand(5, dtype=torch.float64)
     torch.testing.assert_close(rotate(rotate(z, a), b), rotate(z, a + b))
-    torch.testing.assert_close(rotate(torch.tensor([1.0, 0.0]), torch.tensor(math.pi / 2)), torch.tensor([0.0, 1.0]), atol=1e-7, rtol=0)
+    torch.testing.assert_close(
+        rotate(torch.tensor([1.0, 0.0]), torch.tensor(math.pi / 2)),
+        torch.tensor([0.0, 1.0]),
+        atol=1e-7,
+        rtol=0,
+    )
     assert torch.autograd.gradcheck(lambda t: l2_normalize(rotate(t, a)), (z.clone().requires_grad_(),))
 
 
@@ -86,7 +91,8 @@ def test_equivariant_codes_have_zero_lsbd_loss_and_common_rotations_commute() ->
     moved = rotate(noisy, phi)
     torch.testing.assert_close(reanchor(lat, moved, theta), rotate(zhat_n, phi))
     torch.testing.assert_close(
-        equivariance_loss([lat], [moved], [rotate(zhat_n, phi)], [1.0]), equivariance_loss([lat], [noisy], [zhat_n], [1.0])
+        equivariance_loss([lat], [moved], [rotate(zhat_n, phi)], [1.0]),
+        equivariance_loss([lat], [noisy], [zhat_n], [1.0]),
     )
     one = noisy[:, :1]
     torch.testing.assert_close(reanchor(lat, one, theta[:, :1]), one)  # M = 1: zhat = z
@@ -125,7 +131,9 @@ def test_decoder_gets_the_re_rotated_anchor_of_the_pair_angles() -> None:
     out = net.supervised_loss(x, angles, dist_weight=100.0)
     zhat = seen[0].reshape(3, 2, 4)
     for s in range(2):
-        torch.testing.assert_close(zhat[:, 1, 2 * s : 2 * s + 2], rotate(zhat[:, 0, 2 * s : 2 * s + 2], angles[:, 1, s]))
+        torch.testing.assert_close(
+            zhat[:, 1, 2 * s : 2 * s + 2], rotate(zhat[:, 0, 2 * s : 2 * s + 2], angles[:, 1, s])
+        )
     assert set(out) == {"recon", "kl", "equiv", "loss"}
     torch.testing.assert_close(out["loss"], out["recon"] + out["kl"] + out["equiv"])
 
@@ -152,14 +160,22 @@ def test_reconstruction_losses() -> None:
         (lambda: build_lsbd(backbone="resnet"), ValueError, "backbone must be one of"),
         (lambda: build_lsbd(backbone="dislib", image_shape=(1, 20, 20)), ValueError, "divisible by 16"),
         (lambda: reconstruction_loss(torch.rand(2, 3), torch.rand(2, 4)), ValueError, "same shape"),
-        (lambda: reconstruction_loss(torch.rand(2, 3), torch.rand(2, 3), "l1"), ValueError, "kind must be one of"),
         (
-            lambda: build_lsbd(hidden=(8,)).supervised_loss(torch.rand(2, 2, 1, 16, 16), torch.zeros(2, 2, 3)),
+            lambda: reconstruction_loss(torch.rand(2, 3), torch.rand(2, 3), "l1"),
+            ValueError,
+            "kind must be one of",
+        ),
+        (
+            lambda: build_lsbd(hidden=(8,)).supervised_loss(
+                torch.rand(2, 2, 1, 16, 16), torch.zeros(2, 2, 3)
+            ),
             ValueError,
             "angles must have one column per latent",
         ),
         (
-            lambda: build_lsbd(hidden=(8,)).supervised_loss(torch.rand(2, 3, 1, 16, 16), torch.zeros(2, 2, 2)),
+            lambda: build_lsbd(hidden=(8,)).supervised_loss(
+                torch.rand(2, 3, 1, 16, 16), torch.zeros(2, 2, 2)
+            ),
             ValueError,
             "x must be",
         ),
@@ -176,7 +192,9 @@ def test_reconstruction_losses() -> None:
             "equivariance_mode must be one of",
         ),
         (
-            lambda: build_lsbd(hidden=(8,)).supervised_loss(torch.rand(2, 2, 1, 16, 16), torch.zeros(2, 2, 2), dist_weight=[1.0]),
+            lambda: build_lsbd(hidden=(8,)).supervised_loss(
+                torch.rand(2, 2, 1, 16, 16), torch.zeros(2, 2, 2), dist_weight=[1.0]
+            ),
             ValueError,
             "dist_weight must be",
         ),

@@ -74,7 +74,9 @@ def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None
     assert raw["optimizer_states"][0]["state"]  # Adam moments saved
     trainer2 = make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=0)
     resumed = LSBDVAE(model="lsbd-tiny", dist_weight=100.0, recon="sse", lr=3e-3)
-    trainer2.fit(resumed, datamodule=LSBDDataModule("square16", pairs=128, labelled_batch=32), ckpt_path=str(last))
+    trainer2.fit(
+        resumed, datamodule=LSBDDataModule("square16", pairs=128, labelled_batch=32), ckpt_path=str(last)
+    )
     assert trainer2.global_step == 2 * raw["global_step"] > 0
 
 
@@ -110,7 +112,12 @@ def test_cuda_fit_and_parity_with_cpu() -> None:
 
 
 def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
-    args = ["fit", "--trainer.fast_dev_run=true", "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"]
+    args = [
+        "fit",
+        "--trainer.fast_dev_run=true",
+        "--trainer.logger=false",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
     assert cli_main(args) == 0
     with pytest.raises(SystemExit):
         cli_main(["fit", "--print_config"])

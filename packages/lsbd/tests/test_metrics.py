@@ -100,7 +100,9 @@ def test_cylinder_per_object_and_shared_frequency() -> None:
 
 
 def test_numpy_torch_float32_agree(device: torch.device) -> None:
-    z = _torus(12, 12, 2, 1) + 0.2 * torch.randn(12, 12, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    z = _torus(12, 12, 2, 1) + 0.2 * torch.randn(
+        12, 12, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64
+    )
     ref, w = dlsbd(z.numpy())
     got, w32 = dlsbd(z.float().to(device))
     assert got == pytest.approx(ref, abs=1e-5) and w == w32

@@ -44,7 +44,9 @@ class FactorGrid:
         if self.images.ndim < 4:
             raise ValueError(f"images must be (N_1, ..., N_K, H, W, C), got shape {self.images.shape}")
         if len(self.cyclic) != self.images.ndim - 3:
-            raise ValueError(f"cyclic must have one flag per factor ({self.images.ndim - 3}), got {self.cyclic}")
+            raise ValueError(
+                f"cyclic must have one flag per factor ({self.images.ndim - 3}), got {self.cyclic}"
+            )
 
     @property
     def factor_shape(self) -> tuple[int, ...]:
@@ -224,7 +226,9 @@ def random_paths(
     return index, grid.relative_angles(index[:, :1], index)
 
 
-def _grid_from_array(images: np.ndarray, factor_shape: Sequence[int] | None, cyclic: Sequence[bool] | None) -> FactorGrid:
+def _grid_from_array(
+    images: np.ndarray, factor_shape: Sequence[int] | None, cyclic: Sequence[bool] | None
+) -> FactorGrid:
     imgs = np.asarray(images)
     if imgs.ndim == 3:
         imgs = imgs[..., None]
@@ -275,14 +279,19 @@ def load_coil100(data_dir: str | os.PathLike[str] | None = None, size: int = 64)
         import tensorflow_datasets as tfds
         from PIL import Image
     except ImportError as err:  # pragma: no cover - optional
-        raise ImportError("load_coil100 needs tensorflow-datasets and pillow: pip install tensorflow-datasets") from err
+        raise ImportError(
+            "load_coil100 needs tensorflow-datasets and pillow: pip install tensorflow-datasets"
+        ) from err
 
     ds = tfds.as_numpy(tfds.load("coil100", split="train", data_dir=data_dir))  # pragma: no cover
     out = np.zeros((100, 72, size, size, 3), dtype=np.float32)  # pragma: no cover
     for ex in ds:  # pragma: no cover
-        obj = int(str(ex["object_id"].decode() if isinstance(ex["object_id"], bytes) else ex["object_id"]).strip("obj"))
-        view = int(round(float(ex["angle"]) / 5)) % 72
+        obj = int(
+            str(ex["object_id"].decode() if isinstance(ex["object_id"], bytes) else ex["object_id"]).strip(
+                "obj"
+            )
+        )
+        view = round(float(ex["angle"]) / 5) % 72
         img = Image.fromarray(ex["image"]).resize((size, size), Image.BILINEAR)
         out[obj - 1, view] = np.asarray(img, dtype=np.float32) / 255.0
     return FactorGrid(out, (False, True))  # pragma: no cover
-

@@ -78,7 +78,9 @@ def reconstruction_loss(x: Tensor, x_hat: Tensor, kind: str = "gaussian") -> Ten
     check_choice(kind, "kind", ("gaussian", "sse", "bce"))
     check_tensor(x, "x", min_ndim=1, finite=False)
     if x.shape != x_hat.shape:
-        raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+        raise ValueError(
+            f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}"
+        )
     dims = tuple(range(1, x.ndim))
     if kind == "bce":
         return torch.nn.functional.binary_cross_entropy(x_hat, x, reduction="none").sum(dims)

@@ -53,7 +53,9 @@ class CircleLatent(Latent):
 
     is_circle = True
 
-    def __init__(self, in_features: int, log_t_range: Sequence[float] = (-10.0, -5.0), steps: int = 10) -> None:
+    def __init__(
+        self, in_features: int, log_t_range: Sequence[float] = (-10.0, -5.0), steps: int = 10
+    ) -> None:
         super().__init__()
         check_int(in_features, "in_features", min=1)
         lo, hi = (float(v) for v in log_t_range)
@@ -151,7 +153,9 @@ class GaussianLatent(Latent):
         return f"dim={self.dim}"
 
 
-def make_latent(spec: str, in_features: int, log_t_range: Sequence[float] = (-10.0, -5.0), steps: int = 10) -> Latent:
+def make_latent(
+    spec: str, in_features: int, log_t_range: Sequence[float] = (-10.0, -5.0), steps: int = 10
+) -> Latent:
     """``"s1"`` -> :class:`CircleLatent`; ``"r<d>"`` (e.g. ``"r5"``) -> :class:`GaussianLatent` of dim d."""
     if spec == "s1":
         return CircleLatent(in_features, log_t_range, steps)

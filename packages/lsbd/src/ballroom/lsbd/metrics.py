@@ -77,7 +77,9 @@ def _dispersion(y: Tensor, shape: Sequence[int], k: int, w: Tensor) -> Tensor:
     ck = c.sum(dim=others) if others else c  # (N_k,)
     n_k = shape[k]
     theta = 2 * math.pi * torch.arange(n_k, dtype=y.dtype, device=y.device) / n_k
-    rot = torch.polar(torch.ones(len(w), n_k, dtype=y.dtype, device=y.device), -w.to(y.dtype)[:, None] * theta)
+    rot = torch.polar(
+        torch.ones(len(w), n_k, dtype=y.dtype, device=y.device), -w.to(y.dtype)[:, None] * theta
+    )
     mean_p = (rot * ck[None, :]).sum(1) / c.numel()
     return (y**2).sum(1).mean() - mean_p.abs() ** 2
 
@@ -109,7 +111,7 @@ def factor_deltas(z: Tensor, omegas: Iterable[int] | Tensor = range(-10, 11)) ->
     return torch.stack(out)
 
 
-def dlsbd_per_factor(Z: Any, omega: Sequence[int] | Tensor, manifold: str = "torus") -> Tensor:  # noqa: N803
+def dlsbd_per_factor(Z: Any, omega: Sequence[int] | Tensor, manifold: str = "torus") -> Tensor:
     """``delta_k(omega_k)`` of every factor for one frequency vector: ``(K,)`` float64.
 
     Args:
@@ -131,7 +133,7 @@ def dlsbd_per_factor(Z: Any, omega: Sequence[int] | Tensor, manifold: str = "tor
 
 
 def dlsbd(
-    Z: Any,  # noqa: N803
+    Z: Any,
     omegas: Iterable[int] | Tensor = range(-10, 11),
     manifold: str = "torus",
     reduction: str = "mean",
@@ -175,7 +177,9 @@ def dlsbd(
     return float(score), tuple(int(w[i]) for i in idx)
 
 
-def _grid_score_reference(z: Tensor, omegas: Iterable[int], reduction: str = "mean") -> tuple[float, tuple[int, ...]]:
+def _grid_score_reference(
+    z: Tensor, omegas: Iterable[int], reduction: str = "mean"
+) -> tuple[float, tuple[int, ...]]:
     """Brute force over the full ``omega_grid`` (tests only): the official enumeration order."""
     deltas = factor_deltas(z, omegas)
     w = _omegas(omegas)

@@ -6,6 +6,7 @@ latent ``(B, D)`` to sigmoid images ``(B, C, H, W)`` (MLPs: any ``out_shape``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -37,14 +38,16 @@ class DislibEncoder(nn.Module):
         self.features = check_int(features, "features", min=1)
         chans = [c, 32, 32, 64, 64]
         layers: list[nn.Module] = []
-        for a, b in zip(chans[:-1], chans[1:]):
+        for a, b in itertools.pairwise(chans):
             layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.ReLU()]
         self.convs = nn.Sequential(*layers)
         self.dense = nn.Sequential(nn.Flatten(), nn.Linear(64 * (h // 16) * (w // 16), features), nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"x must have shape (B, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}"
+            )
         return self.dense(self.convs(x))
 
 
@@ -62,7 +65,7 @@ class DislibDecoder(nn.Module):
         )
         chans = [64, 64, 32, 32]
         layers: list[nn.Module] = []
-        for a, b in zip(chans[:-1], chans[1:]):
+        for a, b in itertools.pairwise(chans):
             layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.ReLU()]
         layers += [nn.ConvTranspose2d(32, c, 4, stride=2, padding=1), nn.Sigmoid()]
         self.deconvs = nn.Sequential(*layers)
@@ -100,7 +103,9 @@ class MLPDecoder(nn.Module):
     """Linear-ReLU layers of widths ``hidden``, then Linear to ``prod(out_shape)`` and sigmoid:
     ``(B, latent_dim) -> (B, *out_shape)``."""
 
-    def __init__(self, latent_dim: int, out_shape: Sequence[int] = (256,), hidden: Sequence[int] = (256, 256)) -> None:
+    def __init__(
+        self, latent_dim: int, out_shape: Sequence[int] = (256,), hidden: Sequence[int] = (256, 256)
+    ) -> None:
         super().__init__()
         self.latent_dim = check_int(latent_dim, "latent_dim", min=1)
         self.out_shape = tuple(int(s) for s in out_shape)
@@ -114,4 +119,3 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z).reshape(z.shape[0], *self.out_shape)
-

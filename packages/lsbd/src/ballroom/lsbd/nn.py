@@ -98,7 +98,7 @@ class LSBDAutoencoder(nn.Module):
         """
         check_choice(equivariance_mode, "equivariance_mode", EQUIVARIANCE_MODES)
         check_choice(equivariance_reduction, "equivariance_reduction", REDUCTIONS)
-        check_tensor(angles, "angles", ndim=3)
+        check_tensor(angles, "angles", ndim=3, finite=False)
         if x.ndim < 3 or x.shape[:2] != angles.shape[:2]:
             raise ValueError(
                 f"x must be (B, M, ...) with the (B, M) of angles {tuple(angles.shape[:2])}, got {tuple(x.shape)}"

@@ -53,7 +53,9 @@ SETTINGS = {
 
 def oracle_codes(shape: tuple[int, ...], omegas: tuple[int, ...]) -> torch.Tensor:
     """Perfectly LSBD torus codes ``(N_1, ..., N_K, 2K)``: circle k at angle ``w_k * theta_k``."""
-    thetas = torch.meshgrid(*[2 * math.pi * torch.arange(n, dtype=torch.float64) / n for n in shape], indexing="ij")
+    thetas = torch.meshgrid(
+        *[2 * math.pi * torch.arange(n, dtype=torch.float64) / n for n in shape], indexing="ij"
+    )
     parts = [torch.stack([torch.cos(w * t), torch.sin(w * t)], -1) for w, t in zip(omegas, thetas)]
     return torch.cat(parts, -1)
 
@@ -107,7 +109,9 @@ def train_run(pairs: int, seed: int, steps: int, model: str, dataset: str = "squ
         if lab is not None and dm.labelled is not None:
             i = lab.next()
             x = dm.images[dm.labelled.index[i]]
-            loss = loss + net.supervised_loss(x, dm.labelled.angles[i], dist_weight=100.0, recon="sse")["loss"]
+            loss = (
+                loss + net.supervised_loss(x, dm.labelled.angles[i], dist_weight=100.0, recon="sse")["loss"]
+            )
         if unl is not None and dm.unlabelled is not None:
             x = dm.images[dm.unlabelled.index[unl.next()]]
             loss = loss + net.unsupervised_loss(x, recon="sse")["loss"]
@@ -163,7 +167,11 @@ def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
     ax.axhline(0.1, color="green", ls="--", label="gate: median full < 0.1")
     ax.axhline(0.2, color="red", ls=":", label="gate: median L=0 > 0.2")
     ax.set_xticks(range(len(methods)), [m.replace(" ", "\n", 1) for m in methods], fontsize=7)
-    ax.set(ylabel="D_LSBD (mean over 2 subgroups; 0 = LSBD)", title="Square-16: D_LSBD per seed", ylim=(-0.02, 1.0))
+    ax.set(
+        ylabel="D_LSBD (mean over 2 subgroups; 0 = LSBD)",
+        title="Square-16: D_LSBD per seed",
+        ylim=(-0.02, 1.0),
+    )
     ax.legend(fontsize=7)
     shown = [(m, 0 if (m, 0) in codes else None) for m in methods[:3]]
     for col, (m, seed) in enumerate(shown):
