@@ -14,7 +14,7 @@ def test_smoke_run(tmp_path: Path) -> None:
     assert reproduce.main(["--smoke", "--out", str(tmp_path)]) == 0
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert [c["checked"] for c in claims] == [False] * 5
-    assert (tmp_path / "square16.csv").read_text().splitlines()[0] == "method,pairs,seed,dlsbd,omega"
+    assert (tmp_path / "square16.csv").read_text().splitlines()[0] == "method,pairs,seed,steps,dlsbd,omega"
     assert (tmp_path / "metric.csv").exists() and (tmp_path / "lsbd.png").stat().st_size > 10_000
 
 
