@@ -11,8 +11,8 @@ claims, writes one CSV per experiment, ``claims.json`` and ``lsbd.png``.
    Gaussian VAE (4-D latent) are reported, not gated.
 
 ``--smoke`` takes seconds (the tests); ``--quick`` (default) minutes on 2 CPU cores, where the claims
-must hold; ``--full`` runs 8000 steps, 10 seeds for the gated runs and 3 for the reported ones (L = 64 and
-the VAE run 1500 steps, seed 0 only, in ``--quick``).
+must hold (3000 steps; L = 64 and the VAE with seed 0 only); ``--full`` runs 8000 steps, 10 seeds
+for the gated runs and 3 for the reported ones.
 """
 
 from __future__ import annotations
