@@ -111,3 +111,11 @@ def test_alternate_epoch_is_labelled_pass_then_unlabelled_pass() -> None:
     assert torch.equal(val["images"][:, 0], dm.images[:256])
     with pytest.raises(ValueError, match="dataset must be one of"):
         LSBDDataModule("mnist")
+
+
+def test_paths_regime_has_no_unlabelled_set() -> None:
+    dm = LSBDDataModule("square16", paths=3, path_length=10, path_step=3, seed=0)
+    batches = list(dm.train_dataloader())
+    assert dm.unlabelled is None and len(batches) == 1  # floor(100 / 10) = 10 sets per batch
+    assert batches[0]["images"].shape == (3, 10, 1, 16, 16) and batches[0]["angles"].shape == (3, 10, 2)
+    assert torch.all(batches[0]["angles"][:, 0] == 0)
