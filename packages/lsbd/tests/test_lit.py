@@ -137,3 +137,9 @@ def test_building_blocks_import_without_lightning() -> None:
     code = "import sys, ballroom.lsbd.nn, ballroom.lsbd.metrics, ballroom.lsbd; ballroom.lsbd.dlsbd; "
     code += "ballroom.lsbd.CircleLatent; ballroom.lsbd.square_dataset; sys.exit('pytorch_lightning' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_bf16_mixed_fit_runs_with_finite_losses() -> None:
+    _, trainer = _fit(0, epochs=1, precision="bf16-mixed")
+    metrics = trainer.callback_metrics
+    assert all(torch.isfinite(v).all() for v in metrics.values()) and "val/dlsbd" in metrics
