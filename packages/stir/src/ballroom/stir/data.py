@@ -28,7 +28,9 @@ class StirDataModule(SplitDataModule):
     """Digits in ``[0, 1]`` as ``(x (B, 1, 8, 8), y (B,))``; 1400 train, 397 test (validation = test,
     as the spec's protocol has no separate validation split)."""
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, split_seed: int = 0) -> None:
+    def __init__(
+        self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, split_seed: int = 0
+    ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         self.split_seed = split_seed
 

@@ -12,6 +12,7 @@ represents like ``X`` (IRIs), found from noise by the official normalised-gradie
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,15 @@ __all__ = [
     "stir",
 ]
 
-SEEDS = ("super-noise", "super-noise-same", "completely-random", "white", "black", "all_types", "mixed_inputs")
+SEEDS = (
+    "super-noise",
+    "super-noise-same",
+    "completely-random",
+    "white",
+    "black",
+    "all_types",
+    "mixed_inputs",
+)
 MEASURES: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "linear_cka": metrics.linear_cka,
     "kernel_cka": metrics.rbf_cka,
@@ -43,7 +52,11 @@ MEASURES: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "pwcca": metrics.pwcca,
     "minibatch_cka": lambda x, y: metrics.minibatch_cka([x], [y]),
 }
-_OFFICIAL_NAMES = {"linear_CKA": "linear_cka", "kernel_CKA": "kernel_cka", "linear_CKA_batch": "minibatch_cka"}
+_OFFICIAL_NAMES = {
+    "linear_CKA": "linear_cka",
+    "kernel_CKA": "kernel_cka",
+    "linear_CKA_batch": "minibatch_cka",
+}
 
 
 def seed_images(kind: str, like: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -84,10 +97,14 @@ def _identity(x: Tensor) -> Tensor:
     return x
 
 
-def _rep(model: Any, x: Tensor, normalizer: Callable[[Tensor], Tensor] | None, layer: Any, fake: bool) -> Tensor:
+def _rep(
+    model: Any, x: Tensor, normalizer: Callable[[Tensor], Tensor] | None, layer: Any, fake: bool
+) -> Tensor:
     out = model((normalizer or _identity)(x), with_latent=True, fake_relu=fake, layer=layer)
     if not isinstance(out, tuple) or len(out) != 2:
-        raise TypeError("model must follow the FeatureModel protocol: model(x, with_latent=True) -> (logits, rep)")
+        raise TypeError(
+            "model must follow the FeatureModel protocol: model(x, with_latent=True) -> (logits, rep)"
+        )
     return out[1].flatten(1)
 
 
@@ -99,6 +116,7 @@ def representations(
     model: Any, x: Tensor, *, normalizer: Callable[[Tensor], Tensor] | None = None, layer: Any = None
 ) -> Tensor:
     """``r_model(x)``: ``(n, *) -> (n, p)`` with the true ReLU, in eval mode, under ``inference_mode``."""
+    _check_feature_model(model)
     with _eval(model), torch.inference_mode():
         return _rep(model, x, normalizer, layer, False).clone()
 
@@ -156,6 +174,7 @@ def invert_representation(
     """
     check_tensor(x_target, "x_target", min_ndim=2)
     check_choice(loss, "loss", ("relative_l2",))
+    _check_feature_model(model)
     step = check_positive(step_size, "step_size")
     iters = check_int(iterations, "iterations", min=0)
     if isinstance(seed, str):
@@ -169,7 +188,9 @@ def invert_representation(
         with torch.no_grad():
             target = _rep(model, x_target, normalizer, layer, False).detach()
         if not bool((target.norm(dim=1) > 0).all()):
-            raise ValueError("x_target has a sample whose representation is zero: the relative L2 loss is undefined")
+            raise ValueError(
+                "x_target has a sample whose representation is zero: the relative L2 loss is undefined"
+            )
         x = x0.detach().clone()
         best_x, best_loss = x.clone(), None
         view = (-1,) + (1,) * (x.ndim - 1)
@@ -280,7 +301,9 @@ def stir(
         return torch.cat([o[0] for o in outs]), float(torch.cat([o[1] for o in outs]).mean())
 
     def reps(m: Any, x: Tensor, norm: Any, layer: Any) -> Tensor:
-        return torch.cat([representations(m, xb, normalizer=norm, layer=layer) for xb in _batched(x, batch_size)])
+        return torch.cat(
+            [representations(m, xb, normalizer=norm, layer=layer) for xb in _batched(x, batch_size)]
+        )
 
     r1, r2 = reps(m1, X, normalizer1, layer1), reps(m2, X, normalizer2, layer2)
     m2m1 = m1m2 = err1 = err2 = 0.0

@@ -15,7 +15,7 @@ from ballroom.stir.functional import stir
 from ballroom.stir.nn import box_clamp
 from ballroom.stir.train import pgd_l2
 
-__all__ = ["STIRCallback", "Classifier"]
+__all__ = ["Classifier", "STIRCallback"]
 
 
 class Classifier(ClassifierModule):

@@ -130,7 +130,9 @@ class FeatureMLP(nn.Module):
     model is ``FeatureMLP(64, (128, 16), 10)``.
     """
 
-    def __init__(self, in_features: int = 64, hidden: Sequence[int] = (128, 16), num_classes: int = 10) -> None:
+    def __init__(
+        self, in_features: int = 64, hidden: Sequence[int] = (128, 16), num_classes: int = 10
+    ) -> None:
         super().__init__()
         check_int(in_features, "in_features", min=1)
         check_int(num_classes, "num_classes", min=2)
@@ -167,7 +169,9 @@ class LinearFeatureModel(nn.Module):
         check_tensor(weight, "weight", ndim=2)
         self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
 
-    def forward(self, x: Tensor, with_latent: bool = False, fake_relu: bool = False, layer: Any = None) -> Any:
+    def forward(
+        self, x: Tensor, with_latent: bool = False, fake_relu: bool = False, layer: Any = None
+    ) -> Any:
         rep = x.flatten(1) @ self.weight.T
         return (rep, rep) if with_latent else rep
 
@@ -207,7 +211,9 @@ class HookedFeatureModel(nn.Module):
                 raise ValueError(f"{arg} must name a module of the model, got {name!r}")
         self.layer, self.capture, self.relu, self.relu_call = layer, capture, relu, relu_call
 
-    def forward(self, x: Tensor, with_latent: bool = False, fake_relu: bool = False, layer: str | None = None) -> Any:
+    def forward(
+        self, x: Tensor, with_latent: bool = False, fake_relu: bool = False, layer: str | None = None
+    ) -> Any:
         modules = dict(self.model.named_modules())
         name = self.layer if layer is None else layer
         if name not in modules:
