@@ -66,7 +66,7 @@ def test_fake_relu_changes_the_gradient_only_where_the_preactivation_is_negative
     w = torch.randn(5, 9)
     grads = {}
     for fake in (False, True):
-        logits, rep = net(x, with_latent=True, fake_relu=fake)
+        _logits, rep = net(x, with_latent=True, fake_relu=fake)
         (grads[fake],) = torch.autograd.grad((rep * w).sum(), x)
         assert fake or torch.equal(rep, torch.relu(net.hidden[0](x)))
     pre = net.hidden[0](x).detach()
@@ -123,7 +123,9 @@ def test_gradient_normalisation_is_per_sample() -> None:
     x = torch.rand(1, 16)
     x0 = torch.randn(1, 16, generator=torch.Generator().manual_seed(4))
     one, _ = invert_representation(net, x, x0, normalizer=Normalizer(), iterations=25)
-    five, _ = invert_representation(net, x.repeat(5, 1), x0.repeat(5, 1), normalizer=Normalizer(), iterations=25)
+    five, _ = invert_representation(
+        net, x.repeat(5, 1), x0.repeat(5, 1), normalizer=Normalizer(), iterations=25
+    )
     torch.testing.assert_close(five, one.expand(5, -1), atol=1e-5, rtol=0)
     # a second, different sample does not change the first one's IRI
     two, _ = invert_representation(
@@ -141,7 +143,14 @@ def test_linear_model_updates_stay_in_the_row_space() -> None:
     x = torch.rand(8, 10, generator=gen, dtype=torch.float64)
     x0 = torch.randn(8, 10, generator=gen, dtype=torch.float64)
     xp, err = invert_representation(
-        LinearFeatureModel(W1), x, x0, normalizer=None, box=None, fake_relu=False, step_size=0.01, iterations=2000
+        LinearFeatureModel(W1),
+        x,
+        x0,
+        normalizer=None,
+        box=None,
+        fake_relu=False,
+        step_size=0.01,
+        iterations=2000,
     )
     torch.testing.assert_close(xp @ P_null, x0 @ P_null, atol=1e-10, rtol=0)
     assert float(((xp - x) @ P_row).norm(dim=1).max()) <= 0.01
@@ -178,7 +187,9 @@ def test_self_stir_of_a_trained_net_and_batching() -> None:
     assert math.isclose(batched.m2m1, full.m2m1, abs_tol=1e-4)  # S on all 40, not the last batch
     again = stir(net, net, X, generator=torch.Generator().manual_seed(0), **kw)
     assert again == full  # seeded: deterministic
-    mb = stir(net, net, X, measure="minibatch_cka", batch_size=20, generator=torch.Generator().manual_seed(0), **kw)
+    mb = stir(
+        net, net, X, measure="minibatch_cka", batch_size=20, generator=torch.Generator().manual_seed(0), **kw
+    )
     assert 0.8 <= mb.m2m1 <= 1.0
     calls = []
     custom = stir(net, net, X, measure=lambda a, b: calls.append(a.shape) or 0.5, iterations=2,
@@ -198,7 +209,9 @@ def test_linear_cka_identities() -> None:
     assert math.isclose(S(X, X), 1.0, rel_tol=1e-12)
     assert math.isclose(S(X @ Q * 3.0 + 2.0, Y), S(X, Y), rel_tol=1e-10)
     assert math.isclose(S(X, Y), S(Y, X), rel_tol=1e-12)
-    assert not math.isclose(S(X * torch.tensor([1, 1, 1, 1, 9.0], dtype=torch.float64), Y), S(X, Y), rel_tol=1e-3)
+    assert not math.isclose(
+        S(X * torch.tensor([1, 1, 1, 1, 9.0], dtype=torch.float64), Y), S(X, Y), rel_tol=1e-3
+    )
     K, L = X @ X.T, Y @ Y.T
     H = torch.eye(30, dtype=torch.float64) - 1 / 30
     hs = lambda A, B: ((H @ A @ H) * (H @ B @ H)).sum()  # noqa: E731
@@ -218,25 +231,97 @@ _N = Normalizer()
 @pytest.mark.parametrize(
     ("call", "exc", "match"),
     [
-        (lambda: invert_representation(_NET, _X.numpy(), "black", normalizer=_N), TypeError, "x_target must be a torch.Tensor"),
-        (lambda: invert_representation(_NET, _X.long(), "black", normalizer=_N), TypeError, "x_target must have a floating"),
-        (lambda: invert_representation(_NET, _X[0], "black", normalizer=_N), ValueError, "x_target must have rank >= 2"),
-        (lambda: invert_representation(_NET, _X[:0], "black", normalizer=_N), ValueError, "x_target must not be empty"),
-        (lambda: invert_representation(_NET, _X * float("nan"), "black", normalizer=_N), ValueError, "x_target must be finite"),
+        (
+            lambda: invert_representation(_NET, _X.numpy(), "black", normalizer=_N),
+            TypeError,
+            "x_target must be a torch.Tensor",
+        ),
+        (
+            lambda: invert_representation(_NET, _X.long(), "black", normalizer=_N),
+            TypeError,
+            "x_target must have a floating",
+        ),
+        (
+            lambda: invert_representation(_NET, _X[0], "black", normalizer=_N),
+            ValueError,
+            "x_target must have rank >= 2",
+        ),
+        (
+            lambda: invert_representation(_NET, _X[:0], "black", normalizer=_N),
+            ValueError,
+            "x_target must not be empty",
+        ),
+        (
+            lambda: invert_representation(_NET, _X * float("nan"), "black", normalizer=_N),
+            ValueError,
+            "x_target must be finite",
+        ),
         (lambda: invert_representation(_NET, _X, "grey", normalizer=_N), ValueError, "kind must be one of"),
-        (lambda: invert_representation(_NET, _X, torch.rand(3, 16), normalizer=_N), ValueError, r"seed must have shape \(4, 16\)"),
-        (lambda: invert_representation(_NET, _X, "black", normalizer=_N, step_size=0), ValueError, "step_size must lie in"),
-        (lambda: invert_representation(_NET, _X, "black", normalizer=_N, iterations=-1), ValueError, "iterations must be an integer"),
-        (lambda: invert_representation(_NET, _X, "black", normalizer=_N, iterations=2.5), TypeError, "iterations must be an integer"),
-        (lambda: invert_representation(_NET, _X, "black", normalizer=_N, loss="l1"), ValueError, "loss must be one of"),
-        (lambda: invert_representation(LinearFeatureModel(torch.zeros(2, 16)), _X, "black", normalizer=_N), ValueError, "representation is zero"),
-        (lambda: invert_representation(nn.Linear(16, 3), _X, "black", normalizer=_N), TypeError, "FeatureModel protocol"),
-        (lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, measure="cka"), ValueError, "measure must be one of"),
-        (lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, measure=3), TypeError, "measure must be a measure name"),
-        (lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, n_draws=0), ValueError, "n_draws must be an integer"),
-        (lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, batch_size=0), ValueError, "batch_size must be an integer"),
-        (lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, seed="noise"), ValueError, "seed must be one of"),
-        (lambda: stir(_NET, _NET, [[0.5] * 16], normalizer1=_N, normalizer2=_N), TypeError, "X must be a torch.Tensor"),
+        (
+            lambda: invert_representation(_NET, _X, torch.rand(3, 16), normalizer=_N),
+            ValueError,
+            r"seed must have shape \(4, 16\)",
+        ),
+        (
+            lambda: invert_representation(_NET, _X, "black", normalizer=_N, step_size=0),
+            ValueError,
+            "step_size must lie in",
+        ),
+        (
+            lambda: invert_representation(_NET, _X, "black", normalizer=_N, iterations=-1),
+            ValueError,
+            "iterations must be an integer",
+        ),
+        (
+            lambda: invert_representation(_NET, _X, "black", normalizer=_N, iterations=2.5),
+            TypeError,
+            "iterations must be an integer",
+        ),
+        (
+            lambda: invert_representation(_NET, _X, "black", normalizer=_N, loss="l1"),
+            ValueError,
+            "loss must be one of",
+        ),
+        (
+            lambda: invert_representation(LinearFeatureModel(torch.zeros(2, 16)), _X, "black", normalizer=_N),
+            ValueError,
+            "representation is zero",
+        ),
+        (
+            lambda: invert_representation(nn.Linear(16, 3), _X, "black", normalizer=_N),
+            TypeError,
+            "FeatureModel protocol",
+        ),
+        (
+            lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, measure="cka"),
+            ValueError,
+            "measure must be one of",
+        ),
+        (
+            lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, measure=3),
+            TypeError,
+            "measure must be a measure name",
+        ),
+        (
+            lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, n_draws=0),
+            ValueError,
+            "n_draws must be an integer",
+        ),
+        (
+            lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, batch_size=0),
+            ValueError,
+            "batch_size must be an integer",
+        ),
+        (
+            lambda: stir(_NET, _NET, _X, normalizer1=_N, normalizer2=_N, seed="noise"),
+            ValueError,
+            "seed must be one of",
+        ),
+        (
+            lambda: stir(_NET, _NET, [[0.5] * 16], normalizer1=_N, normalizer2=_N),
+            TypeError,
+            "X must be a torch.Tensor",
+        ),
         (lambda: seed_images("white", torch.rand(0, 3)), ValueError, "like must not be empty"),
         (lambda: Normalizer(std=0.0), ValueError, "std must be > 0"),
         (lambda: Normalizer(clamp_grad="soft"), ValueError, "clamp_grad must be one of"),

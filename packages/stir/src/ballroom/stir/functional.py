@@ -97,6 +97,19 @@ def _identity(x: Tensor) -> Tensor:
     return x
 
 
+def _check_feature_model(model: Any) -> None:
+    forward = getattr(model, "forward", model)
+    try:
+        params = inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return
+    if "with_latent" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise TypeError(
+            f"model must follow the FeatureModel protocol: model(x, with_latent=True) -> (logits, rep); "
+            f"{type(model).__name__} takes no with_latent (wrap it with HookedFeatureModel(model, layer=...))"
+        )
+
+
 def _rep(
     model: Any, x: Tensor, normalizer: Callable[[Tensor], Tensor] | None, layer: Any, fake: bool
 ) -> Tensor:

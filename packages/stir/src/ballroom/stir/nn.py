@@ -12,6 +12,7 @@ backward identity), as the official inversion does; measurement forwards use the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -140,7 +141,7 @@ class FeatureMLP(nn.Module):
             raise ValueError(f"hidden must be a non-empty list of widths >= 1, got {list(hidden)}")
         self.in_features = in_features
         widths = [in_features, *[int(h) for h in hidden]]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.head = nn.Linear(widths[-1], num_classes)
 
     def forward(
