@@ -1,4 +1,4 @@
-"""The LightningModule: learning, determinism, checkpoints (zoo model, resume), DDP, CUDA, the CLI, the zoo."""
+"""Classifier and STIRCallback under Lightning: learning, adversarial training, checkpoints, DDP, CUDA, CLI, zoo."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ballroom.core.checkpoint import load_zoo_model
 from ballroom.core.training import make_trainer
-from ballroom.stir import StirClassifier, StirDataModule, StirNet
+from ballroom.stir import Classifier, FeatureMLP, STIRCallback, StirDataModule, pgd_l2
 from ballroom.stir.cli import main as cli_main
 from ballroom.stir.zoo import ZOO, create
 
 
-def _fit(seed: int, epochs: int = 2, **kw: object) -> tuple[StirClassifier, pl.Trainer]:
+def _fit(
+    seed: int, epochs: int = 2, model_kw: dict | None = None, **kw: object
+) -> tuple[Classifier, pl.Trainer]:
     pl.seed_everything(seed, workers=True)
-    model = StirClassifier(model="stir-tiny", lr=3e-3)
+    model = Classifier(model="stir-tiny", lr=1e-2, **(model_kw or {}))
     trainer = make_trainer(max_epochs=epochs, **kw)
     trainer.fit(model, datamodule=StirDataModule(seed=0))
     return model, trainer
@@ -29,6 +31,39 @@ def _fit(seed: int, epochs: int = 2, **kw: object) -> tuple[StirClassifier, pl.T
 def test_tiny_model_learns() -> None:
     _, trainer = _fit(0, epochs=3)
     assert trainer.callback_metrics["val/acc"].item() > 0.85
+
+
+def test_adversarial_training_logs_robust_accuracy_and_resists_the_attack() -> None:
+    std, _ = _fit(0, epochs=3, model_kw={"eval_eps": 1.0})
+    rob, trainer = _fit(0, epochs=3, model_kw={"adv_eps": 1.0})
+    assert "val/robust_acc" in trainer.callback_metrics and "train/loss" in trainer.callback_metrics
+    dm = StirDataModule()
+    dm.setup()
+    x, y = dm.datasets["test"].tensors
+    accs = {}
+    for name, m in (("std", std), ("rob", rob)):
+        m.eval()
+        adv = pgd_l2(m, x, y, 1.0)
+        assert (
+            float((adv - x).flatten(1).norm(dim=1).max()) <= 1.0 + 1e-5 and adv.min() >= 0 and adv.max() <= 1
+        )
+        accs[name] = float((m(adv).argmax(1) == y).float().mean())
+    assert accs["rob"] > accs["std"] + 0.05
+
+
+def test_stir_callback_logs_both_directions_and_plain_cka() -> None:
+    dm = StirDataModule()
+    dm.setup()
+    probe = dm.datasets["test"].tensors[0][:30]
+    torch.manual_seed(1)
+    reference = FeatureMLP(64, (32, 16), 10)
+    cb = STIRCallback(reference, probe, every_n_epochs=1, iterations=20)
+    _fit(0, epochs=2, callbacks=[cb])
+    assert len(cb.history) == 2
+    for row in cb.history:
+        assert set(row) == {"stir/m2_given_m1", "stir/m1_given_m2", "cka/plain"}
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+    assert cb.history[0] != cb.history[1]  # the model being trained changed
 
 
 def test_seeded_fits_are_bitwise_equal() -> None:
@@ -42,23 +77,17 @@ def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None
     model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
     last = tmp_path / "ckpt" / "last.ckpt"
     net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.randn(5, 64)
-    assert isinstance(net, StirNet)
+    x = torch.rand(5, 1, 8, 8)
+    assert isinstance(net, FeatureMLP)
     assert torch.equal(net(x), model.eval()(x))
-    restored = StirClassifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 3e-3
-    # resume: the step count and the optimizer state continue
+    restored = Classifier.load_from_checkpoint(last, weights_only=True)
+    assert restored.hparams.lr == 1e-2 and restored.hparams.adv_steps == 7
     raw = torch.load(last, weights_only=True)
+    assert raw["optimizer_states"][0]["state"]
     trainer2 = make_trainer(tmp_path, max_epochs=2)
-    resumed = StirClassifier(model="stir-tiny", lr=3e-3)
+    resumed = Classifier(model="stir-tiny", lr=1e-2)
     trainer2.fit(resumed, datamodule=StirDataModule(seed=0), ckpt_path=str(last))
     assert trainer2.global_step == 2 * raw["global_step"] > 0
-
-
-def test_a_built_network_can_be_passed() -> None:
-    net = StirNet(hidden=(8,))
-    module = StirClassifier(model=net)
-    assert module.net is net and "model" not in module.hparams
 
 
 @pytest.mark.ddp
@@ -69,14 +98,20 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
 
 
 @pytest.mark.cuda
-def test_cuda_fit_and_parity_with_cpu() -> None:
+def test_cuda_fit_stir_and_parity_with_cpu() -> None:
     model, trainer = _fit(0, epochs=2, accelerator="gpu", devices=1)
     assert trainer.callback_metrics["val/acc"].item() > 0.8
-    x = torch.randn(16, 64)
-    model = model.eval()
-    cpu = model.cpu()(x)
-    gpu = model.cuda()(x.cuda()).cpu()
-    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
+    from ballroom.stir import Normalizer, stir
+
+    x = torch.rand(16, 1, 8, 8)
+    net = model.net.eval()
+    kw = {"normalizer1": Normalizer(), "normalizer2": Normalizer(), "iterations": 50}
+    cpu = stir(net.cpu(), net.cpu(), x, generator=torch.Generator().manual_seed(0), **kw)
+    seeds = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    assert seeds.shape == x.shape
+    gpu = stir(net.cuda(), net.cuda(), x.cuda(), generator=torch.Generator(device="cuda").manual_seed(0),
+               normalizer1=Normalizer().cuda(), normalizer2=Normalizer().cuda(), iterations=50)  # fmt: skip
+    assert 0.5 < gpu.m2m1 <= 1.0 and abs(gpu.rsm - cpu.rsm) < 1e-6
 
 
 def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
@@ -94,10 +129,14 @@ def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_every_zoo_entry_builds_and_runs(name: str) -> None:
     net = create(name)
-    assert net(torch.randn(2, 64)).shape == (2, ZOO[name].kwargs["num_classes"])
+    logits, rep = net(torch.rand(2, 1, 8, 8), with_latent=True)
+    assert logits.shape == (2, ZOO[name].kwargs["num_classes"]) and rep.shape == (
+        2,
+        ZOO[name].kwargs["hidden"][-1],
+    )
 
 
 def test_building_blocks_import_without_lightning() -> None:
-    code = "import sys, ballroom.stir.nn, ballroom.stir; ballroom.stir.standardize; "
+    code = "import sys, ballroom.stir.nn, ballroom.stir; ballroom.stir.stir; ballroom.stir.FeatureMLP; "
     code += "sys.exit('pytorch_lightning' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
