@@ -114,3 +114,25 @@ def test_feature_mlp_layer_selection() -> None:
     torch.testing.assert_close(first, torch.relu(net.hidden[0](x)))
     torch.testing.assert_close(last, torch.relu(net.hidden[1](first)))
     assert torch.equal(net(x, with_latent=True, layer=-1)[1], last)
+
+
+def test_official_checkpoint_layout_loads() -> None:
+    from ballroom.stir import load_official_state_dict
+
+    torch.manual_seed(0)
+    net = FeatureMLP(64, (16, 8), 10)
+    sd = {f"module.model.{k}": v for k, v in net.state_dict().items()}
+    sd |= {f"module.attacker.model.{k}": v + 1 for k, v in net.state_dict().items()}
+    sd |= {
+        "module.normalizer.new_mean": torch.full((1, 1, 1), 0.5),
+        "module.normalizer.new_std": torch.full((1, 1, 1), 0.25),
+    }
+    sd |= {"module.attacker.normalizer.new_mean": torch.zeros(1, 1, 1)}
+    state, norm = load_official_state_dict({"model": sd, "epoch": 3})
+    other = FeatureMLP(64, (16, 8), 10)
+    other.load_state_dict(state)  # strict: exactly the network's keys
+    x = torch.rand(3, 64)
+    assert torch.equal(other(x), net(x))
+    torch.testing.assert_close(norm(x), (x - 0.5) / 0.25)
+    with pytest.raises(ValueError, match="not an official"):
+        load_official_state_dict({"model": {"weight": torch.zeros(1)}})

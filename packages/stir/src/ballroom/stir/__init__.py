@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         official_uses_fake_relu,
         torchvision_feature_model,
     )
+    from ballroom.stir.official import load_official_state_dict
     from ballroom.stir.train import pgd_l2, train_classifier
 
 __version__ = _version("ballroom-stir")
@@ -67,6 +68,7 @@ _SOURCES = {
     "Classifier": "ballroom.stir.lit",
     "STIRCallback": "ballroom.stir.lit",
     "StirDataModule": "ballroom.stir.data",
+    "load_official_state_dict": "ballroom.stir.official",
     "digits_split": "ballroom.stir.data",
 }
 __all__ = ["__version__", *sorted(_SOURCES)]
