@@ -17,6 +17,7 @@ _PAPER = (
 ZOO: dict[str, ModelCfg] = {
     "stir-tiny": ModelCfg(
         builder="ballroom.stir.nn:FeatureMLP",
+        input="flattened 8x8 digits (B, 64) float in [0, 1] -> logits (B, 10); with_latent=True also returns the layer-th hidden representation",
         kwargs={"in_features": 64, "hidden": (32, 16), "num_classes": 10},
         paper=_PAPER,
         section="spec: tests",
@@ -24,6 +25,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "stir-digits-mlp": ModelCfg(
         builder="ballroom.stir.nn:FeatureMLP",
+        input="flattened 8x8 digits (B, 64) float in [0, 1] -> logits (B, 10); with_latent=True also returns the layer-th hidden representation",
         kwargs={"in_features": 64, "hidden": (128, 16), "num_classes": 10},
         paper=_PAPER,
         section="spec: offline reproduction plan (MLP 64 -> 128 -> 16 -> 10)",
