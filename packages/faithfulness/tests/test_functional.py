@@ -1,48 +1,97 @@
-"""The mathematics of the building blocks: identities, shapes, gradients, bad input."""
+"""The violation test's arithmetic, the ranking helpers and the torchmetrics classes."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ballroom.faithfulness import FaithfulnessNet, Standardize, standardize
+from ballroom.faithfulness import (
+    AUCTP,
+    Comprehensiveness,
+    FaithfulnessViolation,
+    RankCorrelation,
+    Sufficiency,
+    removal_counts,
+    spearman,
+    top_abs_index,
+    topk_abs,
+    violation_flags,
+    violation_ratio,
+)
 
 
-def test_standardize_gives_zero_mean_unit_variance() -> None:
-    x = torch.randn(8, 16, dtype=torch.float64) * 3 + 5
-    y = standardize(x, eps=1e-12)
-    torch.testing.assert_close(y.mean(-1), torch.zeros(8, dtype=torch.float64), atol=1e-12, rtol=0)
-    torch.testing.assert_close(
-        y.var(-1, unbiased=False), torch.ones(8, dtype=torch.float64), atol=1e-9, rtol=0
+def test_violation_is_sign_disagreement_at_the_top_feature() -> None:
+    w = torch.tensor([[0.1, 0.9, 0.2], [0.1, 0.9, 0.2], [0.5, 0.1, 0.1]])
+    d = torch.tensor([[-1.0, 0.3, -1.0], [1.0, -0.3, 1.0], [-0.2, 5.0, 5.0]])
+    assert violation_flags(w, d).tolist() == [False, True, True]
+    assert violation_ratio(w, d).item() == pytest.approx(2 / 3)
+
+
+def test_zero_weight_or_zero_delta_never_violates() -> None:
+    w = torch.tensor([[0.0, 0.0], [0.7, -0.1]])
+    d = torch.tensor([[-1.0, -1.0], [0.0, -5.0]])
+    assert violation_flags(w, d).tolist() == [False, False]
+
+
+def test_top_abs_not_top_w_and_negative_weights() -> None:
+    # top-w would pick feature 1 (0.5, delta +: no violation); top-|w| picks feature 0 (-0.8)
+    w = torch.tensor([[-0.8, 0.5, 0.1]])
+    assert top_abs_index(w).tolist() == [0]
+    assert violation_flags(w, torch.tensor([[0.4, 0.4, 0.4]])).tolist() == [
+        True
+    ]  # negative w, positive impact
+    assert violation_flags(w, torch.tensor([[-0.4, 0.4, 0.4]])).tolist() == [
+        False
+    ]  # suppressor, correctly signed
+
+
+def test_ties_take_the_first_feature_and_padding_is_never_chosen() -> None:
+    w = torch.tensor([[0.5, -0.5, 0.1, 9.0]])
+    valid = torch.tensor([[True, True, True, False]])
+    assert top_abs_index(w, valid).tolist() == [0]
+    assert topk_abs(w, 3, valid).tolist() == [[0, 1, 2]]
+    assert violation_flags(w, torch.tensor([[1.0, -1.0, 0.0, -1.0]]), valid).tolist() == [False]
+
+
+def test_spearman_equals_scipy_on_untied_data() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    g = torch.Generator().manual_seed(0)
+    a, b = (
+        torch.randn(6, 20, generator=g, dtype=torch.float64),
+        torch.randn(6, 20, generator=g, dtype=torch.float64),
     )
-    # eps sits inside the square root: a constant row maps to exactly zero
-    assert torch.equal(standardize(torch.ones(2, 4)), torch.zeros(2, 4))
+    b[0] = a[0] * 2 + 0.01 * b[0]
+    ours = spearman(a, b)
+    for i in range(6):
+        ref = stats.spearmanr(a[i].numpy(), b[i].numpy()).statistic
+        assert ours[i].item() == pytest.approx(ref, abs=1e-12)
 
 
-def test_standardize_gradcheck() -> None:
-    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: standardize(t, dim=0), (x,))
+def test_removal_counts_floor_at_least_one_and_batch_min() -> None:
+    lengths = torch.tensor([10, 25, 3])
+    assert removal_counts(lengths, 0.05).tolist() == [1, 1, 1]
+    assert removal_counts(lengths, 0.5).tolist() == [5, 12, 1]
+    assert removal_counts(lengths, 0.0).tolist() == [0, 0, 0]
+    assert removal_counts(lengths, 0.5, "batch_min").tolist() == [1, 1, 1]
 
 
-def test_layer_and_net_shapes_and_dtype() -> None:
-    assert Standardize()(torch.randn(2, 3, 7)).shape == (2, 3, 7)
-    net = FaithfulnessNet(in_features=64, hidden=(16, 8), num_classes=5)
-    out = net(torch.randn(4, 1, 8, 8))
-    assert out.shape == (4, 5) and out.dtype == torch.float32
-
-
-def test_bad_input_is_refused_clearly() -> None:
-    with pytest.raises(TypeError, match="floating-point"):
-        standardize(torch.arange(6).reshape(2, 3))
-    with pytest.raises(TypeError, match=r"torch\.Tensor"):
-        standardize([1.0, 2.0])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="finite"):
-        standardize(torch.tensor([[1.0, float("nan")]]))
-    with pytest.raises(ValueError, match="eps"):
-        standardize(torch.randn(2, 3), eps=0.0)
-    with pytest.raises(ValueError, match="empty"):
-        standardize(torch.randn(2, 0))
-    with pytest.raises(ValueError, match="64 features"):
-        FaithfulnessNet()(torch.randn(2, 10))
-    with pytest.raises(ValueError, match="num_classes"):
-        FaithfulnessNet(num_classes=1)
+def test_metrics_accumulate_across_batches() -> None:
+    m = FaithfulnessViolation()
+    w1, d1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]])
+    w2, d2 = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    m.update(w1, d1)
+    m.update(w2, d2)
+    assert m.compute().item() == pytest.approx(1 / 3)
+    c = Comprehensiveness()
+    c.update(torch.tensor([0.9, 0.8]), torch.tensor([[0.9, 0.5, 0.1, 0.1], [0.8, 0.8, 0.8, 0.0]]))
+    assert c.compute().item() == pytest.approx(((0 + 0.4 + 0.8 + 0.8) / 4 + (0.8 / 4)) / 2)
+    s = Sufficiency(ratios=(0.5,))
+    s.update(torch.tensor([0.9]), torch.tensor([[0.6]]))
+    assert s.compute().item() == pytest.approx(0.3)
+    auc = AUCTP(ratios=(0.0, 0.5, 0.9))
+    auc.update(torch.tensor([[True, True, False], [True, False, False]]))
+    assert auc.accuracy().tolist() == [1.0, 0.5, 0.0]
+    assert auc.compute().item() == pytest.approx(0.5 * (1 + 0.5) / 2 + 0.4 * 0.5 / 2)
+    r = RankCorrelation()
+    r.update(torch.tensor([[3.0, -2.0, 1.0]]), torch.tensor([[0.3, 0.2, 0.1]]))
+    assert r.compute().item() == pytest.approx(1.0)

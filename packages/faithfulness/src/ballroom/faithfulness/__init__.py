@@ -61,7 +61,12 @@ if TYPE_CHECKING:
         RankCorrelation,
         Sufficiency,
     )
-    from ballroom.faithfulness.nn import AttentionTextClassifier, TinyTransformerClassifier, batch_tokens
+    from ballroom.faithfulness.nn import (
+        AttentionTextClassifier,
+        BagOfWordsClassifier,
+        TinyTransformerClassifier,
+        batch_tokens,
+    )
     from ballroom.faithfulness.protocol import (
         REMOVALS,
         ExplainableMixin,
@@ -116,6 +121,7 @@ _SOURCES = {
     "removal_probs": "ballroom.faithfulness.evaluate",
     "run_violation_test": "ballroom.faithfulness.evaluate",
     "AttentionTextClassifier": "ballroom.faithfulness.nn",
+    "BagOfWordsClassifier": "ballroom.faithfulness.nn",
     "TinyTransformerClassifier": "ballroom.faithfulness.nn",
     "batch_tokens": "ballroom.faithfulness.nn",
     "POLARITY": "ballroom.faithfulness.data",

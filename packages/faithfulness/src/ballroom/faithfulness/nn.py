@@ -22,7 +22,7 @@ from ballroom.core.validate import check_choice, check_int, check_tensor
 from ballroom.faithfulness.functional import masked_softmax
 from ballroom.faithfulness.protocol import ExplainableMixin
 
-__all__ = ["AttentionTextClassifier", "TinyTransformerClassifier", "batch_tokens"]
+__all__ = ["AttentionTextClassifier", "BagOfWordsClassifier", "TinyTransformerClassifier", "batch_tokens"]
 
 
 def batch_tokens(batch: Any) -> Tensor:
@@ -248,3 +248,26 @@ class TinyTransformerClassifier(_TokenModel):
             x, a, values = block(x, key_mask, alpha if i == len(self.blocks) - 1 else None)
             self._record(a, values)
         return self.head(self.norm(x[:, 0]))
+
+
+class BagOfWordsClassifier(_TokenModel):
+    """Linear bag of words: logits ``= Σ_t mask_t · W e_t + b`` ``(B, n) -> (B, C)``; no attention.
+
+    The reference model of the tests: InputGrad and IG are exactly the per-token contributions, so
+    their violation ratio is 0 with ``zeros_mask``. Records no attention maps.
+    """
+
+    def __init__(self, vocab: int, emb: int = 8, num_classes: int = 2, pad_id: int = 0) -> None:
+        super().__init__()
+        self.vocab = check_int(vocab, "vocab", min=2)
+        self.pad_id = check_int(pad_id, "pad_id", min=0, max=vocab - 1)
+        self.embedding = nn.Embedding(vocab, check_int(emb, "emb", min=1))
+        self.out = nn.Linear(emb, check_int(num_classes, "num_classes", min=2))
+        self._reset_records()
+
+    def forward_from_embeddings(
+        self, emb: Tensor, mask: Tensor, alpha: Tensor | None = None, attn_mask: Tensor | None = None
+    ) -> Tensor:
+        """Logits ``(B, C)``; ``alpha`` and ``attn_mask`` do not apply (no attention) and are ignored."""
+        self._reset_records()
+        return (emb * mask[..., None].to(emb.dtype)).sum(1) @ self.out.weight.T + self.out.bias
