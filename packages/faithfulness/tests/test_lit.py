@@ -13,22 +13,38 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ballroom.core.checkpoint import load_zoo_model
 from ballroom.core.training import make_trainer
-from ballroom.faithfulness import FaithfulnessClassifier, FaithfulnessDataModule, FaithfulnessNet
+from ballroom.faithfulness import (
+    AttentionTextClassifier,
+    PolaritySynthDataModule,
+    TextClassifierModule,
+    ViolationTestCallback,
+    make_polarity_data,
+)
 from ballroom.faithfulness.cli import main as cli_main
 from ballroom.faithfulness.zoo import ZOO, create
 
 
-def _fit(seed: int, epochs: int = 2, **kw: object) -> tuple[FaithfulnessClassifier, pl.Trainer]:
+def _dm() -> PolaritySynthDataModule:
+    return PolaritySynthDataModule(n_train=1024, n_val=128, n_test=128, batch_size=64, seed=0)
+
+
+def _fit(seed: int, epochs: int = 2, **kw: object) -> tuple[TextClassifierModule, pl.Trainer]:
     pl.seed_everything(seed, workers=True)
-    model = FaithfulnessClassifier(model="faithfulness-tiny", lr=3e-3)
+    model = TextClassifierModule(model="faithfulness-tiny", lr=1e-2)
     trainer = make_trainer(max_epochs=epochs, **kw)
-    trainer.fit(model, datamodule=FaithfulnessDataModule(seed=0))
+    trainer.fit(model, datamodule=_dm())
     return model, trainer
 
 
-def test_tiny_model_learns() -> None:
-    _, trainer = _fit(0, epochs=3)
-    assert trainer.callback_metrics["val/acc"].item() > 0.85
+def test_tiny_model_learns_and_the_callback_logs_violations() -> None:
+    cb = ViolationTestCallback(explainers=("Random", "RawAtt", "InputGrad"), max_batches=1)
+    _, trainer = _fit(0, epochs=5, callbacks=[cb])
+    assert trainer.callback_metrics["val/acc"].item() > 0.8
+    for name in ("Random", "RawAtt", "InputGrad"):
+        assert 0.0 <= trainer.callback_metrics[f"violation/{name}"].item() <= 1.0
+    assert cb.frame is not None and set(cb.frame["explainer"]) == {"Random", "RawAtt", "InputGrad"}
+    # a trained model: InputGrad's polarity beats the random explainer
+    assert trainer.callback_metrics["violation/InputGrad"] < trainer.callback_metrics["violation/Random"]
 
 
 def test_seeded_fits_are_bitwise_equal() -> None:
@@ -42,23 +58,25 @@ def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None
     model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
     last = tmp_path / "ckpt" / "last.ckpt"
     net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.randn(5, 64)
-    assert isinstance(net, FaithfulnessNet)
+    x = make_polarity_data(5, seed=9)[0]
+    assert isinstance(net, AttentionTextClassifier)
     assert torch.equal(net(x), model.eval()(x))
-    restored = FaithfulnessClassifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 3e-3
-    # resume: the step count and the optimizer state continue
+    restored = TextClassifierModule.load_from_checkpoint(last, weights_only=True)
+    assert restored.hparams.lr == 1e-2 and restored.hparams.weight_decay == 1e-5
     raw = torch.load(last, weights_only=True)
+    assert raw["optimizer_states"][0]["state"]  # Adam moments are saved
     trainer2 = make_trainer(tmp_path, max_epochs=2)
-    resumed = FaithfulnessClassifier(model="faithfulness-tiny", lr=3e-3)
-    trainer2.fit(resumed, datamodule=FaithfulnessDataModule(seed=0), ckpt_path=str(last))
+    resumed = TextClassifierModule(model="faithfulness-tiny", lr=1e-2)
+    trainer2.fit(resumed, datamodule=_dm(), ckpt_path=str(last))
     assert trainer2.global_step == 2 * raw["global_step"] > 0
 
 
-def test_a_built_network_can_be_passed() -> None:
-    net = FaithfulnessNet(hidden=(8,))
-    module = FaithfulnessClassifier(model=net)
+def test_a_built_network_can_be_passed_and_adam_is_used() -> None:
+    net = create("faithfulness-tiny")
+    module = TextClassifierModule(model=net)
     assert module.net is net and "model" not in module.hparams
+    opt = module.configure_optimizers()
+    assert type(opt) is torch.optim.Adam and opt.defaults["weight_decay"] == 1e-5
 
 
 @pytest.mark.ddp
@@ -71,8 +89,8 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
 @pytest.mark.cuda
 def test_cuda_fit_and_parity_with_cpu() -> None:
     model, trainer = _fit(0, epochs=2, accelerator="gpu", devices=1)
-    assert trainer.callback_metrics["val/acc"].item() > 0.8
-    x = torch.randn(16, 64)
+    assert trainer.callback_metrics["val/acc"].item() > 0.7
+    x = make_polarity_data(16, seed=3)[0]
     model = model.eval()
     cpu = model.cpu()(x)
     gpu = model.cuda()(x.cuda()).cpu()
@@ -85,6 +103,7 @@ def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
         "--trainer.fast_dev_run=true",
         "--trainer.logger=false",
         f"--trainer.default_root_dir={tmp_path}",
+        "--data.n_train=128",
     ]
     assert cli_main(args) == 0
     with pytest.raises(SystemExit):
@@ -94,10 +113,14 @@ def test_cli_fit_returns_exit_status_zero(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_every_zoo_entry_builds_and_runs(name: str) -> None:
     net = create(name)
-    assert net(torch.randn(2, 64)).shape == (2, ZOO[name].kwargs["num_classes"])
+    x = make_polarity_data(2, seed=0)[0]
+    assert net(x).shape == (2, ZOO[name].kwargs["num_classes"])
 
 
 def test_building_blocks_import_without_lightning() -> None:
-    code = "import sys, ballroom.faithfulness.nn, ballroom.faithfulness; ballroom.faithfulness.standardize; "
+    code = (
+        "import sys, ballroom.faithfulness.nn, ballroom.faithfulness; ballroom.faithfulness.violation_flags; "
+    )
+    code += "ballroom.faithfulness.run_violation_test; ballroom.faithfulness.IntegratedGradients; "
     code += "sys.exit('pytorch_lightning' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -9,7 +9,13 @@ from ballroom.faithfulness import reproduce
 
 
 def test_smoke_run(tmp_path: Path) -> None:
-    assert reproduce.main(["--smoke", "--out", str(tmp_path)]) == 0
+    assert (
+        reproduce.main(["--smoke", "--out", str(tmp_path), "--depth", "1", "--encoder", "lstm,transformer"])
+        == 0
+    )
     claims = json.loads((tmp_path / "claims.json").read_text())
-    assert [c["checked"] for c in claims] == [False]
-    assert (tmp_path / "digits.csv").read_text().splitlines()[0] == "model,stage,test_acc"
+    assert claims and all(c["checked"] is False for c in claims)
+    header = (tmp_path / "text_models.csv").read_text().splitlines()[0]
+    assert header.startswith("model,target,seed,test_acc,explainer,removal,violation")
+    rows = (tmp_path / "transformer.csv").read_text().splitlines()
+    assert any(",logit," in r for r in rows) and any("GenAtt" in r for r in rows)
