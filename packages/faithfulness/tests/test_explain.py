@@ -18,6 +18,7 @@ from ballroom.faithfulness import (
     IntegratedGradients,
     RandomExplainer,
     RawAttention,
+    erasure_probs,
     generic_attention_relevance,
     impact,
     remove_features,
@@ -257,3 +258,29 @@ def test_gradient_explainers_agree_with_captum(models: dict[str, nn.Module], tok
         torch.testing.assert_close(
             IntegratedGradients(steps=20)(net, toks, cls), ig * mask, atol=1e-6, rtol=1e-4
         )
+
+
+def test_erasure_removes_the_top_ratio_and_metrics_columns(
+    models: dict[str, nn.Module], toks: Tensor
+) -> None:
+    net = models["cnn"]
+    w = torch.arange(12.0).expand(6, 12).contiguous()  # higher weight further right
+    valid = toks != 0
+    _, everything = erasure_probs(net, toks, w, (1.0,), "zeros_mask")
+    with torch.no_grad():
+        zeros = torch.softmax(net.forward_from_embeddings(torch.zeros_like(net.embed(toks)), valid), -1)
+    torch.testing.assert_close(everything[:, 0], zeros)
+    # the top 50 % by w of a full-length row are its last 6 tokens: slice_out keeps the first 6
+    _, half = erasure_probs(net, toks[:1], w[:1], (0.5,), "slice_out")
+    with torch.no_grad():
+        first = torch.softmax(net(toks[:1, :6]), -1)
+    torch.testing.assert_close(half[:, 0], first)
+    _, low = erasure_probs(net, toks[:1], w[:1], (0.5,), "slice_out", lowest=True)
+    with torch.no_grad():
+        last = torch.softmax(net(toks[:1, 6:]), -1)
+    torch.testing.assert_close(low[:, 0], last)
+    frame = run_violation_test(
+        net, [(toks, torch.zeros(6, dtype=torch.long))], [RawAttention()], top_k=5, metrics=True
+    )
+    for col in ("comprehensiveness", "sufficiency", "auc_tp", "rank_correlation"):
+        assert col in frame and bool(frame[col].between(-1, 1).all())
