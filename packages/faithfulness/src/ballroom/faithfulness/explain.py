@@ -10,6 +10,7 @@ GenAtt, InputGrad, IG).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -39,7 +40,7 @@ def _target_score(logits: Tensor, cls: Tensor, kind: str) -> Tensor:
     return out.gather(1, cls[:, None])[:, 0]
 
 
-class Explainer:
+class Explainer(ABC):
     """Base class: the target score option, the forward pass and the class to explain.
 
     Args:
@@ -77,9 +78,9 @@ class Explainer:
             w = self.weights(model, emb, mask, logits, cls)
         return w.detach().masked_fill(~mask, 0.0)
 
+    @abstractmethod
     def weights(self, model: Any, emb: Tensor, mask: Tensor, logits: Tensor, cls: Tensor) -> Tensor:
         """``(B, n)`` weights of one forward pass (``emb`` requires grad)."""
-        raise NotImplementedError
 
 
 def _feature_row(model: Any, mat: Tensor, n: int) -> Tensor:
@@ -117,6 +118,10 @@ class RandomExplainer(Explainer):
         mask = model.padding_mask(batch)
         w = torch.rand(mask.shape, generator=self.generator).to(mask.device)
         return w.masked_fill(~mask, 0.0)
+
+    def weights(self, model: Any, emb: Tensor, mask: Tensor, logits: Tensor, cls: Tensor) -> Tensor:
+        """Random weights ``(B, n)`` (no forward pass needed; :meth:`__call__` skips it)."""
+        return torch.rand(mask.shape, generator=self.generator).to(mask.device)
 
 
 class RawAttention(Explainer):

@@ -11,6 +11,7 @@ Both take token ids ``(B, n)`` (``pad_id`` = padding) or a ``(tokens, labels, ..
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ def _check_tokens(tokens: Tensor, vocab: int) -> Tensor:
     return tokens
 
 
-class _TokenModel(ExplainableMixin, nn.Module):
+class _TokenModel(ExplainableMixin, nn.Module, ABC):
     vocab: int
     pad_id: int
     embedding: nn.Embedding
@@ -59,10 +60,11 @@ class _TokenModel(ExplainableMixin, nn.Module):
         """Logits ``(B, num_classes)`` of token ids ``(B, n)``."""
         return self.forward_from_embeddings(self.embed(tokens), self.padding_mask(tokens))
 
+    @abstractmethod
     def forward_from_embeddings(
         self, emb: Tensor, mask: Tensor, alpha: Tensor | None = None, attn_mask: Tensor | None = None
     ) -> Tensor:
-        raise NotImplementedError
+        """Logits ``(B, num_classes)`` from embeddings ``(B, n, emb)`` and the padding mask ``(B, n)``."""
 
 
 class AttentionTextClassifier(_TokenModel):

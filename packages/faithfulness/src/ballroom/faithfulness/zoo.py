@@ -16,6 +16,7 @@ _SYNTH = {"vocab": 51, "emb": 32, "hidden": 32, "num_classes": 2, "bidirectional
 ZOO: dict[str, ModelCfg] = {
     "faithfulness-tiny": ModelCfg(
         builder=_TEXT,
+        input="token ids (B, n) int64 in [0, 51), 0 = padding -> logits (B, 2)",
         kwargs={
             "vocab": 51,
             "emb": 16,
@@ -31,30 +32,35 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "faithfulness-lstm": ModelCfg(
         builder=_TEXT,
+        input="token ids (B, n) int64 in [0, 51), 0 = padding -> logits (B, 2)",
         kwargs={**_SYNTH, "encoder": "lstm", "attention": "tanh", "n_layers": 1},
         paper=_PAPER,
         section="spec: offline reproduction plan (LSTM, 1 layer)",
     ),
     "faithfulness-lstm3": ModelCfg(
         builder=_TEXT,
+        input="token ids (B, n) int64 in [0, 51), 0 = padding -> logits (B, 2)",
         kwargs={**_SYNTH, "encoder": "lstm", "attention": "tanh", "n_layers": 3},
         paper=_PAPER,
         section="spec: offline reproduction plan (LSTM, 3 stacked layers)",
     ),
     "faithfulness-cnn": ModelCfg(
         builder=_TEXT,
+        input="token ids (B, n) int64 in [0, 51), 0 = padding -> logits (B, 2)",
         kwargs={**_SYNTH, "encoder": "cnn", "attention": "tanh", "kernel_sizes": (3,)},
         paper=_PAPER,
         section="spec: offline reproduction plan (CNN, kernel 3, 32 channels)",
     ),
     "faithfulness-transformer": ModelCfg(
         builder="ballroom.faithfulness.nn:TinyTransformerClassifier",
+        input="token ids (B, n) int64 in [0, 51), 0 = padding -> logits (B, 2)",
         kwargs={"vocab": 51, "num_classes": 2, "d_model": 32, "depth": 2, "n_heads": 2, "d_ff": 64},
         paper=_PAPER,
         section="spec: offline reproduction plan (TinyTransformerClassifier, 2 layers)",
     ),
     "faithfulness-bilstm-tanh": ModelCfg(
         builder=_TEXT,
+        input="token ids (B, n) int64 in [0, vocab), 0 = padding -> logits (B, 5)",
         kwargs={
             "vocab": 20000,
             "emb": 300,
@@ -70,6 +76,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "faithfulness-cnn-tanh": ModelCfg(
         builder=_TEXT,
+        input="token ids (B, n) int64 in [0, vocab), 0 = padding -> logits (B, 5)",
         kwargs={
             "vocab": 20000,
             "emb": 300,

@@ -9,6 +9,7 @@ un-rotated codes) and :meth:`distance`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -28,14 +29,15 @@ __all__ = ["CircleLatent", "GaussianLatent", "Latent", "make_latent"]
 Params = tuple[Tensor, Tensor]
 
 
-class Latent(nn.Module):
+class Latent(nn.Module, ABC):
     """Base class: ``dim`` numbers per code; ``is_circle`` says whether ``SO(2)`` acts on it."""
 
     dim: int
     is_circle: bool
 
-    def params(self, h: Tensor) -> Params:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def params(self, h: Tensor) -> Params:
+        """Posterior parameters of the encoder features ``h (B, features)``."""
 
     def location(self, params: Params) -> Tensor:
         """The posterior location ``mu (B, dim)`` (what the metric encodes)."""
