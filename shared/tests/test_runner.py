@@ -118,3 +118,34 @@ def test_bad_reproductions_and_options_are_refused(tmp_path: Path) -> None:
 def test_write_csv_header_is_the_union_of_keys(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "t.csv", [{"a": 1}, {"b": 2, "a": 3}])
     assert path.read_text().splitlines() == ["a,b", "1,", "3,2"]
+
+
+def test_threads_option_runs_each_experiment_on_that_many_threads_and_restores(tmp_path) -> None:
+    import torch
+
+    from ballroom.core.runner import Outcome, Reproduction
+    from ballroom.core.training import torch_threads
+
+    seen: list[int] = []
+
+    def probe(ctx):
+        seen.append(torch.get_num_threads())
+        return Outcome(rows=[{"threads": seen[-1]}])
+
+    settings = {"smoke": {}, "quick": {}, "full": {}}
+    with torch_threads(2):
+        Reproduction("probe", "probe", [probe], settings, threads=1).run(
+            Reproduction("probe", "probe", [probe], settings)
+            .parser()
+            .parse_args(["--smoke", "--out", str(tmp_path)])
+        )
+        assert seen == [1] and torch.get_num_threads() == 2
+        Reproduction("probe", "probe", [probe], settings).run(
+            Reproduction("probe", "probe", [probe], settings)
+            .parser()
+            .parse_args(["--smoke", "--out", str(tmp_path)])
+        )
+        assert seen == [1, 2]
+    with pytest.raises(ValueError, match="n must be an integer in"):
+        with torch_threads(0):
+            pass

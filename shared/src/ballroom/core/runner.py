@@ -30,6 +30,7 @@ What the runner guarantees:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import sys
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ballroom.core.report import Claim, Mode, finish, format_table, reproduce_parser
+from ballroom.core.training import torch_threads
 
 __all__ = ["Context", "Experiment", "Outcome", "Reproduction", "write_csv"]
 
@@ -123,6 +125,8 @@ class Reproduction:
         plot: ``(outcomes by experiment name, matplotlib.pyplot) -> Figure``, saved as ``figure``.
         figure: the plot's file name in ``--out`` (default ``<package>.png``).
         add_arguments: adds package options to the parser (read back from ``Context.opts``).
+        threads: run every experiment with this many torch intra-op threads (restored after);
+            ``1`` suits loops over small tensors. ``None`` leaves torch's setting alone.
     """
 
     package: str
@@ -132,6 +136,7 @@ class Reproduction:
     plot: Plot | None = None
     figure: str | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         missing = [m for m in MODES if m not in self.settings]
@@ -173,7 +178,8 @@ class Reproduction:
             name = experiment.__name__
             print(f"[{i}/{len(experiments)}] {name} ...", flush=True)
             start = time.perf_counter()
-            outcome = experiment(ctx)
+            with torch_threads(self.threads) if self.threads is not None else contextlib.nullcontext():
+                outcome = experiment(ctx)
             seconds[name] = time.perf_counter() - start
             if not isinstance(outcome, Outcome):
                 raise TypeError(f"experiment {name!r} must return an Outcome, got {type(outcome).__name__}")

@@ -29,6 +29,7 @@ import torch
 
 from ballroom.core.report import Claim
 from ballroom.core.runner import Context, Outcome, Reproduction
+from ballroom.core.training import torch_threads
 from ballroom.faithfulness.data import PolaritySynthDataModule
 from ballroom.faithfulness.evaluate import run_violation_test
 from ballroom.faithfulness.explain import make_explainer
@@ -85,9 +86,7 @@ def _evaluate(
 ) -> list[dict]:
     s = ctx.settings
     rows = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(s.threads)  # small models: one thread is fastest on a shared machine
-    try:
+    with torch_threads(s.threads):  # small models: one thread is fastest on a shared machine
         for seed in range(ctx.seed, ctx.seed + (s.seeds if seeds is None else seeds)):
             net, dm, acc = _train(ctx, zoo, seed)
             for target in targets:
@@ -102,8 +101,6 @@ def _evaluate(
                     rows.append(
                         {"model": model, "target": target, "seed": seed, "test_acc": round(acc, 4), **r}
                     )
-    finally:
-        torch.set_num_threads(threads)
     return rows
 
 

@@ -29,6 +29,7 @@ import torch
 
 from ballroom.core.report import Claim
 from ballroom.core.runner import Context, Outcome, Reproduction
+from ballroom.core.training import torch_threads
 from ballroom.lsbd.data import LSBDDataModule
 from ballroom.lsbd.metrics import dlsbd
 from ballroom.lsbd.zoo import create
@@ -98,12 +99,8 @@ def train_run(pairs: int, seed: int, steps: int, model: str, dataset: str = "squ
     loss code is :class:`~ballroom.lsbd.nn.LSBDAutoencoder`'s (as in :class:`LSBDVAE`), the loop
     plain torch (no Lightning per-step overhead: 2-3x faster on a busy 2-core machine).
     Returns D_LSBD of the grid's locations, its omega and the codes ``(16, 16, D)``."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small tensors: one thread is many times faster than two on 2 cores
-    try:
+    with torch_threads(1):  # small tensors: one thread is many times faster than two on 2 cores
         return _train_run(pairs, seed, steps, model, dataset)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_run(pairs: int, seed: int, steps: int, model: str, dataset: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import torch
 
 from ballroom.core.report import Claim
 from ballroom.core.runner import Context, Outcome, Reproduction
+from ballroom.core.training import torch_threads
 from ballroom.neurocoder.continual import average_final_accuracy, make_agent, run_stream
 from ballroom.neurocoder.data import load_stream
 from ballroom.neurocoder.zoo import create
@@ -74,10 +75,8 @@ def split_digits(ctx: Context) -> Outcome:
     opts = ctx.opts
     dataset = getattr(opts, "dataset", "digits")
     epochs = ctx.settings.epochs if dataset == "digits" or ctx.mode == "smoke" else 4
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is several times faster than two on a busy box
     rows, mats, data = [], [], {}
-    try:
+    with torch_threads(1):  # tiny matrices: one thread is several times faster than two on a busy box
         tasks = load_stream(dataset, "split", 5, seed=0, root=opts.data_root, download=opts.download)
         for agent_name, n_seeds in ctx.settings.seeds.items():
             for model_name, zoo_name in _models(dataset).items():
@@ -107,8 +106,6 @@ def split_digits(ctx: Context) -> Outcome:
                     "first_task_acc_after_training": round(float(diag[:, 0].mean()), 4),
                     "paper_mnist": PAPER.get((agent_name, model_name), "n/a"),
                 })  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
     from ballroom.core.runner import write_csv
 
     write_csv(ctx.out / "acc_matrix.csv", mats)

@@ -19,7 +19,6 @@ experiment on 2 CPU cores, where the claims must hold; ``--full`` the same at th
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass
@@ -82,22 +81,6 @@ GAMMAS = (0.5, 0.1)
 _TRAINED: dict[tuple[int, int], Any] = {}
 
 
-def _one_thread(fn: Any) -> Any:
-    """Run ``fn`` with one intra-op thread: these tensors are tiny, and on 2-core machines two threads
-    made such loops 20-40x slower (spec "Performance"); the previous setting is restored."""
-
-    @functools.wraps(fn)
-    def wrapper(ctx: Context) -> Outcome:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(ctx)
-        finally:
-            torch.set_num_threads(before)
-
-    return wrapper
-
-
 def _orbits(
     toy: Any, params: list[float], n: int, window: int, kick: float = 0.01
 ) -> list[tuple[float, float]]:
@@ -110,7 +93,6 @@ def _orbits(
     return [(float(d[:, k].min()), float(d[:, k].max())) for k in range(len(params))], orbit  # type: ignore[return-value]
 
 
-@_one_thread
 def ns(ctx: Context) -> Outcome:
     """The derived Neimark-Sacker counterexamples: critical values, multipliers, l1, orbits, both schedules."""
     s = ctx.settings
@@ -222,7 +204,6 @@ def _train(ctx: Context) -> tuple[PCNClassifier, BackpropClassifier, PCNDigitsDa
     return _TRAINED[key]
 
 
-@_one_thread
 def certificate(ctx: Context) -> Outcome:
     """Scale the trained PCN's weights by c; certificate, spectral radius and convergence from zeros."""
     s = ctx.settings
@@ -265,7 +246,6 @@ def certificate(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"rows": rows})
 
 
-@_one_thread
 def digits(ctx: Context) -> Outcome:
     """Test accuracy of the PCN and of the backprop MLP (same data, epochs, optimiser)."""
     pcn, bp, dm, t_pcn, t_bp = _train(ctx)
@@ -346,7 +326,8 @@ def plot(outcomes: dict[str, Any], plt: Any) -> Any:
     return fig
 
 
-REPRODUCTION = Reproduction("pcn", __doc__ or "", [ns, certificate, digits], SETTINGS, plot=plot)
+# tiny tensors: one thread is 20-40x faster than two on 2-core machines (spec "Performance")
+REPRODUCTION = Reproduction("pcn", __doc__ or "", [ns, certificate, digits], SETTINGS, plot=plot, threads=1)
 main = REPRODUCTION.main
 
 if __name__ == "__main__":
