@@ -95,7 +95,7 @@ def _step(model: str, supervised: bool) -> tuple[object, tuple]:
     [
         ("lsbd-supervised", "lsbd-square16", True),
         ("lsbd-unsupervised", "lsbd-square16", False),
-        ("plain-vae", "vae-square16", False),
+        ("plain-vae", "lsbd-vae-square16", False),
     ],
 )
 def test_train_step_64_images(

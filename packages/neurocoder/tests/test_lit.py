@@ -72,7 +72,7 @@ def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None
 def test_continual_runner_fills_the_matrix_and_shares_the_optimizer() -> None:
     tasks = load_stream("digits", "split")[:2]
     pl.seed_everything(0)
-    module = NeurocoderLightningModule(model="mlp-digits", num_classes=2)
+    module = NeurocoderLightningModule(model="neurocoder-baseline-mlp-digits", num_classes=2)
     runner = ContinualLightningRunner(module, tasks, epochs=2, agent=OnlineEWCAgent(10.0))
     opt_ids = []
     orig = module.configure_optimizers

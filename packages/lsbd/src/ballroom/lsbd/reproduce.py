@@ -140,7 +140,7 @@ def square16(ctx: Context) -> Outcome:
         ("LSBD-VAE L=128 (full)", 128, s.steps, "lsbd-square16", s.seeds),
         ("Delta-VAE L=0", 0, s.steps, "lsbd-square16", s.seeds),
         ("LSBD-VAE L=64", 64, s.report_steps, "lsbd-square16", s.report_seeds),
-        ("Gaussian VAE (4-D)", 0, s.report_steps, "vae-square16", s.report_seeds),
+        ("Gaussian VAE (4-D)", 0, s.report_steps, "lsbd-vae-square16", s.report_seeds),
     ]
     rows, codes = [], {}
     for label, pairs, steps, model, seeds in runs:

@@ -28,7 +28,7 @@ ZOO: dict[str, ModelCfg] = {
         section="spec: Offline reproduction plan",
         notes="256-256 MLP encoder, S1 x S1, 4-256-256-256 decoder: the offline reproduction's model",
     ),
-    "vae-square16": ModelCfg(
+    "lsbd-vae-square16": ModelCfg(
         builder="ballroom.lsbd.nn:build_lsbd",
         input="images (B, 1, 16, 16) float in [0, 1] -> Gaussian latent means (B, 4); decode() maps back",
         kwargs={"backbone": "mlp", "image_shape": (1, 16, 16), "latents": ("r4",), "hidden": (256, 256)},

@@ -64,8 +64,8 @@ SETTINGS = {
 
 def _models(dataset: str) -> dict[str, str]:
     if dataset == "mnist":
-        return {"mlp": "mlp400", "neurocoder": "neurocoder-mlp400"}
-    return {"mlp": "mlp-digits", "neurocoder": "neurocoder-mlp-digits"}
+        return {"mlp": "neurocoder-baseline-mlp400", "neurocoder": "neurocoder-mlp400"}
+    return {"mlp": "neurocoder-baseline-mlp-digits", "neurocoder": "neurocoder-mlp-digits"}
 
 
 def split_digits(ctx: Context) -> Outcome:

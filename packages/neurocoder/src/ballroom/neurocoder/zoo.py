@@ -36,7 +36,7 @@ ZOO: dict[str, ModelCfg] = {
         section="spec: offline reproduction plan",
         notes="64-100-100-2, all three layers Neurocoder (released layer settings); split digits",
     ),
-    "mlp-digits": ModelCfg(
+    "neurocoder-baseline-mlp-digits": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
         input="flattened 8x8 digits (B, 64) float -> logits (B, 2)",
         kwargs={"in_features": 64, "hidden": (100, 100), "num_classes": 2, "neurocoder": False},
@@ -52,7 +52,7 @@ ZOO: dict[str, ModelCfg] = {
         section="spec: released CL configuration",
         notes="MLP400 on split MNIST (32x32), all three layers Neurocoder",
     ),
-    "mlp400": ModelCfg(
+    "neurocoder-baseline-mlp400": ModelCfg(
         builder="ballroom.neurocoder.nn:NeurocoderMLP",
         input="flattened 32x32 images (B, 1024) float -> logits (B, 2)",
         kwargs={"in_features": 1024, "hidden": (400, 400), "num_classes": 2, "neurocoder": False},
