@@ -22,7 +22,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("pytorch_lightning")
 
-SCRIPT = r'''
+SCRIPT = r"""
 import os, sys
 import pytorch_lightning as pl
 import torch
@@ -41,7 +41,7 @@ trainer.fit(model, datamodule=DigitsDataModule(seed=0, batch_size=32))
 assert trainer.world_size == 2 and trainer.num_nodes == nodes, (trainer.world_size, trainer.num_nodes)
 if trainer.global_rank == 0:
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out)
-'''
+"""
 
 
 def _free_port() -> int:
@@ -71,19 +71,52 @@ def test_torchrun_two_nodes_match_one_node_two_processes(tmp_path: Path) -> None
 
     port = _free_port()
     one = subprocess.run(
-        _torchrun("--nnodes", "1", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-                  "--master-port", str(port), str(script), str(tmp_path / "one.pt"), str(tmp_path / "r1")),
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        _torchrun(
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            str(script),
+            str(tmp_path / "one.pt"),
+            str(tmp_path / "r1"),
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
 
     port = _free_port()
-    common = ["--nnodes", "2", "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", str(port)]
+    common = [
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+    ]
     nodes = [
         subprocess.Popen(
-            _torchrun(*common, "--node-rank", str(rank), str(script), str(tmp_path / "two.pt"), str(tmp_path / f"n{rank}")),
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            _torchrun(
+                *common,
+                "--node-rank",
+                str(rank),
+                str(script),
+                str(tmp_path / "two.pt"),
+                str(tmp_path / f"n{rank}"),
+            ),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for rank in (0, 1)
     ]
     logs = [p.communicate(timeout=600)[0] for p in nodes]
