@@ -11,7 +11,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ballroom.core.data import DigitsDataModule
 from ballroom.core.lit import ClassifierModule
-from ballroom.core.testing import quiet_trainer
+from ballroom.core.testing import check_checkpoint_and_resume, quiet_trainer
 
 _trainer = quiet_trainer
 
@@ -124,3 +124,20 @@ def test_cuda_fit_and_parity_with_cpu() -> None:
         cpu = model(x)
         gpu = model.cuda()(x.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_checkpoint_contract_helper_passes_and_can_fail(tmp_path: Path) -> None:
+    def make() -> ClassifierModule:
+        return ClassifierModule(model="core-tiny", lr=3e-3)
+
+    x = torch.randn(4, 64)
+    net, module = check_checkpoint_and_resume(make, lambda: DigitsDataModule(seed=0), x, tmp_path / "a")
+    assert type(net) is type(module.net) and torch.equal(net(x), module.net(x))
+    with pytest.raises(AssertionError, match="expected Linear"):
+        check_checkpoint_and_resume(
+            make, lambda: DigitsDataModule(seed=0), x, tmp_path / "b", net_type=torch.nn.Linear
+        )
+    with pytest.raises(TypeError, match="outputs: expected tensors"):
+        check_checkpoint_and_resume(
+            make, lambda: DigitsDataModule(seed=0), x, tmp_path / "c", outputs=lambda net, x: "not a tensor"
+        )

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
-from ballroom.core.checkpoint import load_zoo_model
+from ballroom.core.testing import check_checkpoint_and_resume, check_ddp_fit
 from ballroom.core.training import make_trainer
 from ballroom.neurocoder import (
     ContinualLightningRunner,
@@ -52,21 +51,14 @@ def test_seeded_fits_are_bitwise_equal() -> None:
 
 
 def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None:
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
-    last = tmp_path / "ckpt" / "last.ckpt"
-    net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.randn(5, 64)
-    assert isinstance(net, NeurocoderMLP)
-    assert torch.equal(net(x), model.eval()(x))
-    restored = NeurocoderLightningModule.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 1e-2 and restored.hparams.ortho_weight == 1.0
-    raw = torch.load(last, weights_only=True)
-    assert raw["optimizer_states"][0]["state"]  # Adam moments are saved
-    trainer2 = make_trainer(tmp_path, max_epochs=2)
-    resumed = NeurocoderLightningModule(model="neurocoder-tiny", lr=1e-2)
-    trainer2.fit(resumed, datamodule=NeurocoderDataModule(seed=0), ckpt_path=str(last))
-    assert trainer2.global_step == 2 * raw["global_step"] > 0
+    # zoo model == trained network bitwise, hparams restored, Adam moments and step continue on resume
+    check_checkpoint_and_resume(
+        lambda: NeurocoderLightningModule(model="neurocoder-tiny", lr=1e-2),
+        lambda: NeurocoderDataModule(seed=0),
+        torch.randn(5, 64),
+        tmp_path,
+        net_type=NeurocoderMLP,
+    )
 
 
 def test_continual_runner_fills_the_matrix_and_shares_the_optimizer() -> None:
@@ -97,11 +89,14 @@ def test_a_built_network_can_be_passed() -> None:
 @pytest.mark.ddp
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     # the direct-mode gate Linear (official res_s) only acts with a residual program: unused otherwise
-    _, trainer = _fit(
-        0, epochs=4, devices=2, strategy="ddp_fork_find_unused_parameters_true", default_root_dir=tmp_path
+    check_ddp_fit(
+        lambda: NeurocoderLightningModule(model="neurocoder-tiny", lr=1e-2),
+        lambda: NeurocoderDataModule(seed=0),
+        tmp_path,
+        epochs=4,
+        above=0.2,  # chance: 0.1
+        strategy="ddp_fork_find_unused_parameters_true",
     )
-    assert trainer.world_size == 2
-    assert trainer.callback_metrics["val/acc"].item() > 0.2  # chance: 0.1
 
 
 @pytest.mark.cuda

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback
 
-from ballroom.core.checkpoint import load_zoo_model
+from ballroom.core.testing import check_checkpoint_and_resume, check_ddp_fit
 from ballroom.core.training import make_trainer
 from ballroom.pcn import PCN, BackpropClassifier, PCNClassifier, PCNDigitsDataModule, PCNVisionDataModule
 from ballroom.pcn.cli import main as cli_main
@@ -77,29 +77,25 @@ def test_seeded_fits_are_bitwise_equal() -> None:
 
 
 def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None:
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
-    last = tmp_path / "ckpt" / "last.ckpt"
-    net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.rand(5, 64)
-    assert isinstance(net, PCN) and net.layer_sizes == TINY
-    assert torch.equal(net(x), model.eval()(x))
-    restored = PCNClassifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 0.05 and list(restored.hparams.layer_sizes) == TINY
-    assert torch.equal(restored.eval()(x), model(x))
-    raw = torch.load(last, weights_only=True)
-    assert raw["optimizer_states"][0]["state"]  # momentum buffers are saved
-    trainer2 = make_trainer(tmp_path, max_epochs=2, limit_val_batches=0)
-    resumed = PCNClassifier(layer_sizes=TINY)
-    trainer2.fit(resumed, datamodule=PCNDigitsDataModule(seed=0), ckpt_path=str(last))
-    assert trainer2.global_step == 2 * raw["global_step"] > 0
+    # zoo model == trained network bitwise, hparams restored, momentum buffers and step continue on resume
+    net, _ = check_checkpoint_and_resume(
+        lambda: PCNClassifier(layer_sizes=TINY, val_samples=4, val_steps=300),
+        lambda: PCNDigitsDataModule(seed=0),
+        torch.rand(5, 64),
+        tmp_path,
+        net_type=PCN,
+        limit_val_batches=0,
+    )
+    assert net.layer_sizes == TINY
 
 
 @pytest.mark.ddp
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
-    _, trainer = _fit(0, epochs=2, devices=2, strategy="ddp_fork", default_root_dir=tmp_path)
-    assert trainer.world_size == 2
-    assert trainer.callback_metrics["val/acc"].item() > 0.5
+    check_ddp_fit(
+        lambda: PCNClassifier(layer_sizes=TINY, val_samples=4, val_steps=300),
+        lambda: PCNDigitsDataModule(seed=0),
+        tmp_path,
+    )
 
 
 @pytest.mark.cuda

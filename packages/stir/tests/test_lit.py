@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
-from ballroom.core.checkpoint import load_zoo_model
+from ballroom.core.testing import check_checkpoint_and_resume, check_ddp_fit
 from ballroom.core.training import make_trainer
 from ballroom.stir import Classifier, FeatureMLP, STIRCallback, StirDataModule, pgd_l2
 from ballroom.stir.cli import main as cli_main
@@ -73,28 +72,19 @@ def test_seeded_fits_are_bitwise_equal() -> None:
 
 
 def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None:
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
-    last = tmp_path / "ckpt" / "last.ckpt"
-    net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.rand(5, 1, 8, 8)
-    assert isinstance(net, FeatureMLP)
-    assert torch.equal(net(x), model.eval()(x))
-    restored = Classifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 1e-2 and restored.hparams.adv_steps == 7
-    raw = torch.load(last, weights_only=True)
-    assert raw["optimizer_states"][0]["state"]
-    trainer2 = make_trainer(tmp_path, max_epochs=2)
-    resumed = Classifier(model="stir-tiny", lr=1e-2)
-    trainer2.fit(resumed, datamodule=StirDataModule(seed=0), ckpt_path=str(last))
-    assert trainer2.global_step == 2 * raw["global_step"] > 0
+    # zoo model == trained network bitwise, hparams restored, Adam moments and step continue on resume
+    check_checkpoint_and_resume(
+        lambda: Classifier(model="stir-tiny", lr=1e-2),
+        lambda: StirDataModule(seed=0),
+        torch.rand(5, 1, 8, 8),
+        tmp_path,
+        net_type=FeatureMLP,
+    )
 
 
 @pytest.mark.ddp
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
-    _, trainer = _fit(0, epochs=2, devices=2, strategy="ddp_fork", default_root_dir=tmp_path)
-    assert trainer.world_size == 2
-    assert trainer.callback_metrics["val/acc"].item() > 0.5
+    check_ddp_fit(lambda: Classifier(model="stir-tiny", lr=1e-2), lambda: StirDataModule(seed=0), tmp_path)
 
 
 @pytest.mark.cuda
