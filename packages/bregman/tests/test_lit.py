@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from ballroom.bregman import BregmanClassifier, BregmanDigitsDataModule, BregmanMLP, scale_to_range
 from ballroom.bregman.cli import main as cli_main
 from ballroom.bregman.zoo import ZOO, create
-from ballroom.core.checkpoint import load_zoo_model
+from ballroom.core.testing import check_checkpoint_and_resume, check_ddp_fit
 from ballroom.core.training import make_trainer
 
 
@@ -39,21 +38,14 @@ def test_seeded_fits_are_bitwise_equal() -> None:
 
 
 def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None:
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
-    last = tmp_path / "ckpt" / "last.ckpt"
-    net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.rand(5, 64) * 0.9 + 0.05
-    assert isinstance(net, BregmanMLP)
-    assert torch.equal(net(x), model.eval()(x))
-    restored = BregmanClassifier.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 3e-3 and restored.hparams.displacement_every == 1
-    # resume: the step count and the optimizer state continue
-    raw = torch.load(last, weights_only=True)
-    trainer2 = make_trainer(tmp_path, max_epochs=2)
-    resumed = BregmanClassifier(model="bregman-tiny", lr=3e-3, displacement_every=1)
-    trainer2.fit(resumed, datamodule=BregmanDigitsDataModule(seed=0), ckpt_path=str(last))
-    assert trainer2.global_step == 2 * raw["global_step"] > 0
+    # zoo model == trained network bitwise, hparams restored, optimizer state and step continue on resume
+    check_checkpoint_and_resume(
+        lambda: BregmanClassifier(model="bregman-tiny", lr=3e-3, displacement_every=1),
+        lambda: BregmanDigitsDataModule(seed=0),
+        torch.rand(5, 64) * 0.9 + 0.05,
+        tmp_path,
+        net_type=BregmanMLP,
+    )
 
 
 def test_a_built_network_can_be_passed() -> None:
@@ -77,9 +69,11 @@ def test_sgd_with_multistep_schedule_and_bad_arguments() -> None:
 
 @pytest.mark.ddp
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
-    _, trainer = _fit(0, epochs=2, devices=2, strategy="ddp_fork", default_root_dir=tmp_path)
-    assert trainer.world_size == 2
-    assert trainer.callback_metrics["val/acc"].item() > 0.5
+    check_ddp_fit(
+        lambda: BregmanClassifier(model="bregman-tiny", lr=3e-3, displacement_every=1),
+        lambda: BregmanDigitsDataModule(seed=0),
+        tmp_path,
+    )
 
 
 @pytest.mark.cuda

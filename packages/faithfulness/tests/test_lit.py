@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
-from ballroom.core.checkpoint import load_zoo_model
+from ballroom.core.testing import check_checkpoint_and_resume, check_ddp_fit
 from ballroom.core.training import make_trainer
 from ballroom.faithfulness import (
     AttentionTextClassifier,
@@ -54,21 +53,14 @@ def test_seeded_fits_are_bitwise_equal() -> None:
 
 
 def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None:
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
-    last = tmp_path / "ckpt" / "last.ckpt"
-    net = load_zoo_model(last)  # weights_only=True inside
-    x = make_polarity_data(5, seed=9)[0]
-    assert isinstance(net, AttentionTextClassifier)
-    assert torch.equal(net(x), model.eval()(x))
-    restored = TextClassifierModule.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.lr == 1e-2 and restored.hparams.weight_decay == 1e-5
-    raw = torch.load(last, weights_only=True)
-    assert raw["optimizer_states"][0]["state"]  # Adam moments are saved
-    trainer2 = make_trainer(tmp_path, max_epochs=2)
-    resumed = TextClassifierModule(model="faithfulness-tiny", lr=1e-2)
-    trainer2.fit(resumed, datamodule=_dm(), ckpt_path=str(last))
-    assert trainer2.global_step == 2 * raw["global_step"] > 0
+    # zoo model == trained network bitwise, hparams restored, optimizer state and step continue on resume
+    check_checkpoint_and_resume(
+        lambda: TextClassifierModule(model="faithfulness-tiny", lr=1e-2),
+        lambda: _dm(),
+        make_polarity_data(5, seed=9)[0],
+        tmp_path,
+        net_type=AttentionTextClassifier,
+    )
 
 
 def test_a_built_network_can_be_passed_and_adam_is_used() -> None:
@@ -81,9 +73,7 @@ def test_a_built_network_can_be_passed_and_adam_is_used() -> None:
 
 @pytest.mark.ddp
 def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
-    _, trainer = _fit(0, epochs=2, devices=2, strategy="ddp_fork", default_root_dir=tmp_path)
-    assert trainer.world_size == 2
-    assert trainer.callback_metrics["val/acc"].item() > 0.5
+    check_ddp_fit(lambda: TextClassifierModule(model="faithfulness-tiny", lr=1e-2), lambda: _dm(), tmp_path)
 
 
 @pytest.mark.cuda

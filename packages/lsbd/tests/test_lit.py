@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
-from ballroom.core.checkpoint import load_zoo_model
+from ballroom.core.testing import check_checkpoint_and_resume
 from ballroom.core.training import make_trainer
 from ballroom.lsbd import LSBDVAE, LSBDAutoencoder, LSBDDataModule, build_lsbd
 from ballroom.lsbd.cli import main as cli_main
@@ -61,23 +60,15 @@ def test_seeded_fits_are_bitwise_equal() -> None:
 
 
 def test_checkpoint_loads_into_the_zoo_model_and_resumes(tmp_path: Path) -> None:
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    model, _ = _fit(2, epochs=1, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
-    last = tmp_path / "ckpt" / "last.ckpt"
-    net = load_zoo_model(last)  # weights_only=True inside
-    x = torch.rand(5, 1, 16, 16)
-    assert isinstance(net, LSBDAutoencoder)
-    assert torch.equal(net(x), model.eval()(x))
-    restored = LSBDVAE.load_from_checkpoint(last, weights_only=True)
-    assert restored.hparams.dist_weight == 100.0 and restored.hparams.recon == "sse"
-    raw = torch.load(last, weights_only=True)
-    assert raw["optimizer_states"][0]["state"]  # Adam moments saved
-    trainer2 = make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=0)
-    resumed = LSBDVAE(model="lsbd-tiny", dist_weight=100.0, recon="sse", lr=3e-3)
-    trainer2.fit(
-        resumed, datamodule=LSBDDataModule("square16", pairs=128, labelled_batch=32), ckpt_path=str(last)
+    # zoo model == trained network bitwise, hparams restored, optimizer state and step continue on resume
+    check_checkpoint_and_resume(
+        lambda: LSBDVAE(model="lsbd-tiny", dist_weight=100.0, recon="sse", lr=3e-3),
+        lambda: LSBDDataModule("square16", pairs=128, labelled_batch=32, unlabelled_batch=64),
+        torch.rand(5, 1, 16, 16),
+        tmp_path,
+        net_type=LSBDAutoencoder,
+        num_sanity_val_steps=0,
     )
-    assert trainer2.global_step == 2 * raw["global_step"] > 0
 
 
 def test_a_built_network_can_be_passed_and_a_gaussian_vae_trains() -> None:
