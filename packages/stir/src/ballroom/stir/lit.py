@@ -23,7 +23,8 @@ class Classifier(ClassifierModule):
     optionally on L2-PGD adversarial examples.
 
     ``adv_eps > 0`` trains on :func:`~ballroom.stir.train.pgd_l2` examples (``adv_steps`` steps of
-    ``adv_step`` = ``2.5 * adv_eps / adv_steps`` by default, model in eval mode during the attack).
+    ``adv_step`` = ``2.5 * adv_eps / adv_steps`` by default, model in eval mode during the attack; the
+    highest-loss iterate per sample with ``adv_use_best=True``, as the robustness library trains).
     Inputs are unnormalised ``[0, 1]`` images; ``mean``/``std`` is the model's normaliser (clamp first).
     Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc`` and, when
     ``eval_eps`` (default ``adv_eps``) is > 0, ``val/robust_acc`` under the same attack.
@@ -40,6 +41,7 @@ class Classifier(ClassifierModule):
         adv_eps: float = 0.0,
         adv_steps: int = 7,
         adv_step: float | None = None,
+        adv_use_best: bool = True,
         eval_eps: float | None = None,
         mean: float = 0.0,
         std: float = 1.0,
@@ -72,7 +74,7 @@ class Classifier(ClassifierModule):
         self.eval()
         try:
             steps = self.hparams.adv_steps
-            return pgd_l2(self, x, y, eps, steps, self.hparams.adv_step)
+            return pgd_l2(self, x, y, eps, steps, self.hparams.adv_step, self.hparams.adv_use_best)
         finally:
             self.train(was_training)
 

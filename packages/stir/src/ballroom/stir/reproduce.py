@@ -53,7 +53,8 @@ CALIBRATION = {
     ("A0", "A0"): (0.99, 0.99, None),
     ("A0", "A1"): (0.93, 0.93, 0.93),
     ("R0", "R1"): (0.98, 0.98, 0.97),
-    ("R0", "A0"): (0.835, 0.817, 0.84),  # (STIR(A0|R0), STIR(R0|A0), CKA)
+    # (STIR(m2|m1), STIR(m1|m2), CKA) for the pair (m1, m2): ("R0", "A0") is (STIR(A0|R0), STIR(R0|A0), CKA)
+    ("R0", "A0"): (0.835, 0.817, 0.84),
     ("R1", "A1"): (0.884, 0.859, None),
 }
 PAIRS = [("A0", "A0"), ("A0", "A1"), ("R0", "R1"), ("R0", "A0"), ("R1", "A1")]
@@ -90,7 +91,7 @@ def digits(ctx: Context) -> Outcome:
         res[(a, b)] = r
         cal = CALIBRATION[(a, b)]
         rows.append({"m1": a, "m2": b, "stir_m2_given_m1": round(r.m2m1, 4), "stir_m1_given_m2": round(r.m1m2, 4),
-                     "cka": round(r.rsm, 4), "paper_m2_given_m1": cal[1], "paper_m1_given_m2": cal[0],
+                     "cka": round(r.rsm, 4), "paper_m2_given_m1": cal[0], "paper_m1_given_m2": cal[1],
                      "iri_rel_err_m1": round(r.rel_err1, 4), "iri_rel_err_m2": round(r.rel_err2, 4),
                      "acc_m1": round(accs[a], 4), "acc_m2": round(accs[b], 4)})  # fmt: skip
     self_stir = min(res[("A0", "A0")].m2m1, res[("A0", "A0")].m1m2)

@@ -24,12 +24,17 @@ def pgd_l2(
     eps: float,
     steps: int = 7,
     step_size: float | None = None,
+    use_best: bool = True,
 ) -> Tensor:
     """L2 projected gradient ascent on the cross-entropy: ``(B, *) -> (B, *)`` in ``[0, 1]``.
 
     Starts at ``x`` (no random start); each step moves ``step_size`` (default ``2.5 * eps / steps``)
     along the per-sample normalised gradient, projects onto the L2 ball of radius ``eps`` around
     ``x`` and clamps to ``[0, 1]``. The caller puts ``model`` in eval mode (BatchNorm frozen).
+
+    ``use_best=True`` (the default of the robustness library the official code trains with) returns,
+    per sample, the iterate of highest loss among the start, every intermediate iterate and the
+    last one (replaced on strict increase only); ``use_best=False`` returns the last iterate.
     """
     check_tensor(x, "x", min_ndim=2)
     check_tensor(y, "y", ndim=1, dtype="integer")
@@ -39,16 +44,31 @@ def pgd_l2(
     alpha = 2.5 * eps / steps if step_size is None else check_positive(step_size, "step_size")
     x0 = x.detach()
     adv = x0.clone()
+    best, best_loss = adv, None
     for _ in range(steps):
         adv.requires_grad_(True)
         with torch.enable_grad():
-            (g,) = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
+            losses = F.cross_entropy(model(adv), y, reduction="none")
+            (g,) = torch.autograd.grad(losses.mean(), adv)
         with torch.no_grad():
+            if use_best:
+                best, best_loss = _keep_highest(adv.detach(), losses.detach(), best, best_loss)
             adv = adv + alpha * g / (_per_sample_norm(g) + 1e-10)
             delta = adv - x0
             delta = delta * torch.clamp(eps / (_per_sample_norm(delta) + 1e-12), max=1.0)
             adv = (x0 + delta).clamp(0.0, 1.0)
-    return adv.detach()
+    if not use_best:
+        return adv.detach()
+    with torch.no_grad():
+        best, _ = _keep_highest(adv, F.cross_entropy(model(adv), y, reduction="none"), best, best_loss)
+    return best.detach()
+
+
+def _keep_highest(x: Tensor, loss: Tensor, best: Tensor, best_loss: Tensor | None) -> tuple[Tensor, Tensor]:
+    if best_loss is None:
+        return x.clone(), loss.clone()
+    better = (loss > best_loss).view((-1,) + (1,) * (x.ndim - 1))
+    return torch.where(better, x, best), torch.maximum(loss, best_loss)
 
 
 def train_classifier(
@@ -61,12 +81,14 @@ def train_classifier(
     lr: float = 1e-3,
     adv_eps: float = 0.0,
     adv_steps: int = 7,
+    adv_use_best: bool = True,
     seed: int = 0,
     normalizer: Callable[[Tensor], Tensor] | None = None,
 ) -> nn.Module:
     """Adam + cross-entropy on ``(x (N, *), y (N,))``, optionally on L2-PGD examples (``adv_eps > 0``).
 
-    Seeded shuffling (``torch.Generator(seed)``); the attack runs with the model in eval mode.
+    Seeded shuffling (``torch.Generator(seed)``); the attack runs with the model in eval mode and
+    returns the highest-loss PGD iterate per sample unless ``adv_use_best=False`` (see :func:`pgd_l2`).
     Returns ``model`` in eval mode.
     """
     check_int(epochs, "epochs", min=0)
@@ -86,7 +108,7 @@ def train_classifier(
             xb, yb = x[idx], y[idx]
             if adv_eps > 0:
                 model.eval()
-                xb = pgd_l2(net, xb, yb, adv_eps, adv_steps)
+                xb = pgd_l2(net, xb, yb, adv_eps, adv_steps, use_best=adv_use_best)
             model.train()
             loss = F.cross_entropy(net(xb), yb)
             opt.zero_grad(set_to_none=True)
