@@ -7,7 +7,8 @@ Session names are an API (CI, the README and .ci/run call them):
     lowest(<name>)            the cpu tests against the lowest direct-dependency versions (nightly)
     bench(<name>, cpu|cuda)   pytest-benchmark over packages/<name>/benchmarks -> .benchmarks/<name>-<device>.json
     reproduce                 every package's `reproduce --quick` in its own env -> results/REPORT.md
-    lint / integration / plan ruff; all packages in one env + tests/; changed packages as JSON for CI
+    lint / integration / plan ruff, zizmor, actionlint; all packages in one env + tests/; changed packages as JSON for CI
+    docs                      the Sphinx site (-W) of every package -> docs/_build/html + docstring coverage
     new -- <name>             write packages/<name>/ from templates/package/ (then `uv lock`)
 
 Packages are discovered from the workspace (shared/ and packages/*/pyproject.toml): adding a package
@@ -408,6 +409,33 @@ def integration(session: nox.Session) -> None:
             external=True,
         )
     session.run("python", "-m", "pytest", str(ROOT / "tests"), *session.posargs)
+
+
+@nox.session(tags=["cpu"])
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx, warnings are errors) -> docs/_build/html, and the docstring coverage check."""
+    if session.venv_backend != "none":
+        session.run_install(
+            "uv",
+            "sync",
+            "--locked",
+            "--no-editable",
+            "--all-packages",
+            "--all-extras",
+            "--no-dev",
+            "--group",
+            "docs",
+            "--group",
+            "test",  # ballroom.core.testing (the pytest plugin) is part of the API reference
+            *[arg for n in NAMES for arg in ("--reinstall-package", f"ballroom-{n}")],
+            env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+            external=True,
+        )
+    pending = tomllib.loads((ROOT / "pyproject.toml").read_text()).get("tool", {}).get("ballroom", {})
+    session.run("python", "docs/check_docstrings.py", "--pending", ",".join(pending.get("docs_pending", [])))
+    out = ROOT / "docs" / "_build" / "html"
+    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out))
+    session.log(f"documentation written to {out / 'index.html'}")
 
 
 @nox.session(venv_backend="none")

@@ -65,7 +65,7 @@ def _series_features(x: np.ndarray, n_bands: int) -> np.ndarray:
 
 
 class StatisticalSpectralFeatures:
-    """Expert features per channel: mean, std, skewness, kurtosis, min, max, mean |dx|, std dx,
+    """Expert features per channel: mean, std, skewness, kurtosis, min, max, mean ``|dx|``, std ``dx``,
     zero-crossing rate, log(std second half / std first half), relative power in ``n_bands``
     log-spaced FFT bands (DC excluded) and the spectral centroid (cycles/sample).
 
