@@ -76,6 +76,6 @@ def load_zoo_model(
                 "name: the checkpoint's hyperparameters name no zoo model (no string 'model'); pass name=..."
             )
     kwargs = {**dict(hparams.get("model_kwargs") or {}), **overrides}
-    net = create_model(name, **kwargs)
+    net: nn.Module = create_model(name, **kwargs)
     net.load_state_dict(zoo_state_dict(ckpt["state_dict"], prefix))
     return net.eval()

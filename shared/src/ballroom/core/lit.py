@@ -51,7 +51,8 @@ class ClassifierModule(pl.LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, num_classes)``."""
-        return self.net(x)
+        logits: Tensor = self.net(x)
+        return logits
 
     def loss(self, logits: Tensor, y: Tensor) -> Tensor:
         """The training objective for logits ``(B, C)`` and labels ``(B,)``: cross-entropy."""
@@ -81,10 +82,13 @@ class ClassifierModule(pl.LightningModule):
         self.log("test/acc", self.test_acc)
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self(batch[0]).argmax(-1)
+        logits: Tensor = self(batch[0])
+        return logits.argmax(-1)
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        opt = torch.optim.AdamW(
+            self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+        )
         cosine_epochs = self.hparams.get("cosine_epochs")
         if not cosine_epochs:
             return opt

@@ -186,7 +186,8 @@ def linear_cka(x: ArrayLike, y: ArrayLike, debiased: bool = False) -> Tensor:
     for name, value in (("X", xx), ("Y", yy)):
         if not bool(value > 0):
             raise ValueError(f"the representation {name} is constant over the points; CKA is undefined")
-    return torch.linalg.matrix_norm(Y_c.T @ Xc) ** 2 / (xx * yy)
+    cka: Tensor = torch.linalg.matrix_norm(Y_c.T @ Xc) ** 2 / (xx * yy)
+    return cka
 
 
 def rbf_cka(
@@ -215,7 +216,8 @@ def _orthonormal_basis(Xc: Tensor, rtol: float) -> Tensor:
     if S.numel() == 0 or not bool(S[0] > 0):
         raise ValueError("a representation is constant over the points; CCA is undefined")
     rank = int((S > rtol * S[0]).sum())
-    return U[:, :rank]
+    basis: Tensor = U[:, :rank]
+    return basis
 
 
 def _warn_if_transposed(X: Tensor, Y: Tensor, what: str) -> None:
@@ -264,7 +266,8 @@ def _svd_reduce(X: Tensor, keep: float, center: Literal["points", "features"]) -
         + 1,
         S.numel(),
     )
-    return U[:, :r] * S[:r]
+    directions: Tensor = U[:, :r] * S[:r]
+    return directions
 
 
 def svcca(

@@ -57,4 +57,5 @@ class MLP(nn.Module):
         h = self._flat(x)
         for layer in self.hidden:
             h = layer(h)
-        return self.head(h)
+        out: Tensor = self.head(h)
+        return out

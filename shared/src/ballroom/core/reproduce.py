@@ -19,6 +19,7 @@ tables, writes ``claims.json``, one CSV per experiment and ``core.png`` (through
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,7 @@ def training(ctx: Context) -> Outcome:
     acc = _accuracy(model_a, x_te, y_te)
     degrees = np.arange(0, 361, 15)
     angle_acc = [_accuracy(model_a, rotate_images(x_te, math.radians(d)), y_te) for d in degrees]
-    acc90 = angle_acc[list(degrees).index(90)]
+    acc90 = angle_acc[degrees.tolist().index(90)]
     with torch.no_grad():
         h_a = model_a.net.representations(x_te)[-1]
         h_b = model_b.net.representations(x_te)[-1]
@@ -114,7 +115,7 @@ def training(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"history": history, "logreg": acc_logreg})
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Validation accuracy per epoch (vs logistic regression) and test accuracy against rotation."""
     result = outcomes["training"]
     history, acc_logreg = result.data["history"], result.data["logreg"]

@@ -240,7 +240,7 @@ def check_int(value: object, name: str, *, min: int | None = None, max: int | No
     kind = getattr(getattr(value, "dtype", None), "kind", None)
     if isinstance(value, bool) or not (isinstance(value, int) or kind in ("i", "u")):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    v = int(value)  # type: ignore[call-overload]
+    v: int = int(value)  # type: ignore[call-overload]  # value: object is an int, integer numpy scalar or .item() here
     if (min is not None and v < min) or (max is not None and v > max):
         lo_s = "-inf" if min is None else str(min)
         hi_s = "inf" if max is None else str(max)

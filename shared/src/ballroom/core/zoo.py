@@ -78,7 +78,8 @@ class ModelCfg:
             obj = getattr(obj, part)
         if not callable(obj):
             raise TypeError(f"builder {self.builder!r} is not callable")
-        return obj
+        builder: Callable[..., Any] = obj
+        return builder
 
     def build(self, **overrides: Any) -> Any:
         """Call the builder with the default kwargs updated by ``overrides``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
 import pytorch_lightning as pl
 import torch
@@ -11,6 +12,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["SplitDataModule", "split_indices"]
+
+#: the dataset type a :class:`SplitDataModule` builds (``SplitDataModule[TensorDataset]``, ...)
+D = TypeVar("D", bound="Dataset[Any]")
 
 
 def split_indices(n: int, sizes: Sequence[float | int], seed: int = 0) -> list[Tensor]:
@@ -40,12 +44,13 @@ def split_indices(n: int, sizes: Sequence[float | int], seed: int = 0) -> list[T
     return list(torch.split(perm, counts))
 
 
-class SplitDataModule(pl.LightningDataModule, ABC):
+class SplitDataModule(pl.LightningDataModule, ABC, Generic[D]):
     """A DataModule over three in-memory datasets built once from a seed.
 
     Subclasses implement :meth:`build` and return the ``train``, ``val`` and ``test`` datasets; the
     base class provides seeded shuffling, ``num_workers=0`` by default and the four dataloaders
     (``predict`` reads the test set). Under DDP Lightning swaps in a ``DistributedSampler``.
+    The type parameter is the dataset type :meth:`build` returns (e.g. ``SplitDataModule[TensorDataset]``).
     """
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
@@ -57,10 +62,10 @@ class SplitDataModule(pl.LightningDataModule, ABC):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
-        self.datasets: dict[str, Dataset] | None = None
+        self.datasets: dict[str, D] | None = None
 
     @abstractmethod
-    def build(self) -> dict[str, Dataset]:
+    def build(self) -> dict[str, D]:
         """Return ``{"train": ..., "val": ..., "test": ...}``; called once, from :meth:`setup`."""
 
     def setup(self, stage: str | None = None) -> None:
@@ -71,13 +76,13 @@ class SplitDataModule(pl.LightningDataModule, ABC):
                 raise KeyError(f"{type(self).__name__}.build() did not return the splits {sorted(missing)}")
             self.datasets = datasets
 
-    def _dataset(self, split: str) -> Dataset:
+    def _dataset(self, split: str) -> D:
         if self.datasets is None:
             self.setup()
         assert self.datasets is not None
         return self.datasets[split]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(
             self._dataset(split),
@@ -88,14 +93,14 @@ class SplitDataModule(pl.LightningDataModule, ABC):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader[Any]:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader[Any]:
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader[Any]:
         return self._loader("test", shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> DataLoader[Any]:
         return self._loader("test", shuffle=False)

@@ -148,7 +148,7 @@ def render_digits(images: Tensor, angles: Tensor | float, size: int = 28, pad: i
     return (out * box).clamp_(0.0, 1.0).to(torch.float32)
 
 
-class DigitsDataModule(SplitDataModule):
+class DigitsDataModule(SplitDataModule[TensorDataset]):
     """scikit-learn digits as ``(x (B, 1, S, S) float32, y (B,) int64)`` batches with a fixed seeded split.
 
     Args:

@@ -56,8 +56,10 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: io.BufferedIOBase, allowed: frozenset[tuple[str, str]], **kwargs: str) -> None:
-        super().__init__(file, **kwargs)
+    def __init__(
+        self, file: io.BufferedIOBase, allowed: frozenset[tuple[str, str]], *, encoding: str
+    ) -> None:
+        super().__init__(file, encoding=encoding)
         self._allowed = allowed
 
     def find_class(self, module: str, name: str) -> object:

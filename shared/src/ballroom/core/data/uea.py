@@ -37,7 +37,7 @@ BUNDLED_UCR_UEA = (
 
 
 @dataclass
-class UCRUEADataset(Dataset):
+class UCRUEADataset(Dataset[tuple[Tensor, Tensor, Tensor]]):
     """One split of a UCR/UEA set; items are ``(x (C, T) float32, y () int64, mask (T,) bool)``.
 
     Attributes: ``x (B, C, T)``, ``y (B,)``, ``mask (B, T)``, ``lengths (B,)``, ``classes`` (the
@@ -141,7 +141,7 @@ def ucr_uea(
     return UCRUEADataset(x=x, y=y, mask=mask, lengths=lengths, classes=classes, name=name)
 
 
-class UEADataModule(SplitDataModule):
+class UEADataModule(SplitDataModule[UCRUEADataset]):
     """A bundled UCR/UEA set as ``(x (B, C, T), y (B,), mask (B, T))`` batches.
 
     The official test split is the test set; ``val_fraction`` of the official training split (chosen
@@ -164,7 +164,7 @@ class UEADataModule(SplitDataModule):
             raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         if normalize not in ("channel", "none"):
             raise ValueError(f"normalize must be 'channel' or 'none', got {normalize!r}")
-        self.name = name
+        self.name: str = name  # LightningDataModule declares name: str | None; ours is always set
         self.val_fraction = val_fraction
         self.normalize = normalize
         self.resample = resample

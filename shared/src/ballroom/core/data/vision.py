@@ -11,7 +11,7 @@ import gzip
 import os
 import struct
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ VISION_FILES: dict[str, dict[str, object]] = {
     },
 }
 
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, type[np.generic] | np.dtype[Any]] = {
     0x08: np.uint8,
     0x09: np.int8,
     0x0B: np.dtype(">i2"),
@@ -198,7 +198,7 @@ def load_cifar100(
     return _load_cifar(root, "cifar100", split, download, [split], f"{labels}_labels".encode())
 
 
-class VisionDataModule(SplitDataModule):
+class VisionDataModule(SplitDataModule[TensorDataset]):
     """MNIST, Fashion-MNIST or CIFAR-10 as ``(x (B, C, H, W) float32, y (B,) int64)`` batches.
 
     The official test set is the test split; ``val_size`` images of the official training set, chosen
@@ -236,7 +236,7 @@ class VisionDataModule(SplitDataModule):
 
     def prepare_data(self) -> None:
         for split in ("train", "test"):
-            self._load(split)  # type: ignore[arg-type]
+            self._load(split)
 
     def build(self) -> dict[str, TensorDataset]:
         x_train, y_train = self._load("train")
