@@ -21,7 +21,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from ballroom.core.data import SplitDataModule
 
@@ -89,7 +89,8 @@ def generate_listops(
             f"need n >= 1 and 0 <= min_len < max_len, got n={n}, min_len={min_len}, max_len={max_len}"
         )
     rng = np.random.default_rng(seed)
-    exprs, labels = [], []
+    exprs: list[list[str]] = []
+    labels: list[int] = []
     tries = 0
     while len(exprs) < n:
         tries += 1
@@ -180,7 +181,7 @@ def trim_padding(batch: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
     return x[:, :keep], y, mask[:, :keep]
 
 
-class ListOpsDataModule(SplitDataModule):
+class ListOpsDataModule(SplitDataModule[TensorDataset]):
     """ListOps as ``(tokens (B, L), y (B,), padding_mask (B, L))``, on ballroom-core's ``SplitDataModule``.
 
     Procedural by default (the spec's mini setting: depth 6, up to 5 arguments, lengths 20-100,
@@ -213,10 +214,10 @@ class ListOpsDataModule(SplitDataModule):
         self.n_train, self.n_test = n_train, n_test
         self.max_depth, self.max_args, self.min_len, self.max_len = max_depth, max_args, min_len, max_len
 
-    def build(self) -> dict[str, Dataset]:
+    def build(self) -> dict[str, TensorDataset]:
         if self.root is not None:
             folder = load_lra_listops(self.root, self.download, self.sha256)
-            datasets: dict[str, Dataset] = {}
+            datasets: dict[str, TensorDataset] = {}
             for split, fname in LISTOPS_FILES.items():
                 exprs, labels = read_listops_tsv(folder / fname)
                 longest = max(len(e) for e in exprs)
@@ -237,8 +238,8 @@ class ListOpsDataModule(SplitDataModule):
     @property
     def majority_rate(self) -> float:
         """Test accuracy of always predicting the most frequent training label."""
-        ytr = self._dataset("train").tensors[1]  # type: ignore[attr-defined]
-        yte = self._dataset("test").tensors[1]  # type: ignore[attr-defined]
+        ytr = self._dataset("train").tensors[1]
+        yte = self._dataset("test").tensors[1]
         return float((yte == torch.bincount(ytr, minlength=10).argmax()).float().mean())
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

@@ -139,7 +139,7 @@ def flow_attention(
                 query_padding_mask=query_padding_mask, chunk_size=chunk_size,
             )  # fmt: skip
 
-        return checkpoint(run, q, k, v, use_reentrant=False)  # type: ignore[no-any-return]
+        return checkpoint(run, q, k, v, use_reentrant=False)
     b, _, length, _ = q.shape
     s = k.shape[2]
     acc = _accumulation_dtype(q.dtype)

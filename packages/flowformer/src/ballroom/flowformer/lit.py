@@ -58,7 +58,8 @@ class _WarmupAdamW:
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, p in self.named_parameters():  # type: ignore[attr-defined]
             (no_decay if p.ndim < 2 or name.endswith("pos") else decay).append(p)
         groups = [
@@ -77,7 +78,7 @@ class _WarmupAdamW:
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.grad_clip
+        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams["grad_clip"]
         if clip:
             self.clip_gradients(optimizer, clip, gradient_clip_algorithm or "norm")  # type: ignore[attr-defined]
 
@@ -117,7 +118,7 @@ class FlowformerClassifierModule(_WarmupAdamW, ClassifierModule):
     def _unpack(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor | None]:
         x, y = batch[0], batch[1]
         mask = batch[2] if len(batch) > 2 else None
-        if mask is not None and self.hparams.mask_is_valid:
+        if mask is not None and self.hparams["mask_is_valid"]:
             mask = ~mask
         if x.is_floating_point() and x.ndim == 3:
             x = x.transpose(1, 2)

@@ -6,6 +6,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -393,8 +394,10 @@ class FlowformerClassifier(nn.Module):
         self.pooling, self.max_len = pooling, max_len
         self.vocab_size, self.in_features = vocab_size, in_features
         self.embed = (
-            nn.Embedding(vocab_size, d_model) if vocab_size is not None else nn.Linear(in_features, d_model)
-        )  # type: ignore[arg-type]
+            nn.Embedding(vocab_size, d_model)
+            if vocab_size is not None
+            else nn.Linear(cast(int, in_features), d_model)  # exactly one of the two is None (checked above)
+        )
         extra = 1 if pooling == "cls" else 0
         if positions == "learned":
             self.pos = nn.Parameter(torch.randn(max_len + extra, d_model) * 0.02)

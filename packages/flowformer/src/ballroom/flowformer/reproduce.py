@@ -241,6 +241,7 @@ def run_uea(ctx: Context, attention: str, seed: int) -> float:
     pl.seed_everything(seed, verbose=False)
     dm = UEADataModule("JapaneseVowels", val_fraction=0.0, batch_size=32, seed=seed)
     dm.setup()
+    assert dm.num_classes is not None  # set by setup()
     model = FlowformerClassifierModule(
         "flowformer-uea",
         {"attention": attention, "num_classes": dm.num_classes, "in_features": dm.num_channels},
@@ -260,7 +261,7 @@ def uea(ctx: Context) -> Outcome:
     """JapaneseVowels (one seed) with Flow-Attention, and with the baselines where the mode says so."""
     asked = ctx.opts.attention
     runs = asked if ctx.settings.uea_baselines or "flow" not in asked else ["flow"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for a in runs:
         acc = run_uea(ctx, a, ctx.seed)
         _progress("uea", a, ctx.seed, "test_acc", acc)
@@ -302,7 +303,7 @@ def run_charlm(ctx: Context, attention: str, seed: int) -> tuple[float, float | 
     """Train ``flowformer-charlm``; ``(val bpc, |bpc(chunked) - bpc(naive)|)`` (the gap only for Flow)."""
     steps, modules = ctx.settings.lm_steps, ctx.settings.lm_modules
     kw = {} if modules is None else {"modules": modules}
-    dm = CharLMDataModule(context=128, batch_size=16, steps_per_epoch=steps, seed=seed, **kw)  # type: ignore[arg-type]
+    dm = CharLMDataModule(context=128, batch_size=16, steps_per_epoch=steps, seed=seed, **kw)
     pl.seed_everything(seed, verbose=False)
     model = FlowformerLMModule(
         "flowformer-charlm", {"attention": attention}, lr=3e-3, warmup_steps=steps // 10, total_steps=steps
