@@ -61,7 +61,7 @@ def distances(X: np.ndarray | torch.Tensor, metric: str = "euclidean") -> np.nda
     Any metric name of :func:`scipy.spatial.distance.pdist` is accepted.
     """
     X = _as_cloud("X", X)
-    return squareform(pdist(X, metric=metric))
+    return squareform(pdist(X, metric=metric))  # type: ignore[call-overload]  # any pdist metric name (scipy checks it); the stubs want a Literal
 
 
 def _check_distances(name: str, W: np.ndarray) -> np.ndarray:

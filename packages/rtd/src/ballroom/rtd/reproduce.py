@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -156,11 +156,12 @@ class _Snapshots(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if epoch in self.epochs:
-            pl_module.eval()
-            rep = pl_module.representations(self.probe)[-1]  # type: ignore[operator]
+            module = cast(ProbeClassifier, pl_module)  # _train attaches the callback to a ProbeClassifier fit
+            module.eval()
+            rep = module.representations(self.probe)[-1]
             self.reps[epoch] = rep.double().numpy()
-            self.preds[epoch] = pl_module.net.head(rep).argmax(-1).numpy()  # type: ignore[union-attr]
-            pl_module.train()
+            self.preds[epoch] = module.net.head(rep).argmax(-1).numpy()
+            module.train()
 
 
 def _train(ctx: Context, seed: int, probe: torch.Tensor) -> _Snapshots:
