@@ -174,7 +174,7 @@ def digits_protocol(
     small, labels = load_digits_images()
     test_idx = dm.indices["test"]
     upright = (render_digits(small[test_idx], 0.0, 28, 2) - dm.mean) / dm.std
-    rotated = dm.datasets["test"].tensors[0]  # type: ignore[index, union-attr]
+    rotated = dm.datasets["test"].tensors[0]  # type: ignore[index]  # datasets is set: dm.setup() ran above
     return dm, {"rotated": (rotated, labels[test_idx]), "upright": (upright, labels[test_idx])}
 
 

@@ -82,6 +82,8 @@ class KernelFactorisation(nn.Module, ABC):
         omega0_first: the first SIREN layer's frequency (the official ``first_omega_0``); ``None``: ``omega0``.
     """
 
+    grid: Tensor  # the (k, k, 2) tap grid, a non-persistent buffer registered in __init__
+
     #: the official implementation name (``GroupConv(implementation=name)``)
     name: ClassVar[str]
     #: the short alias (``GroupConv(implementation=alias)``)
@@ -467,7 +469,7 @@ def factorisation_class(implementation: str | type[KernelFactorisation]) -> type
     returned as is, so user-defined variants plug into ``GroupConv`` too)."""
     if isinstance(implementation, type) and issubclass(implementation, KernelFactorisation):
         return implementation
-    name = ALIASES.get(implementation, implementation)  # type: ignore[arg-type]
+    name = ALIASES.get(implementation, implementation)
     for cls in FACTORISATIONS:
         if cls.name == name:
             return cls

@@ -61,8 +61,8 @@ class SepGCNNClassifier(ClassifierModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        opt = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        epochs = hp.cosine_epochs
+        opt = torch.optim.Adam(self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+        epochs = hp["cosine_epochs"]
         if epochs is None:
             epochs = self.trainer.max_epochs if self._trainer is not None else 0
             epochs = epochs if epochs and epochs > 0 else 0
@@ -79,7 +79,7 @@ class SepGCNNClassifier(ClassifierModule):
             self.log("time/epoch", time.perf_counter() - self._epoch_start, sync_dist=True)
 
     def _rotated(self, x: Tensor, batch_idx: int) -> Tensor:
-        gen = torch.Generator().manual_seed(self.hparams.rot_seed * 100_003 + batch_idx)
+        gen = torch.Generator().manual_seed(self.hparams["rot_seed"] * 100_003 + batch_idx)
         angles = torch.rand(x.shape[0], generator=gen, dtype=torch.float64) * (2 * math.pi)
         return rotate_about_background(x, angles)
 

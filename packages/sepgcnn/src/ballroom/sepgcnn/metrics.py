@@ -153,5 +153,5 @@ def count_flops(module: nn.Module, *inputs: object, backward: bool = False) -> i
         out = module(*inputs)
         if backward:
             first = out[0] if isinstance(out, tuple) else out
-            first.sum().backward()  # type: ignore[union-attr]
+            first.sum().backward()
     return int(counter.get_total_flops())

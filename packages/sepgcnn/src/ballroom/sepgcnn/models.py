@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -90,7 +90,7 @@ def classifier_head(
 
 class _ResBlock(nn.Module):
     def __init__(
-        self, group: Group, cin: int, cout: int, k: int, implementation: Implementation, **kw: object
+        self, group: Group, cin: int, cout: int, k: int, implementation: Implementation | str, **kw: object
     ) -> None:
         super().__init__()
         self.conv1 = GroupConv(group, cin, cin, k, implementation, **kw)  # type: ignore[arg-type]
@@ -100,7 +100,7 @@ class _ResBlock(nn.Module):
         self.skip: GroupConv | None = None
         if cin != cout:
             skip_kw = dict(kw, hidden=max(1, int(kw.get("hidden", 64)) // 2))  # type: ignore[call-overload]
-            self.skip = GroupConv(group, cin, cout, 1, implementation, **skip_kw)  # type: ignore[arg-type]
+            self.skip = GroupConv(group, cin, cout, 1, implementation, **skip_kw)
 
     def forward(self, x: Tensor, elements: Tensor) -> Tensor:
         # every conv maps onto the input grid, so the residual sum lives on one grid
@@ -274,7 +274,7 @@ class Z2ResNet(nn.Module):
         self.head = classifier_head(widths[-1], num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images(x, self.stem[0].in_channels)
+        check_images(x, cast(nn.Conv2d, self.stem[0]).in_channels)  # the stem starts with its Conv2d
         h = self.stem(x)
         for block, bn in zip(self.blocks, self.block_bns):
             h = torch.relu(F.max_pool2d(bn(block(h)), 2))

@@ -59,6 +59,8 @@ def _clear_cache_after_load(module: nn.Module, keys: object) -> None:
 class _GroupLayer(nn.Module):
     """What lifting and group layers share: element sampling, padding and stride, the eval-mode cache."""
 
+    grid: Tensor  # the (k, k, 2) tap grid, a non-persistent buffer registered in __init__
+
     def __init__(
         self, group: Group, kernel_size: int, sampling: Sampling, padding: bool, stride: int
     ) -> None:

@@ -209,7 +209,8 @@ def _train_and_measure(ctx: Context, run: Run, rows: Rows) -> SepGCNNClassifier:
 
 def upright(ctx: Context) -> Outcome:
     """(B90) trained upright, tested at right angles: G-CNNs exactly invariant, the CNN drops > 30 points."""
-    s, rows = ctx.settings, []
+    s = ctx.settings
+    rows: Rows = []
     gcnns = ["se2-separable"] + (["se2-full"] if s.full_extras else [])
     _train_and_measure(
         ctx, Run("cnn", "upright", *network(s, "cnn"), s.cnn_upright_epochs, s.train_size), rows
@@ -241,7 +242,8 @@ def upright(ctx: Context) -> Outcome:
 
 def protocol_a(ctx: Context) -> Outcome:
     """(A) trained and tested at random angles: accuracy, orientation gap, step time, kernel separability."""
-    s, rows = ctx.settings, []
+    s = ctx.settings
+    rows: Rows = []
     trained = {
         name: _train_and_measure(ctx, Run(name, "A", *network(s, kind), s.epochs, s.train_size), rows)
         for name, kind in (("cnn", "cnn"), ("se2-separable", "separable"), ("se2-full", "nonseparable"))
@@ -293,7 +295,8 @@ def protocol_a(ctx: Context) -> Outcome:
 
 def extras(ctx: Context) -> Outcome:
     """``--full`` only, reported: Sim(2) ``separable+2d`` and the 300-image probe (CNN vs SE(2) separable)."""
-    s, rows = ctx.settings, []
+    s = ctx.settings
+    rows: Rows = []
     if not s.full_extras:
         print("  (--full only)")
         return Outcome()

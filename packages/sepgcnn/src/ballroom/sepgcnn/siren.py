@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +38,7 @@ class SIRENKernel(nn.Module):
         nn.init.uniform_(self.first.weight, -1.0 / in_features, 1.0 / in_features)
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(num_hidden))
         bound = math.sqrt(6.0 / hidden) / omega0
-        for layer in self.hidden:
+        for layer in cast("Iterable[nn.Linear]", self.hidden):  # the ModuleList of Linear layers above
             nn.init.uniform_(layer.weight, -bound, bound)
             nn.init.zeros_(layer.bias)
         self.last = nn.Linear(hidden, out_features)
