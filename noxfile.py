@@ -363,9 +363,63 @@ def _report(rows: list[dict], mode: str, names: list[str], total: float = 0.0, j
     return "\n".join(lines)
 
 
+def typecheck_targets() -> tuple[list[str], list[str]]:
+    """``(checked, pending)`` package names: every discovered package not in
+    ``[tool.ballroom] typecheck_pending`` of the root pyproject.toml is checked."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pending = set(config.get("tool", {}).get("ballroom", {}).get("typecheck_pending", []))
+    unknown = pending - set(NAMES)
+    if unknown:
+        raise RuntimeError(f"[tool.ballroom] typecheck_pending names unknown packages: {sorted(unknown)}")
+    return [n for n in NAMES if n not in pending], [n for n in NAMES if n in pending]
+
+
+def typecheck(session: nox.Session) -> None:
+    """mypy (config: [tool.mypy] in pyproject.toml) over core and every package not pending.
+
+    It runs in its own environment with every third-party dependency of the workspace (so mypy sees
+    torch, Lightning, ... and their types) but none of our packages: mypy reads them from their
+    src/ folders (MYPYPATH, built from the discovered packages, so a new package needs no edit here),
+    and the package template's.
+    """
+    checked, pending = typecheck_targets()
+    env_dir = Path(session.virtualenv.location).with_name("lint-typecheck")
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--all-packages",
+        "--all-extras",
+        "--no-install-workspace",
+        "--no-default-groups",
+        "--group",
+        "dev",
+        "--group",
+        "test",  # ballroom.core.testing is a pytest plugin
+        env={"UV_PROJECT_ENVIRONMENT": str(env_dir)},
+        external=True,
+    )
+    if pending:
+        session.log(f"mypy skips the packages in [tool.ballroom] typecheck_pending: {', '.join(pending)}")
+    # + the package template (`nox -s new` copies it): a new package starts out type-clean
+    src = [str((PATHS[n] / "src").relative_to(ROOT)) for n in NAMES] + [
+        str((TEMPLATE / "src").relative_to(ROOT))
+    ]
+    python = env_dir / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    session.run(
+        str(python),
+        "-m",
+        "mypy",
+        *[arg for n in [*checked, TOKEN] for arg in ("-p", f"ballroom.{n.replace('-', '_')}")],
+        env={"MYPYPATH": os.pathsep.join(src)},
+        external=True,
+    )
+
+
 @nox.session(tags=["cpu"])
 def lint(session: nox.Session) -> None:
-    """ruff check (including the ban on `import lightning`), ruff format --check, zizmor and actionlint."""
+    """ruff check (including the ban on `import lightning`), ruff format --check, mypy (see
+    :func:`typecheck`), zizmor and actionlint."""
     session.run_install(
         "uv",
         "sync",
@@ -377,6 +431,7 @@ def lint(session: nox.Session) -> None:
     )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    typecheck(session)
     # the GitHub workflows: zizmor (security audit, offline: no GitHub API calls) and actionlint
     session.run("zizmor", "--offline", "--min-severity", "low", ".github/workflows")
     if shutil.which("actionlint"):  # reads .github/actionlint.yaml (the self-hosted gpu label)

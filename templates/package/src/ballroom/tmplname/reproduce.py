@@ -12,6 +12,7 @@ must hold; ``--full`` paper-scale settings, for a GPU.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,7 @@ def digits(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=[claim])
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Test accuracy before and after training."""
     rows = outcomes["digits"].rows
     fig, ax = plt.subplots(figsize=(4, 3))
