@@ -54,7 +54,7 @@ class BregmanClassifier(ClassifierModule):
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         super().validation_step(batch, batch_idx)
-        every = self.hparams.displacement_every
+        every = self.hparams["displacement_every"]
         if (
             every
             and batch_idx == 0
@@ -66,13 +66,15 @@ class BregmanClassifier(ClassifierModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        if hp.optimizer == "sgd":
+        if hp["optimizer"] == "sgd":
             opt: torch.optim.Optimizer = torch.optim.SGD(
-                self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
+                self.parameters(), lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"]
             )
         else:
-            opt = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        if not hp.milestones:
+            opt = torch.optim.Adam(self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+        if not hp["milestones"]:
             return opt
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(hp.milestones), gamma=hp.gamma)
+        sched = torch.optim.lr_scheduler.MultiStepLR(
+            opt, milestones=list(hp["milestones"]), gamma=hp["gamma"]
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

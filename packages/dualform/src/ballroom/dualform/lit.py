@@ -74,11 +74,11 @@ class DualFormClassifier(ClassifierModule):
         hp = self.hparams
         return torch.optim.SGD(
             self.parameters(),
-            lr=hp.lr,
-            momentum=hp.momentum,
-            dampening=hp.dampening,
-            nesterov=hp.nesterov,
-            weight_decay=hp.weight_decay,
+            lr=hp["lr"],
+            momentum=hp["momentum"],
+            dampening=hp["dampening"],
+            nesterov=hp["nesterov"],
+            weight_decay=hp["weight_decay"],
         )
 
     def configure_gradient_clipping(
@@ -92,7 +92,7 @@ class DualFormClassifier(ClassifierModule):
                 "only global-norm clipping keeps the dual form exact; element-wise "
                 f"gradient_clip_algorithm={gradient_clip_algorithm!r} does not"
             )
-        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.clip
+        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams["clip"]
         if not clip:
             return
         norm = float(torch.nn.utils.clip_grad_norm_(self.parameters(), clip))

@@ -66,7 +66,7 @@ class _Pretrain(pl.LightningModule, ABC):
         return self.net(x, mask)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])
 
     @abstractmethod
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -128,27 +128,29 @@ class ExpCLRModule(_Pretrain):
         )
 
     def on_fit_start(self) -> None:
-        if self.hparams.delta == "auto":
+        if self.hparams["delta"] == "auto":
             dm = self.trainer.datamodule
             if dm is None or not hasattr(dm, "datasets"):
                 raise RuntimeError("delta='auto' needs a datamodule with the training expert features")
             dm.setup("fit")
             f = dm.datasets["train"].tensors[1]
-            self.delta_value.fill_(optimal_delta(f.double(), self.hparams.squared, self.hparams.max_distance))
+            self.delta_value.fill_(
+                optimal_delta(f.double(), self.hparams["squared"], self.hparams["max_distance"])
+            )
 
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
         x, f, y, mask = batch
         z = self.net(x, mask)
         hp = self.hparams
-        labels = y if hp.use_labels else None
+        labels = y if hp["use_labels"] else None
         delta = float(self.delta_value)
-        loss = expclr_loss(z, f, delta, hp.temperature, hp.squared, hp.max_distance, labels)
+        loss = expclr_loss(z, f, delta, hp["temperature"], hp["squared"], hp["max_distance"], labels)
         with torch.no_grad():
             zd = z.detach()
             d = normalized_distances(zd)
-            s = expert_similarity(f, hp.max_distance, hp.squared, labels)
+            s = expert_similarity(f, hp["max_distance"], hp["squared"], labels)
             extra = {
-                "quadratic_loss": expclr_loss(zd, f, delta, None, hp.squared, hp.max_distance, labels),
+                "quadratic_loss": expclr_loss(zd, f, delta, None, hp["squared"], hp["max_distance"], labels),
                 "D_mean": d.mean(),
                 "D_std": d.std(),
                 "s_mean": s.mean(),
@@ -188,7 +190,7 @@ class SimCLRTSModule(_Pretrain):
         x, mask = batch[0], batch[-1]
         z1 = self.projection(self.net(self.augment(x, mask), mask))
         z2 = self.projection(self.net(self.augment(x, mask), mask))
-        return nt_xent_loss(z1, z2, self.hparams.temperature), {}
+        return nt_xent_loss(z1, z2, self.hparams["temperature"]), {}
 
 
 class ExpertDecodingModule(_Pretrain):
@@ -212,6 +214,6 @@ class ExpertDecodingModule(_Pretrain):
 
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
         x, f, _, mask = batch
-        if f.shape[1] != self.hparams.feature_dim:
-            raise ValueError(f"expected {self.hparams.feature_dim} expert features, got {f.shape[1]}")
+        if f.shape[1] != self.hparams["feature_dim"]:
+            raise ValueError(f"expected {self.hparams['feature_dim']} expert features, got {f.shape[1]}")
         return F.mse_loss(self.head(self.net(x, mask)), f), {}

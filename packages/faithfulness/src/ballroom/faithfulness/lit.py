@@ -38,7 +38,9 @@ class TextClassifierModule(ClassifierModule):
 
     def configure_optimizers(self) -> Any:
         # Adam with L2 weight decay, as the Transparency code (not AdamW's decoupled decay)
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+        )
 
 
 class ViolationTestCallback(pl.Callback):

@@ -75,17 +75,17 @@ class LSBDVAE(pl.LightningModule):
         return self.net.supervised_loss(
             batch["images"],
             batch["angles"],
-            dist_weight=h.dist_weight,
-            equivariance_mode=h.equivariance_mode,
-            equivariance_reduction=h.equivariance_reduction,
-            anchor_locations=h.anchor_locations,
-            stop_gradient=h.stop_gradient,
-            recon=h.recon,
+            dist_weight=h["dist_weight"],
+            equivariance_mode=h["equivariance_mode"],
+            equivariance_reduction=h["equivariance_reduction"],
+            anchor_locations=h["anchor_locations"],
+            stop_gradient=h["stop_gradient"],
+            recon=h["recon"],
         )
 
     def _unsupervised(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         x = batch["images"]
-        return self.net.unsupervised_loss(x.reshape(-1, *x.shape[2:]), recon=self.hparams.recon)
+        return self.net.unsupervised_loss(x.reshape(-1, *x.shape[2:]), recon=self.hparams["recon"])
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         parts: dict[str, Tensor] = {}
@@ -115,7 +115,7 @@ class LSBDVAE(pl.LightningModule):
         z = torch.cat([lat.location(p) for lat, p in zip(self.net.latents, params)], dim=-1)
         from ballroom.lsbd.functional import reconstruction_loss
 
-        self.val_recon(reconstruction_loss(x, self.net.decode(z), self.hparams.recon))
+        self.val_recon(reconstruction_loss(x, self.net.decode(z), self.hparams["recon"]))
         self.log("val/recon", self.val_recon)
 
     @torch.no_grad()
@@ -130,7 +130,7 @@ class LSBDVAE(pl.LightningModule):
         if grid is None:
             return
         codes = self.grid_codes(dm.images, grid.factor_shape)  # every rank: same data, same value
-        score, omega = dlsbd(codes, manifold=self.hparams.manifold)
+        score, omega = dlsbd(codes, manifold=self.hparams["manifold"])
         self.log("val/dlsbd", score, sync_dist=True)
         for k, w in enumerate(omega[:4]):
             self.log(f"val/omega_{k + 1}", float(w), sync_dist=True)
@@ -138,4 +138,4 @@ class LSBDVAE(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = list(self.parameters())
         fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-        return torch.optim.Adam(params, lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=fused)
+        return torch.optim.Adam(params, lr=self.hparams["lr"], eps=self.hparams["adam_eps"], fused=fused)

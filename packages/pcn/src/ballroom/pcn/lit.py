@@ -76,9 +76,9 @@ class _PCNModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
-        if hp.optimizer == "sgd":
-            return torch.optim.SGD(self.net.parameters(), lr=hp.lr, momentum=hp.momentum)
-        return torch.optim.Adam(self.net.parameters(), lr=hp.lr)
+        if hp["optimizer"] == "sgd":
+            return torch.optim.SGD(self.net.parameters(), lr=hp["lr"], momentum=hp["momentum"])
+        return torch.optim.Adam(self.net.parameters(), lr=hp["lr"])
 
 
 class PCNClassifier(_PCNModule):
@@ -134,7 +134,7 @@ class PCNClassifier(_PCNModule):
             start = self.net.feedforward(x)
             start[-1] = target
             before = self.net._energy_batch(start).mean()
-            xs = self.net.infer(x, target, steps=hp.T, gamma=hp.gamma, init=list(start[1:]))
+            xs = self.net.infer(x, target, steps=hp["T"], gamma=hp["gamma"], init=list(start[1:]))
             after = self.net._energy_batch(xs).mean()
             residual = self.net._residual(xs, list(range(1, self.net.depth)))
         return [t.detach() for t in xs], before, after, residual
@@ -159,15 +159,15 @@ class PCNClassifier(_PCNModule):
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         super().validation_step(batch, batch_idx)
         hp = self.hparams
-        if batch_idx != 0 or hp.val_samples == 0:
+        if batch_idx != 0 or hp["val_samples"] == 0:
             return
-        x = batch[0].flatten(1)[: hp.val_samples]
+        x = batch[0].flatten(1)[: hp["val_samples"]]
         with torch.no_grad():
             ff = self.net.feedforward(x)
-            xs = self.net.infer(x, None, steps=hp.val_steps, gamma=hp.gamma, init="zeros")
+            xs = self.net.infer(x, None, steps=hp["val_steps"], gamma=hp["gamma"], init="zeros")
             dist = torch.stack([(a - b).abs().amax(1) for a, b in zip(xs[1:], ff[1:])]).amax(0)
-            converged = (dist < hp.val_tol).float().mean()
-        J = prediction_jacobian_closed_form(self.net, x[0].detach().cpu(), hp.gamma)
+            converged = (dist < hp["val_tol"]).float().mean()
+        J = prediction_jacobian_closed_form(self.net, x[0].detach().cpu(), hp["gamma"])
         rho = torch.linalg.eigvalsh(J).abs().max().to(torch.float32)
         self.log("val/pred_stage_converged", converged, sync_dist=True)
         self.log("val/spectral_radius", rho.to(self.device), sync_dist=True)
