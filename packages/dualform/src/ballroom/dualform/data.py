@@ -89,7 +89,7 @@ class TaskSequenceSampler(Sampler[list[int]]):
                     done += 1
 
 
-class _TaskDataModule(SplitDataModule, ABC):
+class _TaskDataModule(SplitDataModule[TensorDataset], ABC):
     """Shared logic: build ``(train, test)`` pairs for each task, then combine them by mode.
 
     Every split is a ``TensorDataset`` of ``(x, y, index, dataset)``; ``val`` is the test split.
@@ -225,6 +225,8 @@ class ImageDataModule(_TaskDataModule):
     official runs, ``val_size`` training images are held out (and not used).
     """
 
+    name: str  # task 0, always set (LightningDataModule declares name: str | None)
+
     def __init__(
         self,
         name: Literal["mnist", "fashion_mnist", "cifar10"] = "mnist",
@@ -285,7 +287,7 @@ class DigitsDataModule(TaskDigitsDataModule):
     70/10/20 split), a different protocol; constructing it warns with ``DeprecationWarning``.
     """
 
-    @functools.wraps(TaskDigitsDataModule.__init__)
+    @functools.wraps(TaskDigitsDataModule.__init__)  # type: ignore[misc]  # the signature for introspection (jsonargparse)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         warnings.warn(
             "ballroom.dualform.DigitsDataModule is renamed TaskDigitsDataModule (the old name shadows "

@@ -24,7 +24,7 @@ __all__ = ["Contributions", "DualLinear"]
 class Contributions(NamedTuple):
     """Per-slot contributions to a layer's output: ``index (M, K)`` slots, ``vectors (M, K, d_out)``."""
 
-    index: Tensor
+    index: Tensor  # type: ignore[assignment]  # shadows tuple.index(); a public field name, kept
     vectors: Tensor
 
 

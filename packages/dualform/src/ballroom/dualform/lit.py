@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -159,8 +159,8 @@ class DualFormCallback(pl.Callback):
         if self._restore is not None:
             self.recorder.load_state_dict(self._restore)
             self._restore = None
-        if hasattr(pl_module, "recorder"):
-            pl_module.recorder = self.recorder
+        if hasattr(pl_module, "recorder"):  # duck-typed: any module with a recorder attribute
+            cast(Any, pl_module).recorder = self.recorder
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -193,7 +193,7 @@ class DualFormCallback(pl.Callback):
                 raise RuntimeError(f"dual/primal gap {worst:.3e} exceeds max_gap={self.max_gap:.1e}")
 
     def _analysis_batch(self, trainer: pl.Trainer) -> tuple[Tensor, ...]:
-        dm = trainer.datamodule
+        dm = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector; Trainer does not declare it
         if dm is None:
             raise RuntimeError(
                 "DualFormCallback analyses the datamodule's validation set; fit with a datamodule"

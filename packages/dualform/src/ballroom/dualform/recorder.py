@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +43,7 @@ def _is_sgd(optimizer: torch.optim.Optimizer) -> bool:
 def _check_tol(check_tol: object) -> float | str | None:
     """``"auto"``, ``None`` (no check) or a positive finite relative tolerance."""
     if check_tol is None or check_tol == "auto":
-        return check_tol  # type: ignore[return-value]
+        return check_tol
     if isinstance(check_tol, str):
         raise ValueError(f"check_tol must be 'auto', None or a number > 0, got {check_tol!r}")
     return check_positive(check_tol, "check_tol")
@@ -152,7 +152,9 @@ class DualFormRecorder:
                     raise ValueError(f"a parameter of layer {n!r} is not in the optimizer's param groups")
                 if optimizer.state.get(p, {}).get("momentum_buffer") is not None:
                     self._preexisting.append(n)
-                tracks.append(ParamTrack(p, p.detach().to(self.device).clone(), groups[id(p)]))
+                tracks.append(
+                    ParamTrack(cast(nn.Parameter, p), p.detach().to(self.device).clone(), groups[id(p)])
+                )
             self._layers[n] = LayerTrack(n, mod, tracks[0], tracks[1])
         self._handles = [
             t.module.register_forward_hook(self._make_forward_hook(t)) for t in self._layers.values()
@@ -274,7 +276,7 @@ class DualFormRecorder:
     def _tol(self, dtype: torch.dtype) -> float:
         if self.check_tol == "auto":
             return 1e-6 if dtype == torch.float64 else 1e-3
-        return math.inf if self.check_tol is None else float(self.check_tol)  # type: ignore[arg-type]
+        return math.inf if self.check_tol is None else float(self.check_tol)
 
     def _gather(self, x: Tensor, g: Tensor, meta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         import torch.distributed as dist
@@ -388,11 +390,11 @@ class DualFormRecorder:
         """``rho_t`` with ``param.grad == rho_t * G_t`` for every pending step, from one batched Gram."""
         checks, track.checks = track.checks, []
         grams = torch.stack([c.sketch for c in checks]).double()
-        grams = (grams @ grams.transpose(1, 2)).tolist()
+        products = (grams @ grams.transpose(1, 2)).tolist()
         tol = self._tol(track.param.dtype)
         # an unclipped step measures 1 up to rounding: snap, so plain SGD gives values == -lr * g exactly
         snap = 64 * torch.finfo(track.param.dtype).eps
-        for check, ((pp, pg), (_, gg)) in zip(checks, grams):
+        for check, ((pp, pg), (_, gg)) in zip(checks, products):
             what = f"layer {name!r} {pname} at step {check.record}"
             rho = gradient_scale(pp, pg, gg, check.clip, tol, snap, what)
             if check.sign is not None:

@@ -51,7 +51,7 @@ class Sizes:
 SETTINGS = {"smoke": Sizes(60, 1, 30), "quick": Sizes(1500, 1, 100), "full": Sizes(1500, 5, 100)}
 
 # the spec's measured table (independent float64 implementation, seed 0)
-SPEC = {
+SPEC: dict[str, dict[str, Any]] = {
     "single-sgd": {"acc": 0.976, "vote_pred": (0.87, 0.89, 0.79), "vote_target": (0.87, 0.88, 0.78)},
     "single-momentum": {"acc": 0.978, "vote_pred": (0.87, 0.91, 0.87), "vote_target": (0.87, 0.90, 0.86)},
     "multi": {
