@@ -103,6 +103,8 @@ class ExpCLRModule(_Pretrain):
     ``train/s_mean``, ``train/s_std``, ``train/effective_dim`` and ``val/loss``.
     """
 
+    delta_value: Tensor  # 0-d float64 buffer registered in __init__ (fitted when delta="auto")
+
     def __init__(
         self,
         model: str | nn.Module = "expclr-resnet",
@@ -129,7 +131,7 @@ class ExpCLRModule(_Pretrain):
 
     def on_fit_start(self) -> None:
         if self.hparams["delta"] == "auto":
-            dm = self.trainer.datamodule
+            dm = self.trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector; Trainer does not declare it
             if dm is None or not hasattr(dm, "datasets"):
                 raise RuntimeError("delta='auto' needs a datamodule with the training expert features")
             dm.setup("fit")

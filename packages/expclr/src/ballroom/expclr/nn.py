@@ -8,6 +8,7 @@ representation ``(B, repr_dim)`` by masked global average pooling of per-step fe
 from __future__ import annotations
 
 import warnings
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -146,7 +147,7 @@ class ExpertFeatureDecoder(nn.Module):
     def __init__(self, encoder: nn.Module, feature_dim: int) -> None:
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(int(encoder.repr_dim), feature_dim)
+        self.head = nn.Linear(int(cast(Any, encoder).repr_dim), feature_dim)  # encoders carry an int repr_dim
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.encoder(x, mask))

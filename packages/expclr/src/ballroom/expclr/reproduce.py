@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,7 +186,7 @@ def real(ctx: Context) -> Outcome:
     return Outcome(rows=rows, data={"summary": summarize(rows) if rows else []})
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Linear-probe and 1-NN test accuracy (mean and std over seeds), one panel per dataset."""
     table = [r for o in outcomes.values() for r in o.data.get("summary", [])]
     datasets = list(dict.fromkeys(r["dataset"] for r in table))
