@@ -72,8 +72,9 @@ class ViolationTestCallback(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         from ballroom.faithfulness.evaluate import run_violation_test
 
-        dm = trainer.datamodule
-        loader = dm.val_dataloader() if dm is not None else trainer.val_dataloaders
+        dm = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector; Trainer does not declare it
+        # Lightning types val_dataloaders as Any | None (None fails in the loop below, as before)
+        loader: Any = dm.val_dataloader() if dm is not None else trainer.val_dataloaders
         net = pl_module.net
         device = pl_module.device
 

@@ -43,6 +43,10 @@ class FaithfulnessViolation(Metric):
     ``update(weights (B, n), deltas (B, n), valid (B, n) | None)``; ``compute() -> 0-d`` tensor.
     """
 
+    # metric states, registered by add_state in __init__
+    violations: Tensor
+    total: Tensor
+
     higher_is_better = False
     full_state_update = False
 
@@ -61,6 +65,10 @@ class FaithfulnessViolation(Metric):
 
 
 class _Drop(Metric):
+    # metric states, registered by add_state in __init__
+    drop: Tensor
+    total: Tensor
+
     full_state_update = False
 
     def __init__(self, ratios: Sequence[float], **kwargs: object) -> None:
@@ -106,6 +114,10 @@ class AUCTP(Metric):
     ``update(correct (B, R) bool)``: whether the prediction after removing each ratio is right.
     """
 
+    # metric states, registered by add_state in __init__
+    correct: Tensor
+    total: Tensor
+
     higher_is_better = False
     full_state_update = False
 
@@ -140,6 +152,10 @@ class RankCorrelation(Metric):
     ``update(weights (B, k), effects (B, k))`` over the top-k single removals; rows with an undefined
     correlation (constant ranks) are skipped.
     """
+
+    # metric states, registered by add_state in __init__
+    total_rho: Tensor
+    total: Tensor
 
     higher_is_better = True
     full_state_update = False

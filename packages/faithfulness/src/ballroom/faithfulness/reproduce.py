@@ -21,6 +21,7 @@ Sufficiency, AUC-TP, rank correlation).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,7 +180,7 @@ def transformer(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims)
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Grouped bars: mean violation ratio per explainer for every model (prob target), with the 0.05 line."""
     rows = [r for o in outcomes.values() for r in o.rows if r["removal"] == "mean" and r["target"] == "prob"]
     models = list(dict.fromkeys(r["model"] for r in rows))
