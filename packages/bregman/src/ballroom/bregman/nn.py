@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,8 @@ class BregmanLinear(nn.Module):
     Parameters ``weight (out, in)`` and ``bias (out,)`` are laid out as in ``nn.Linear``.
     """
 
+    skip_weight: Tensor  # the fixed projection buffer (registered only for a non-trainable skip)
+
     def __init__(
         self,
         in_features: int,
@@ -74,8 +77,9 @@ class BregmanLinear(nn.Module):
         self.weight = nn.Parameter(base.weight.detach().clone())
         self.bias = nn.Parameter(base.bias.detach().clone()) if bias else None
         self._inverse = self.act.offset(offset)
-        plain = offset == "official" and version != "bregman" and self.act.plain is not None
-        self._sigma = self.act.plain if plain else self.act.sigma
+        self._sigma = self.act.sigma
+        if offset == "official" and version != "bregman" and self.act.plain is not None:
+            self._sigma = self.act.plain
         self.has_projection = version != "standard" and in_features != out_features
         if self.has_projection:
             if skip == "identity":
@@ -102,8 +106,9 @@ class BregmanLinear(nn.Module):
 
     def skip_map(self, x: Tensor) -> Tensor | None:
         """``P x`` (or ``x``): the previous representation in this layer's space; ``None`` if undefined."""
-        if self.has_projection:
-            return F.linear(x, self.projection)
+        projection = self.projection  # None exactly when not has_projection
+        if projection is not None:
+            return F.linear(x, projection)
         return x if self.in_features == self.out_features else None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -114,7 +119,8 @@ class BregmanLinear(nn.Module):
         pre = F.linear(x, self.weight, self.bias)
         if self.version == "standard":
             return self._sigma(pre)
-        skip = F.linear(x, self.projection) if self.has_projection else x
+        projection = self.projection  # None exactly when not has_projection
+        skip = x if projection is None else F.linear(x, projection)
         if self.version == "euclidean":
             return self._sigma(pre + skip)
         return self._sigma(pre + self._inverse(self.act.clamp(skip, self.eps)))
@@ -165,15 +171,19 @@ class BregmanMLP(nn.Module):
             BregmanLinear(a, b, activation, version, skip, trainable_skip, eps, offset)
             for a, b in itertools.pairwise(widths)
         )
-        self.act = self.layers[0].act
+        self.act = cast(BregmanLinear, self.layers[0]).act
         self.output = nn.Linear(hidden[-1], output_dim)
         self._initialise(init)
+
+    def _bregman_layers(self) -> Iterable[BregmanLinear]:
+        """``self.layers`` (an ``nn.ModuleList`` of :class:`BregmanLinear`, built in ``__init__``) with its item type."""
+        return cast("Iterable[BregmanLinear]", self.layers)
 
     @torch.no_grad()
     def _initialise(self, init: str) -> None:
         if init == "random":
             return
-        for layer in self.layers:
+        for layer in self._bregman_layers():
             layer.weight.zero_()
             if layer.bias is not None:
                 layer.bias.zero_()
@@ -203,19 +213,27 @@ class BregmanMLP(nn.Module):
     def forward_features(self, x: Tensor) -> list[Tensor]:
         """Representations ``[x_0, x_1, ..., x_L]``: the (flattened) input, then each hidden layer's ``(B, n_l)``."""
         feats = [self._flat(x)]
-        for layer in self.layers:
+        for layer in self._bregman_layers():
             feats.append(layer(feats[-1]))
         return feats
 
     def skip_maps(self) -> list[Callable[[Tensor], Tensor | None]]:
         """For each hidden layer, the map of ``x_{l-1}`` into layer ``l``'s space (for :func:`layer_displacement`)."""
-        return [layer.skip_map for layer in self.layers]
+        return [layer.skip_map for layer in self._bregman_layers()]
 
     def forward(self, x: Tensor) -> Tensor:
         x = self._flat(x)
-        for layer in self.layers:
+        for layer in self._bregman_layers():
             x = layer(x)
         return self.output(x)
+
+
+class _Displaceable(Protocol):
+    """What :func:`layer_displacement` needs of a model (BregmanMLP and the Bregman ResNets have it)."""
+
+    def forward_features(self, x: Tensor) -> list[Tensor]: ...
+
+    def skip_maps(self) -> Sequence[Callable[[Tensor], Tensor | None]]: ...
 
 
 @torch.no_grad()
@@ -230,9 +248,10 @@ def layer_displacement(model: nn.Module, x: Tensor) -> Tensor:
         raise TypeError(f"model must have forward_features() and skip_maps(), got {type(model).__name__}")
     was_training = model.training
     model.eval()
+    net = cast(_Displaceable, model)  # it has both methods (checked above)
     try:
-        feats = model.forward_features(x)
-        maps = model.skip_maps()
+        feats = net.forward_features(x)
+        maps = net.skip_maps()
     finally:
         model.train(was_training)
     out = []

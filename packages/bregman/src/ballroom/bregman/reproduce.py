@@ -20,6 +20,7 @@ must hold; ``--full`` adds depth 50, 5 seeds, 500 spiral epochs and the CIFAR-10
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,7 +189,7 @@ def cifar10_resnet20(ctx: Context) -> Outcome:
     return Outcome(rows=rows)
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Test accuracy against depth, one panel per activation, one line per variant."""
     acc = outcomes["digits_depth"].data["acc"]
     acts = sorted({k[0] for k in acc})

@@ -12,6 +12,7 @@ Parameter names match the official ``bregmanet`` CIFAR models (``conv1``, ``bn1`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -178,7 +179,7 @@ class _ResNetBase(nn.Module):
 
     def skip_maps(self) -> list[Callable[[Tensor], Tensor]]:
         """Each block's shortcut map, aligned with ``forward_features(x)[1:]``."""
-        return [b.skip_map for b in self.blocks]  # type: ignore[attr-defined]
+        return [cast(_BregmanBlock, b).skip_map for b in self.blocks]  # every block is a _BregmanBlock
 
 
 class CifarBregmanResNet(_ResNetBase):
