@@ -157,11 +157,11 @@ class LSBDDataModule(pl.LightningDataModule):
         self.labelled = SetDataset(self.images, index, angles) if len(index) else None
         self.unlabelled = ImageDataset(self.images, unlabelled) if len(unlabelled) else None
 
-    def _loader(self, ds: Dataset | None, batch: int, offset: int) -> DataLoader | None:
+    def _loader(self, ds: SetDataset | ImageDataset | None, batch: int, offset: int) -> DataLoader | None:
         if ds is None:
             return None
         trainer = getattr(self, "trainer", None)
-        sampler = None
+        sampler: DistributedSampler[int] | None = None
         if trainer is not None and trainer.world_size > 1:
             sampler = DistributedSampler(ds, trainer.world_size, trainer.global_rank, seed=self.seed + offset)
         return DataLoader(

@@ -222,7 +222,9 @@ def random_paths(
         sign = r.choice([-1, 1], n_paths)
         vals[np.arange(n_paths), t, which] += sign * step
         vals[:, t] %= shape
-    index = np.ravel_multi_index(tuple(np.moveaxis(vals, -1, 0)), tuple(shape))
+    index = np.asarray(
+        np.ravel_multi_index(tuple(np.moveaxis(vals, -1, 0)), tuple(shape))
+    )  # (n_paths, length)
     return index, grid.relative_angles(index[:, :1], index)
 
 
@@ -292,6 +294,6 @@ def load_coil100(data_dir: str | os.PathLike[str] | None = None, size: int = 64)
             )
         )
         view = round(float(ex["angle"]) / 5) % 72
-        img = Image.fromarray(ex["image"]).resize((size, size), Image.BILINEAR)
+        img = Image.fromarray(ex["image"]).resize((size, size), Image.BILINEAR)  # type: ignore[attr-defined]  # exported dynamically by Pillow; Image.Resampling needs >= 9.1
         out[obj - 1, view] = np.asarray(img, dtype=np.float32) / 255.0
     return FactorGrid(out, (False, True))  # pragma: no cover

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -42,6 +43,15 @@ class Latent(nn.Module, ABC):
     def location(self, params: Params) -> Tensor:
         """The posterior location ``mu (B, dim)`` (what the metric encodes)."""
         return params[0]
+
+    if TYPE_CHECKING:  # the interface every subspace implements (CircleLatent, GaussianLatent); types only
+
+        def sample(self, params: Params) -> Tensor: ...
+        def kl(self, params: Params) -> Tensor: ...
+        def transform(self, z: Tensor, angle: Tensor) -> Tensor: ...
+        def inverse_transform(self, z: Tensor, angle: Tensor) -> Tensor: ...
+        def average(self, z: Tensor, dim: int = -2) -> Tensor: ...
+        def distance(self, z1: Tensor, z2: Tensor) -> Tensor: ...
 
 
 class CircleLatent(Latent):

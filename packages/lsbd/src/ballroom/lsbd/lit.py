@@ -112,7 +112,7 @@ class LSBDVAE(pl.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         x = batch["images"].flatten(0, 1)
         params = self.net.encode(x)
-        z = torch.cat([lat.location(p) for lat, p in zip(self.net.latents, params)], dim=-1)
+        z = torch.cat([lat.location(p) for lat, p in zip(self.net.subspaces, params)], dim=-1)
         from ballroom.lsbd.functional import reconstruction_loss
 
         self.val_recon(reconstruction_loss(x, self.net.decode(z), self.hparams["recon"]))
@@ -127,7 +127,7 @@ class LSBDVAE(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         grid = getattr(dm, "grid", None)
-        if grid is None:
+        if grid is None or dm is None:  # (no datamodule: no grid)
             return
         codes = self.grid_codes(dm.images, grid.factor_shape)  # every rank: same data, same value
         score, omega = dlsbd(codes, manifold=self.hparams["manifold"])

@@ -184,7 +184,8 @@ def _grid_score_reference(
     deltas = factor_deltas(z, omegas)
     w = _omegas(omegas)
     k_count = deltas.shape[0]
-    best, arg = math.inf, ()
+    best = math.inf
+    arg: tuple[int, ...] = ()
     for combo in itertools.product(range(len(w)), repeat=k_count):
         vals = [float(deltas[k, c]) for k, c in enumerate(combo)]
         s = sum(vals) if reduction == "sum" else sum(vals) / k_count

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from ballroom.core.validate import check_choice, check_tensor
 from ballroom.lsbd.functional import random_walk_sample, reconstruction_loss
-from ballroom.lsbd.latent import Latent, make_latent
+from ballroom.lsbd.latent import CircleLatent, Latent, make_latent
 from ballroom.lsbd.models import DislibDecoder, DislibEncoder, MLPDecoder, MLPEncoder
 
 __all__ = ["LSBDAutoencoder", "build_lsbd", "equivariance_loss", "reanchor"]
@@ -40,13 +41,18 @@ class LSBDAutoencoder(nn.Module):
         self.latent_dim = sum(lat.dim for lat in latents)
         self.n_circles = sum(lat.is_circle for lat in latents)
 
+    @property
+    def subspaces(self) -> Sequence[Latent]:
+        """The latent subspaces: ``self.latents`` (an ``nn.ModuleList`` of :class:`Latent`) with its item type."""
+        return cast("Sequence[Latent]", self.latents)
+
     def encode(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Posterior parameters of every subspace for images ``x (B, ...)``."""
         h = self.encoder(x)
-        return [lat.params(h) for lat in self.latents]
+        return [lat.params(h) for lat in self.subspaces]
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([lat.location(p) for lat, p in zip(self.latents, self.encode(x))], dim=-1)
+        return torch.cat([lat.location(p) for lat, p in zip(self.subspaces, self.encode(x))], dim=-1)
 
     def decode(self, z: Tensor) -> Tensor:
         """``(B, D) -> (B, ...)`` sigmoid images."""
@@ -55,32 +61,32 @@ class LSBDAutoencoder(nn.Module):
     def sample(self, params: Sequence[tuple[Tensor, Tensor]]) -> list[Tensor]:
         """A reparameterised sample of every subspace; the circles' random walks run as one batched
         walk (same draws' distribution as :meth:`CircleLatent.sample`, fewer small kernels)."""
-        out: list[Tensor | None] = [None] * len(self.latents)
-        circles = [i for i, lat in enumerate(self.latents) if lat.is_circle]
-        steps = {self.latents[i].steps for i in circles}
+        out: list[Tensor | None] = [None] * len(self.subspaces)
+        circles = [i for i, lat in enumerate(self.subspaces) if lat.is_circle]
+        steps = {cast(CircleLatent, self.subspaces[i]).steps for i in circles}  # is_circle: a CircleLatent
         if len(circles) > 1 and len(steps) == 1:
             mu = torch.stack([params[i][0] for i in circles], dim=-2)  # (B, C, 2)
             log_t = torch.stack([params[i][1] for i in circles], dim=-2)  # (B, C, 1)
             z = random_walk_sample(mu, log_t, steps.pop())
             for j, i in enumerate(circles):
                 out[i] = z[..., j, :]
-        for i, lat in enumerate(self.latents):
+        for i, lat in enumerate(self.subspaces):
             if out[i] is None:
                 out[i] = lat.sample(params[i])
-        return out  # type: ignore[return-value]
+        return cast("list[Tensor]", out)  # every slot is filled by one of the two loops
 
     def _angle_columns(self, angles: Tensor) -> list[int | None]:
         k = angles.shape[-1]
-        if k == len(self.latents):
-            return [i if lat.is_circle else None for i, lat in enumerate(self.latents)]
+        if k == len(self.subspaces):
+            return [i if lat.is_circle else None for i, lat in enumerate(self.subspaces)]
         if k == self.n_circles:
             cols, i = [], 0
-            for lat in self.latents:
+            for lat in self.subspaces:
                 cols.append(i if lat.is_circle else None)
                 i += int(lat.is_circle)
             return cols
         raise ValueError(
-            f"angles must have one column per latent subspace ({len(self.latents)}) or per circle "
+            f"angles must have one column per latent subspace ({len(self.subspaces)}) or per circle "
             f"({self.n_circles}), got {k}"
         )
 
@@ -90,7 +96,7 @@ class LSBDAutoencoder(nn.Module):
         params = self.encode(x)
         z = torch.cat(self.sample(params), dim=-1)
         rec = reconstruction_loss(x, self.decode(z), recon).mean()
-        kl = torch.stack([lat.kl(p) for lat, p in zip(self.latents, params)]).sum(0).mean()
+        kl = torch.stack([lat.kl(p) for lat, p in zip(self.subspaces, params)]).sum(0).mean()
         return {"recon": rec, "kl": kl, "loss": rec + kl}
 
     def supervised_loss(
@@ -120,7 +126,7 @@ class LSBDAutoencoder(nn.Module):
             raise ValueError(
                 f"x must be (B, M, ...) with the (B, M) of angles {tuple(angles.shape[:2])}, got {tuple(x.shape)}"
             )
-        gammas = _gammas(dist_weight, len(self.latents))
+        gammas = _gammas(dist_weight, len(self.subspaces))
         cols = self._angle_columns(angles)
         b, m = x.shape[:2]
         flat = x.reshape(b * m, *x.shape[2:])
@@ -128,7 +134,7 @@ class LSBDAutoencoder(nn.Module):
         zs, zhats, locs, loc_hats = [], [], [], []
         zero = torch.zeros((b, m), dtype=angles.dtype, device=angles.device)
         samples = self.sample(params)
-        for lat, p, col, sample in zip(self.latents, params, cols, samples):
+        for lat, p, col, sample in zip(self.subspaces, params, cols, samples):
             theta = zero if col is None else angles[..., col]
             z = sample.reshape(b, m, lat.dim)
             zs.append(z)
@@ -140,12 +146,12 @@ class LSBDAutoencoder(nn.Module):
         zhat = torch.cat(zhats, dim=-1)
         x_hat = self.decode(zhat.reshape(b * m, -1))
         rec = reconstruction_loss(flat, x_hat, recon).mean()
-        kl = torch.stack([lat.kl(p) for lat, p in zip(self.latents, params)]).sum(0).mean()
+        kl = torch.stack([lat.kl(p) for lat, p in zip(self.subspaces, params)]).sum(0).mean()
         a, ahat = (locs, loc_hats) if anchor_locations else (zs, zhats)
         if stop_gradient:
             ahat = [t.detach() for t in ahat]
         equiv = equivariance_loss(
-            list(self.latents), a, ahat, gammas, equivariance_mode, equivariance_reduction
+            list(self.subspaces), a, ahat, gammas, equivariance_mode, equivariance_reduction
         ).mean()
         return {"recon": rec, "kl": kl, "equiv": equiv, "loss": rec + kl + equiv}
 
@@ -221,12 +227,12 @@ def build_lsbd(
     """
     check_choice(backbone, "backbone", ("mlp", "dislib"))
     shape = tuple(int(s) for s in image_shape)
+    encoder: MLPEncoder | DislibEncoder
     if backbone == "mlp":
-        encoder: nn.Module = MLPEncoder(math.prod(shape), hidden)
-        features = encoder.features  # type: ignore[assignment]
+        encoder = MLPEncoder(math.prod(shape), hidden)
     else:
         encoder = DislibEncoder(shape)
-        features = encoder.features  # type: ignore[assignment]
+    features = encoder.features
     subspaces = [make_latent(s, int(features), log_t_range, steps) for s in latents]
     dim = sum(lat.dim for lat in subspaces)
     if backbone == "mlp":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,7 +163,7 @@ def square16(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"codes": codes})
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """D_LSBD per run with the gate thresholds, and the learned circles coloured by the true factor."""
     rows = outcomes["square16"].rows if "square16" in outcomes else []
     codes = outcomes["square16"].data.get("codes", {}) if "square16" in outcomes else {}
