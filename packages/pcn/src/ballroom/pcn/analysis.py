@@ -143,7 +143,8 @@ def prediction_map(net: PCN, x0: Tensor | Sequence[float], gamma: float) -> Stat
         base = [x0r]
         for ell in range(net.depth):
             mu = PF.presynaptic(base[-1], ell, net.act, net.activate_input) @ ws[ell].T
-            base.append(mu + bs[ell] if bs[ell] is not None else mu)
+            bias_l = bs[ell]
+            base.append(mu + bias_l if bias_l is not None else mu)
     free = list(range(1, net.depth + 1))
     smap = StateMap(lambda z: z, net, free, {}, base, params)
 
@@ -203,7 +204,8 @@ def training_map(
         base = [x0r]
         for ell in range(net.depth):
             mu = PF.presynaptic(base[-1], ell, net.act, net.activate_input) @ ws[ell].T
-            base.append(mu + bs[ell] if bs[ell] is not None else mu)
+            bias_l = bs[ell]
+            base.append(mu + bias_l if bias_l is not None else mu)
         base[-1] = t
     hidden = list(range(1, net.depth))
     smap = StateMap(lambda z: z, net, hidden, masks, base, params)
@@ -278,7 +280,8 @@ def _error_jacobian(net: PCN, x0: Tensor | Sequence[float]) -> Tensor:
         x = x0r
         for ell in range(net.depth):
             a = PF.presynaptic(x, ell, net.act, net.activate_input) @ ws[ell].T
-            x_next = a + bs[ell] if bs[ell] is not None else a
+            bias_l = bs[ell]
+            x_next = a + bias_l if bias_l is not None else a
             if ell >= 1:  # block (l+1, l): -W_{l+1} diag(f'(x_l)), layer l free
                 Je[offs[ell] : offs[ell + 1], offs[ell - 1] : offs[ell]] = -ws[ell] * net.act.df(x[0])
             x = x_next

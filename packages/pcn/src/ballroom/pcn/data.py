@@ -31,7 +31,7 @@ def load_digits_flat(
     return {"train": (x[tr_t], y[tr_t]), "test": (x[te_t], y[te_t])}
 
 
-class PCNDigitsDataModule(SplitDataModule):
+class PCNDigitsDataModule(SplitDataModule[TensorDataset]):
     """Digits ``(x (B, 64) in [0, 1], y (B,))``, stratified 70/30 train/test (the spec's split).
 
     The validation loader reads the test split (the spec has no third split); ``test_fraction``
@@ -54,7 +54,7 @@ class PCNDigitsDataModule(SplitDataModule):
         return {"train": train, "val": test, "test": test}
 
 
-class PCNVisionDataModule(SplitDataModule):
+class PCNVisionDataModule(SplitDataModule[TensorDataset]):
     """MNIST or FashionMNIST flattened to ``(B, 784)`` in ``[0, 1]`` (core's loaders: download with
     checksums into ``data_dir`` only when ``download=True``); ``val`` is the test split."""
 

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
+from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch import Tensor
 
 from ballroom.core.validate import check_choice, check_int, check_positive, check_probability
@@ -142,7 +144,7 @@ class PCNClassifier(_PCNModule):
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         x, y = batch[0].flatten(1), batch[1]
         xs, before, after, residual = self.relax(x, y)
-        opt = self.optimizers()
+        opt = cast(LightningOptimizer, self.optimizers())  # configure_optimizers returns one optimizer
         opt.zero_grad()
         loss = self.net.energy(xs).sum() / x.shape[0]  # the weights see the detached relaxed states
         self.manual_backward(loss)

@@ -10,8 +10,8 @@ All inference runs under ``torch.no_grad`` with the closed forms of :mod:`ballro
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -56,6 +56,10 @@ class PCN(nn.Module):
         self.activate_input = bool(activate_input)
         self.layers = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in itertools.pairwise(sizes))
 
+    def _linears(self) -> Iterable[nn.Linear]:
+        """``self.layers`` (an ``nn.ModuleList`` of ``nn.Linear``, built in ``__init__``) with its item type."""
+        return cast("Iterable[nn.Linear]", self.layers)
+
     @property
     def depth(self) -> int:
         """``L``, the number of weight layers."""
@@ -64,12 +68,12 @@ class PCN(nn.Module):
     @property
     def weights(self) -> list[Tensor]:
         """``[W_1, ..., W_L]``, ``W_l: (n_l, n_{l-1})``."""
-        return [lin.weight for lin in self.layers]
+        return [lin.weight for lin in self._linears()]
 
     @property
     def biases(self) -> list[Tensor | None]:
         """``[b_1, ..., b_L]`` (``None`` without bias)."""
-        return [lin.bias for lin in self.layers]
+        return [lin.bias for lin in self._linears()]
 
     def extra_repr(self) -> str:
         return f"layer_sizes={self.layer_sizes}, activation={self.activation!r}, activate_input={self.activate_input}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,14 +84,14 @@ _TRAINED: dict[tuple[int, int], Any] = {}
 
 def _orbits(
     toy: Any, params: list[float], n: int, window: int, kick: float = 0.01
-) -> list[tuple[float, float]]:
+) -> tuple[list[tuple[float, float]], torch.Tensor]:
     """Min/max distance to the fixed point over the last ``window`` of ``n`` iterations, all params at once."""
     p = torch.tensor(params, dtype=DT)
     fps = torch.stack([toy.fixed_point(v) for v in params])
     z0 = fps + torch.tensor([kick, 0.0], dtype=DT)
     orbit = iterate(lambda z: toy.step(z, p), z0, n)
     d = torch.linalg.vector_norm(orbit[n - window + 1 :] - fps, dim=-1)  # (window, K)
-    return [(float(d[:, k].min()), float(d[:, k].max())) for k in range(len(params))], orbit  # type: ignore[return-value]
+    return [(float(d[:, k].min()), float(d[:, k].max())) for k in range(len(params))], orbit
 
 
 def ns(ctx: Context) -> Outcome:
@@ -209,15 +210,15 @@ def certificate(ctx: Context) -> Outcome:
     s = ctx.settings
     pcn, _, dm, _, _ = _train(ctx)
     dm.setup()
-    x = dm.datasets["test"].tensors[0][: s.inputs].to(DT)  # type: ignore[union-attr]
+    x = dm.datasets["test"].tensors[0][: s.inputs].to(DT)  # type: ignore[index]  # set: dm.setup() ran above
     rows, pairs = [], []
     for gamma in GAMMAS:
         for c in SCALES:
             net = type(pcn.net)(pcn.net.layer_sizes, pcn.net.activation).double()
             net.load_state_dict(pcn.net.state_dict())
             with torch.no_grad():
-                for lin in net.layers:
-                    lin.weight.mul_(c)
+                for weight in net.weights:
+                    weight.mul_(c)
             cert = certify_local(net, gamma)
             rhos = [
                 spectral_radius(torch.linalg.eigvalsh(prediction_jacobian_closed_form(net, xi, gamma)))
@@ -250,7 +251,7 @@ def digits(ctx: Context) -> Outcome:
     """Test accuracy of the PCN and of the backprop MLP (same data, epochs, optimiser)."""
     pcn, bp, dm, t_pcn, t_bp = _train(ctx)
     dm.setup()
-    x, y = dm.datasets["test"].tensors  # type: ignore[union-attr]
+    x, y = dm.datasets["test"].tensors  # type: ignore[index]  # set: dm.setup() ran above
     with torch.no_grad():
         acc = {n: float((m(x).argmax(1) == y).float().mean()) for n, m in (("pcn", pcn), ("backprop", bp))}
     rows = [
@@ -265,7 +266,7 @@ def digits(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data=acc)
 
 
-def plot(outcomes: dict[str, Any], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Any], plt: Any) -> Any:
     """Phase portrait, bifurcation diagram, |lambda| vs v, the certificate grid, digits accuracies."""
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     ax = axes.flat

@@ -131,8 +131,8 @@ class NSToy:
         net = PCN([1, 1, 1], activation="tanh", bias=False).double()
         w = float(self.fixed_point(v)[1]) if v > self.y else 0.0
         with torch.no_grad():
-            net.layers[0].weight.fill_(w)
-            net.layers[1].weight.fill_(v)
+            net.weights[0].fill_(w)
+            net.weights[1].fill_(v)
         learned = {"layers.0.weight": torch.tensor([[True]]), "layers.1.weight": torch.tensor([[False]])}
         return ToyPCN(net, learned, torch.tensor([self.d], dtype=DT), torch.tensor([self.y], dtype=DT))
 
@@ -198,7 +198,7 @@ class LinearNSToy:
         y = check_number(y, "y")
         net = PCN([1, 1, 1], activation="identity", bias=False).double()
         with torch.no_grad():
-            net.layers[0].weight.fill_(self.w1)
-            net.layers[1].weight.fill_(float(self.fixed_point(y)[1]))
+            net.weights[0].fill_(self.w1)
+            net.weights[1].fill_(float(self.fixed_point(y)[1]))
         learned = {"layers.0.weight": torch.tensor([[False]]), "layers.1.weight": torch.tensor([[True]])}
         return ToyPCN(net, learned, torch.tensor([self.s], dtype=DT), torch.tensor([y], dtype=DT))
