@@ -363,15 +363,17 @@ def _report(rows: list[dict], mode: str, names: list[str], total: float = 0.0, j
     return "\n".join(lines)
 
 
-def typecheck_targets() -> tuple[list[str], list[str]]:
-    """``(checked, pending)`` package names: every discovered package not in
-    ``[tool.ballroom] typecheck_pending`` of the root pyproject.toml is checked."""
+def typecheck_targets(names: list[str] = NAMES) -> tuple[list[str], list[str], list[str]]:
+    """``(checked, pending, unknown)`` package names: every discovered package not in
+    ``[tool.ballroom] typecheck_pending`` of the root pyproject.toml is checked; ``unknown`` are the
+    pending names no discovered package has (a package not merged yet, or a typo)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     pending = set(config.get("tool", {}).get("ballroom", {}).get("typecheck_pending", []))
-    unknown = pending - set(NAMES)
-    if unknown:
-        raise RuntimeError(f"[tool.ballroom] typecheck_pending names unknown packages: {sorted(unknown)}")
-    return [n for n in NAMES if n not in pending], [n for n in NAMES if n in pending]
+    return (
+        [n for n in names if n not in pending],
+        [n for n in names if n in pending],
+        sorted(pending - set(names)),
+    )
 
 
 def typecheck(session: nox.Session) -> None:
@@ -382,7 +384,11 @@ def typecheck(session: nox.Session) -> None:
     src/ folders (MYPYPATH, built from the discovered packages, so a new package needs no edit here),
     and the package template's.
     """
-    checked, pending = typecheck_targets()
+    checked, pending, unknown = typecheck_targets()
+    if unknown:
+        session.warn(
+            f"[tool.ballroom] typecheck_pending names no package of the workspace: {', '.join(unknown)}"
+        )
     env_dir = Path(session.virtualenv.location).with_name("lint-typecheck")
     session.run_install(
         "uv",
