@@ -7,7 +7,7 @@ Session names are an API (CI, the README and .ci/run call them):
     lowest(<name>)            the cpu tests against the lowest direct-dependency versions (nightly)
     bench(<name>, cpu|cuda)   pytest-benchmark over packages/<name>/benchmarks -> .benchmarks/<name>-<device>.json
     reproduce                 every package's `reproduce --quick` in its own env -> results/REPORT.md
-    lint / integration / plan ruff, zizmor, actionlint; all packages in one env + tests/; changed packages as JSON for CI
+    lint / integration / plan ruff, mypy, zizmor, actionlint; all packages in one env + tests/; changed packages as JSON for CI
     docs                      the Sphinx site (-W) of every package -> docs/_build/html + docstring coverage
     new -- <name>             write packages/<name>/ from templates/package/ (then `uv lock`)
 
