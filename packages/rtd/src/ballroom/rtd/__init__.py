@@ -33,16 +33,20 @@ if TYPE_CHECKING:
     from ballroom.rtd.cuts import birth_bound, cross_threshold, search_cut, spanning_bottleneck
     from ballroom.rtd.data import DigitsProbeDataModule, load_dsprites
     from ballroom.rtd.functional import (
+        RTDTrials,
         cross_barcode,
         cross_barcode_from_distances,
         cross_bars,
+        from_dgms,
         rtd,
         rtd_1,
         rtd_sym,
         rtd_sym_batch,
+        to_dgms,
         vr_barcode,
     )
     from ballroom.rtd.lit import ProbeClassifier, RTDCallback
+    from ballroom.rtd.metric import RTD
     from ballroom.rtd.nn import RTDLoss
     from ballroom.rtd.plot import plot_barcode
     from ballroom.rtd.synthetic import clusters_experiment, rings_experiment, rings_variant
@@ -56,11 +60,11 @@ _SOURCES = {
     "truncated_bars": "ballroom.rtd.backends",
     "imd": "ballroom.rtd.baselines",
     "imd_available": "ballroom.rtd.baselines",
-    "Norm": "ballroom.rtd.cross",
     "a_first_order": "ballroom.rtd.cross",
     "cross_matrix": "ballroom.rtd.cross",
     "cross_matrix_from_distances": "ballroom.rtd.cross",
     "distances": "ballroom.rtd.cross",
+    "Norm": "ballroom.rtd.cross",
     "normalise": "ballroom.rtd.cross",
     "birth_bound": "ballroom.rtd.cuts",
     "cross_threshold": "ballroom.rtd.cuts",
@@ -71,20 +75,24 @@ _SOURCES = {
     "cross_barcode": "ballroom.rtd.functional",
     "cross_barcode_from_distances": "ballroom.rtd.functional",
     "cross_bars": "ballroom.rtd.functional",
+    "from_dgms": "ballroom.rtd.functional",
     "rtd": "ballroom.rtd.functional",
     "rtd_1": "ballroom.rtd.functional",
     "rtd_sym": "ballroom.rtd.functional",
     "rtd_sym_batch": "ballroom.rtd.functional",
+    "RTDTrials": "ballroom.rtd.functional",
+    "to_dgms": "ballroom.rtd.functional",
     "vr_barcode": "ballroom.rtd.functional",
     "ProbeClassifier": "ballroom.rtd.lit",
     "RTDCallback": "ballroom.rtd.lit",
+    "RTD": "ballroom.rtd.metric",
     "RTDLoss": "ballroom.rtd.nn",
     "plot_barcode": "ballroom.rtd.plot",
     "clusters_experiment": "ballroom.rtd.synthetic",
     "rings_experiment": "ballroom.rtd.synthetic",
     "rings_variant": "ballroom.rtd.synthetic",
-    "ZOO": "ballroom.rtd.zoo",
     "create": "ballroom.rtd.zoo",
+    "ZOO": "ballroom.rtd.zoo",
 }
 __all__ = ["__version__", *sorted(_SOURCES)]
 __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, sorted(_SOURCES))

@@ -24,7 +24,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ from ballroom.rtd.cuts import Threshold, birth_bound, cross_threshold, search_cu
 __all__ = [
     "ZERO_TOL",
     "Norm",
+    "RTDTrials",
     "Threshold",
     "a_first_order",
     "birth_bound",
@@ -56,6 +57,7 @@ __all__ = [
     "cross_matrix_from_distances",
     "cross_threshold",
     "distances",
+    "from_dgms",
     "normalise",
     "rtd",
     "rtd_1",
@@ -63,6 +65,7 @@ __all__ = [
     "rtd_sym_batch",
     "search_cut",
     "spanning_bottleneck",
+    "to_dgms",
     "vr_barcode",
 ]
 
@@ -270,6 +273,53 @@ def rtd_sym_batch(
     return [0.5 * (totals[i] + totals[n + i]) for i in range(n)]
 
 
+@overload
+def rtd(
+    P: np.ndarray | torch.Tensor,
+    Pt: np.ndarray | torch.Tensor,
+    trials: int = ...,
+    batch: int = ...,
+    rng: np.random.Generator | int | None = ...,
+    sampler: Literal["generator", "legacy"] = ...,
+    indices: Sequence[np.ndarray] | None = ...,
+    progress: bool = ...,
+    norm: Norm = ...,
+    backend: Backend | str = ...,
+    fast: bool = ...,
+    use_max: bool = ...,
+    metric: str = ...,
+    n_threads: int | None = ...,
+    collapse_edges: bool = ...,
+    n_jobs: int | None = ...,
+    threshold: Threshold = ...,
+    return_subsets: Literal[False] = ...,
+) -> float: ...
+
+
+@overload
+def rtd(
+    P: np.ndarray | torch.Tensor,
+    Pt: np.ndarray | torch.Tensor,
+    trials: int = ...,
+    batch: int = ...,
+    rng: np.random.Generator | int | None = ...,
+    sampler: Literal["generator", "legacy"] = ...,
+    indices: Sequence[np.ndarray] | None = ...,
+    progress: bool = ...,
+    norm: Norm = ...,
+    backend: Backend | str = ...,
+    fast: bool = ...,
+    use_max: bool = ...,
+    metric: str = ...,
+    n_threads: int | None = ...,
+    collapse_edges: bool = ...,
+    n_jobs: int | None = ...,
+    threshold: Threshold = ...,
+    *,
+    return_subsets: Literal[True],
+) -> RTDTrials: ...
+
+
 def rtd(
     P: np.ndarray | torch.Tensor,
     Pt: np.ndarray | torch.Tensor,
@@ -288,7 +338,8 @@ def rtd(
     collapse_edges: bool = False,
     n_jobs: int | None = 1,
     threshold: Threshold = "adaptive",
-) -> float:
+    return_subsets: bool = False,
+) -> float | RTDTrials:
     """RTD averaged over ``trials`` random subsets of ``min(batch, n)`` points (the paper's entry point).
 
     Each trial draws ONE subset ``S`` of row indices without replacement, used for both clouds, and
@@ -299,6 +350,9 @@ def rtd(
     ``n_jobs``: ``1`` (default) computes the trials one after another (``progress`` shows a bar);
     ``None`` or ``k > 1`` spreads their barcodes over worker processes as :func:`rtd_sym_batch` does
     (the same value; ``n_threads`` and ``collapse_edges`` then do not apply).
+    ``return_subsets=True`` returns :class:`RTDTrials` ``(value, values, subsets)`` instead of the mean:
+    the per-trial ``rtd_sym`` values and the row indices each trial used (pass them back as
+    ``indices=`` to recompute exactly these trials, e.g. on other representations of the same points).
     """
     A, B = _pair(P, Pt)
     n = A.shape[0]
@@ -344,7 +398,8 @@ def rtd(
         pairs = [(A[S], B[S]) for S in subsets]
         opts = {"norm": norm, "backend": backend, "fast": fast, "use_max": use_max, "metric": metric,
                 "threshold": threshold}  # fmt: skip
-        return float(np.mean(rtd_sym_batch(pairs, n_jobs=n_jobs, **opts)))  # type: ignore[arg-type]
+        batch_values = rtd_sym_batch(pairs, n_jobs=n_jobs, **opts)  # type: ignore[arg-type]
+        return _trials(batch_values, subsets, return_subsets)
     from tqdm.auto import tqdm
 
     values: list[float] = []
@@ -356,7 +411,64 @@ def rtd(
             values.append(full)
             continue
         values.append(_rtd_sym_from_distances(distances(A[S], metric), distances(B[S], metric), **kw))
-    return float(np.mean(values))
+    return _trials(values, subsets, return_subsets)
+
+
+class RTDTrials(NamedTuple):
+    """What :func:`rtd` returns with ``return_subsets=True``.
+
+    Attributes:
+        value: the mean of ``values`` (what :func:`rtd` returns otherwise).
+        values: ``(trials,)`` float64, ``rtd_sym`` of each subset.
+        subsets: one ``(size,)`` int64 array of row indices per trial, in draw order.
+    """
+
+    value: float
+    values: np.ndarray
+    subsets: list[np.ndarray]
+
+
+def _trials(values: Sequence[float], subsets: list[np.ndarray], detailed: bool) -> float | RTDTrials:
+    arr = np.asarray(values, dtype=np.float64)
+    mean = float(np.mean(arr))
+    return RTDTrials(mean, arr, subsets) if detailed else mean
+
+
+def to_dgms(bars: dict[int, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Our barcode ``{dim: (m, 2)}`` in giotto-ph's / ripser's layout ``{"dgms": [H0, H1, ...]}``.
+
+    Args:
+        bars: as returned by :func:`cross_barcode` or :func:`vr_barcode` (keys ``0..dim``).
+
+    Returns:
+        ``{"dgms": [bars[0], ..., bars[dim]]}`` (the same float64 ``(m_k, 2)`` arrays, birth and death
+        columns; finite bars only, as ours are).
+    """
+    if not isinstance(bars, dict) or not bars:
+        raise TypeError(f"bars must be a non-empty dict {{dim: (m, 2) array}}, got {type(bars).__name__}")
+    dims = sorted(bars)
+    if dims != list(range(len(dims))):
+        raise ValueError(f"bars must have the keys 0..dim without gaps, got {dims}")
+    return {"dgms": [np.asarray(bars[k], dtype=np.float64).reshape(-1, 2) for k in dims]}
+
+
+def from_dgms(result: dict[str, Any], drop_infinite: bool = True) -> dict[int, np.ndarray]:
+    """A giotto-ph ``ripser_parallel`` / ripser ``ripser`` result ``{"dgms": [...], ...}`` as ``{dim: (m, 2)}``.
+
+    Args:
+        result: a dict with the key ``"dgms"``: a list of ``(m_k, 2)`` arrays, one per dimension.
+        drop_infinite: drop the bars that never die (``death = inf``), which our barcodes never hold.
+
+    Returns:
+        ``{k: (m_k, 2) float64}`` for every dimension of ``result["dgms"]``.
+    """
+    if not isinstance(result, dict) or "dgms" not in result:
+        raise TypeError("result must be a dict with the key 'dgms' (what giotto-ph and ripser return)")
+    out: dict[int, np.ndarray] = {}
+    for k, dgm in enumerate(result["dgms"]):
+        arr = np.asarray(dgm, dtype=np.float64).reshape(-1, 2)
+        out[k] = arr[np.isfinite(arr[:, 1])] if drop_infinite else arr
+    return out
 
 
 def vr_barcode(
