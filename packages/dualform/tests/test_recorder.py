@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ballroom.dualform import DualFormRecorder, dual_primal_gap, sgd_coefficients
+from ballroom.dualform import DualFormRecorder, dual_primal_gap, linear_layer_names, sgd_coefficients
 
 OPTIMIZERS: dict[str, dict[str, Any]] = {
     "sgd": {"lr": 0.1},
@@ -422,7 +422,9 @@ def test_seeded_recording_is_deterministic() -> None:
 def test_bad_inputs_raise_clear_errors() -> None:
     model = _mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(KeyError, match="no module named"):
+    with pytest.raises(
+        KeyError, match=r"no nn.Linear layer matches 'nope'; the nn.Linear layers are \['0', '2', '4'\]"
+    ):
         DualFormRecorder(model, opt, layers=["nope"])
     with pytest.raises(TypeError, match="expected nn.Linear"):
         DualFormRecorder(model, opt, layers=["1"])
@@ -475,3 +477,44 @@ def test_dual_form_on_device(device: torch.device) -> None:
     assert max(dual_primal_gap(model, rec, q).values()) < 1e-4
     dual = rec.dual("0")
     assert dual.keys.device.type == device.type and dual.vote(q, 3).device.type == device.type
+
+
+def test_linear_layer_names_and_globs() -> None:
+    model = nn.ModuleDict(
+        {"enc": nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4)), "head": nn.Linear(4, 2)}
+    ).double()
+    assert linear_layer_names(model) == ["enc.0", "enc.2", "head"]
+    assert linear_layer_names(model, "enc.*") == ["enc.0", "enc.2"]
+    assert linear_layer_names(model, ["head", "enc.2"]) == ["enc.2", "head"]  # model order, not call order
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert DualFormRecorder(model, opt, layers="enc.*").layer_names == ["enc.0", "enc.2"]
+    with pytest.raises(KeyError, match="'enc.1' is Tanh, not nn.Linear"):
+        linear_layer_names(model, ["enc.1"])
+    with pytest.raises(TypeError, match="model must be an nn.Module"):
+        linear_layer_names("enc")  # type: ignore[arg-type]
+
+
+def test_slot_order_is_steps_then_calls_then_row_major() -> None:
+    """The documented slot order, against inputs built by hand: 2 steps; per step 2 micro-batches of
+    (B=2, T=3, d) inputs (gradient accumulation), the layer called twice per forward."""
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 4).double()
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+    rec = DualFormRecorder(lin, opt)
+    expect = []
+    for step in range(2):
+        opt.zero_grad()
+        for micro in range(2):
+            x = torch.randn(2, 3, 4, dtype=torch.float64)
+            rec.set_batch_meta(index=torch.tensor([10 * step + 2 * micro, 10 * step + 2 * micro + 1]))
+            h = lin(x)
+            out = lin(torch.tanh(h))  # the second call sees tanh(h)
+            out.sum().backward()
+            expect += [x.reshape(-1, 4), torch.tanh(h).detach().reshape(-1, 4)]
+        opt.step()
+    dual = rec.dual("")  # a bare Linear is the module named ""
+    assert torch.equal(dual.keys, torch.cat(expect))
+    assert dual.step.tolist() == [0] * 24 + [1] * 24
+    first = dual.index[:12].tolist()  # step 0, micro-batch 0, first call: example b repeated for t = 0..2
+    assert first[:6] == [0, 0, 0, 1, 1, 1] and first[6:] == [0, 0, 0, 1, 1, 1]
+    rec.verify()  # and the recorded slots are the ones the gradients came from

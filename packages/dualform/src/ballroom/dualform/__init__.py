@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ballroom.dualform.lit import DualFormCallback, DualFormClassifier
     from ballroom.dualform.metrics import capture_layer_io, dual_primal_gap
     from ballroom.dualform.nn import DualFormMLP
-    from ballroom.dualform.recorder import DualFormRecorder
+    from ballroom.dualform.recorder import DualFormRecorder, linear_layer_names
     from ballroom.dualform.zoo import ZOO, create
 
 __version__ = _version("ballroom-dualform")
@@ -52,6 +52,7 @@ _SOURCES = {
     "DualFormClassifier": "ballroom.dualform.lit",
     "DualFormMLP": "ballroom.dualform.nn",
     "DualFormRecorder": "ballroom.dualform.recorder",
+    "linear_layer_names": "ballroom.dualform.recorder",
     "DualLinear": "ballroom.dualform.dual",
     "ImageDataModule": "ballroom.dualform.data",
     "StepKind": "ballroom.dualform.coefficients",
@@ -89,6 +90,7 @@ __all__ = [
     "capture_layer_io",
     "create",
     "dual_primal_gap",
+    "linear_layer_names",
     "permute_pixels",
     "same_dataset_share",
     "sgd_coefficients",

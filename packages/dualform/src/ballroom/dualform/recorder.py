@@ -13,6 +13,7 @@ learning-rate schedule, global-norm clipping, gradient accumulation), and
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import os
 from collections.abc import Sequence
@@ -27,10 +28,44 @@ from ballroom.dualform.dual import Contributions, DualLinear
 from ballroom.dualform.storage import META_COLUMNS, LayerTrack, ParamTrack, PendingCheck, PendingForward
 
 # Contributions, DualLinear and sgd_coefficients lived here before the split: still importable from here
-__all__ = ["Contributions", "DualFormRecorder", "DualLinear", "sgd_coefficients"]
+__all__ = ["Contributions", "DualFormRecorder", "DualLinear", "linear_layer_names", "sgd_coefficients"]
 
 _NO_META = -1
 _SKETCH_PROBES = 4
+
+
+def linear_layer_names(model: nn.Module, patterns: str | Sequence[str] | None = None) -> list[str]:
+    """The ``nn.Linear`` layers of ``model`` by the names :class:`DualFormRecorder` takes, in model order.
+
+    Args:
+        model: any ``nn.Module``.
+        patterns: ``None`` for every ``nn.Linear``; else a name or shell-style glob (``"blocks.*.fc1"``,
+            ``"head"``) or a list of them: the layers matching any, in model order.
+
+    Returns:
+        module paths as in ``model.named_modules()`` (``"layers.0"``, ``"encoder.blocks.3.mlp.fc1"``).
+
+    Raises:
+        KeyError: a pattern matches no ``nn.Linear`` (the message lists the ones there are).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if patterns is None:
+        return names
+    wanted = [patterns] if isinstance(patterns, str) else list(patterns)
+    for pat in wanted:
+        if not isinstance(pat, str):
+            raise TypeError(f"patterns must be strings, got {type(pat).__name__}")
+        if not any(fnmatch.fnmatchcase(n, pat) for n in names):
+            modules = dict(model.named_modules())
+            what = (
+                f"module {pat!r} is {type(modules[pat]).__name__}, not nn.Linear"
+                if pat in modules
+                else (f"no nn.Linear layer matches {pat!r}")
+            )
+            raise KeyError(f"{what}; the nn.Linear layers are {names}")
+    return [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in wanted)]
 
 
 # the recorder
@@ -58,8 +93,8 @@ class DualFormRecorder:
             Nesterov, weight decay, ``maximize``, learning-rate schedule, global-norm clipping) gives
             the exact dual form. Any other optimizer is recorded for key-only scores; its
             ``forward``/``weight`` raise unless ``approximate=True``.
-        layers: names (as in ``model.named_modules()``) of the layers to record; default every
-            ``nn.Linear``.
+        layers: names (as in ``model.named_modules()``) or shell-style globs (``"blocks.*.fc1"``) of
+            the layers to record, see :func:`linear_layer_names`; default every ``nn.Linear``.
         store_dtype: dtype of stored keys/gradients; ``None`` (default) = the parameters' dtype:
             float32 for a float32 model (the spec's choice) and float64 for a float64 model (1e-15
             exactness); float16 halves memory at about 1e-3 relative error.
@@ -82,6 +117,13 @@ class DualFormRecorder:
     Patterns are recorded only when the module is in training mode and autograd is enabled; a
     forward whose output gets no gradient before the optimizer step is discarded. Every pattern is
     one slot: an input ``(B, T, d_in)`` gives ``B*T`` slots.
+
+    Slot order (the index ``n`` of every :class:`DualLinear` tensor): optimizer steps in order; within
+    a step, the layer's forward calls since the previous step in call order (micro-batches under
+    gradient accumulation, each call of a layer used twice); within a call, the input's leading
+    dimensions flattened row-major (example ``b``, position ``t`` -> ``b*T + t``); under DDP with
+    ``sync_ddp``, rank 0's slots of the step, then rank 1's, ... ``DualLinear.step`` and the metadata
+    of :meth:`set_batch_meta` (``index``, ``label``, ``dataset``) say where each slot came from.
     """
 
     def __init__(
@@ -127,14 +169,14 @@ class DualFormRecorder:
 
         modules = dict(model.named_modules())
         if layers is None:
-            names = [n for n, m in modules.items() if isinstance(m, nn.Linear)]
+            names = linear_layer_names(model)
         else:
-            names = list(layers)
-            for n in names:
-                if n not in modules:
-                    raise KeyError(f"no module named {n!r} in the model (have {sorted(modules)[:10]}...)")
-                if not isinstance(modules[n], nn.Linear):
+            if isinstance(layers, str):
+                layers = [layers]
+            for n in layers:  # a plain name that is not a Linear: say what it is
+                if isinstance(n, str) and n in modules and not isinstance(modules[n], nn.Linear):
                     raise TypeError(f"module {n!r} is {type(modules[n]).__name__}, expected nn.Linear")
+            names = linear_layer_names(model, layers)
         if not names:
             raise ValueError("the model has no nn.Linear layer to record")
         groups = {id(p): g for g in optimizer.param_groups for p in g["params"]}
