@@ -69,3 +69,21 @@ def test_per_pair_terms_and_the_pool_wide_distance() -> None:
         assert abs(max_pairwise_distance(pool, chunk_size=chunk) - want) < 1e-9
     with pytest.raises(ValueError, match="reduction must be one of"):
         expclr_loss(Z, F_, reduction="sum")
+
+
+def test_expert_features_are_constants_and_say_so() -> None:
+    from ballroom.expclr.nn import ExpCLRLoss
+
+    z = torch.randn(6, 4, requires_grad=True)
+    f = torch.randn(6, 3, requires_grad=True)
+    with pytest.warns(UserWarning, match="no gradient flows into f"):
+        loss = expclr_loss(z, f)
+    loss.backward()
+    assert f.grad is None and z.grad is not None  # only the representation learns
+    crit = ExpCLRLoss(delta=1.3, reduction="none")
+    labels = torch.tensor([0, 0, 1, -1, 1, -1])
+    torch.testing.assert_close(
+        crit(z, f.detach(), labels), expclr_loss(z, f.detach(), 1.3, labels=labels, reduction="none")
+    )
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        ExpCLRLoss(reduction="sum")

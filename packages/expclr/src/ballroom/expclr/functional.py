@@ -9,6 +9,7 @@ by a soft maximum ``tau * log mean_ij exp(L_ij / tau)``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -60,9 +61,17 @@ def expert_similarity(
     ``s_ij = clip(1 - ||f_i - f_j|| / m, 0, 1)`` squared (``squared=True``, the paper's experiments)
     or not; ``m`` = the batch's largest distance unless ``max_distance`` (e.g. the training set's)
     is given. ``labels (N,)``: pairs where both labels are ``>= 0`` get ``s = [y_i == y_j]``
-    (semi-supervised variant); ``-1`` marks unlabelled samples.
+    (semi-supervised variant); ``-1`` marks unlabelled samples. ``f`` is detached: the expert features
+    are constants of the loss (a ``UserWarning`` says so when ``f`` requires grad).
     """
     _check_2d(f, "f")
+    if f.requires_grad:
+        warnings.warn(
+            "f (the expert features) requires grad, but ExpCLR treats expert features as constants: "
+            "no gradient flows into f (pass f.detach() to silence this)",
+            UserWarning,
+            stacklevel=3,
+        )
     f = f.detach()
     d = pairwise_distances(f)
     m = float(d.max()) if max_distance is None else check_positive(max_distance, "max_distance")

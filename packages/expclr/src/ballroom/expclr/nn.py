@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ballroom.core.validate import check_int, check_positive, check_probability, check_tensor
+from ballroom.core.validate import check_choice, check_int, check_positive, check_probability, check_tensor
 from ballroom.expclr.functional import expclr_loss
 
 __all__ = [
@@ -154,7 +154,21 @@ class ExpertFeatureDecoder(nn.Module):
 
 
 class ExpCLRLoss(nn.Module):
-    """:func:`~ballroom.expclr.expclr_loss` as a module: ``(z (N, e), f (N, d), labels=None) -> scalar``."""
+    """:func:`~ballroom.expclr.expclr_loss` as a module: ``(z (N, e), f (N, d), labels=None) -> scalar``.
+
+    The rule of ``torch.nn`` losses: options in the constructor, per-batch tensors in ``forward``.
+    ``labels (N,)`` (integer classes, ``-1`` = unlabelled) are per-batch data like
+    ``nn.CrossEntropyLoss``'s target, so they go to ``forward``; pass ``None`` for the unsupervised
+    loss. The expert features ``f`` are constants of the loss: no gradient flows into them (a warning
+    says so when ``f`` requires grad).
+
+    Args:
+        delta: the margin ``delta`` (``ExpCLRModule(delta="auto")`` computes :func:`optimal_delta`).
+        temperature: soft-maximum temperature; ``None`` = the quadratic loss.
+        squared: square the clipped expert similarity (the paper's experiments).
+        max_distance: the normaliser ``m`` of the expert distances (default: the batch's largest).
+        reduction: ``"mean"`` (a scalar) or ``"none"`` (the per-pair terms ``(N, N)``).
+    """
 
     def __init__(
         self,
@@ -162,6 +176,7 @@ class ExpCLRLoss(nn.Module):
         temperature: float | None = 1.0,
         squared: bool = True,
         max_distance: float | None = None,
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
         self.delta, self.temperature, self.squared, self.max_distance = (
@@ -170,12 +185,19 @@ class ExpCLRLoss(nn.Module):
             squared,
             max_distance,
         )
+        self.reduction = check_choice(reduction, "reduction", ("mean", "none"))
 
     def forward(self, z: Tensor, f: Tensor, labels: Tensor | None = None) -> Tensor:
-        return expclr_loss(z, f, self.delta, self.temperature, self.squared, self.max_distance, labels)
+        """The loss of ``z (N, e)`` given expert features ``f (N, d)`` and optional ``labels (N,)``."""
+        return expclr_loss(
+            z, f, self.delta, self.temperature, self.squared, self.max_distance, labels, self.reduction
+        )
 
     def extra_repr(self) -> str:
-        return f"delta={self.delta}, temperature={self.temperature}, squared={self.squared}, max_distance={self.max_distance}"
+        return (
+            f"delta={self.delta}, temperature={self.temperature}, squared={self.squared}, "
+            f"max_distance={self.max_distance}, reduction={self.reduction!r}"
+        )
 
 
 class TimeSeriesAugment(nn.Module):
