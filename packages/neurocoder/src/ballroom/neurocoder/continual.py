@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -252,7 +253,13 @@ class SIAgent(L2Agent):
         return omega
 
 
-AGENTS = {"plain": Agent, "l2": L2Agent, "ewc": EWCAgent, "online_ewc": OnlineEWCAgent, "si": SIAgent}
+AGENTS: dict[str, type[Agent]] = {
+    "plain": Agent,
+    "l2": L2Agent,
+    "ewc": EWCAgent,
+    "online_ewc": OnlineEWCAgent,
+    "si": SIAgent,
+}
 
 
 def make_agent(name: str, coef: float | None = None) -> Agent:
@@ -260,7 +267,8 @@ def make_agent(name: str, coef: float | None = None) -> Agent:
     check_choice(name, "name", tuple(AGENTS))
     if name == "plain":
         return Agent()
-    return AGENTS[name]() if coef is None else AGENTS[name](coef)
+    cls = cast("type[L2Agent]", AGENTS[name])  # every agent but "plain" takes its lambda
+    return cls() if coef is None else cls(coef)
 
 
 @torch.no_grad()

@@ -49,8 +49,11 @@ class NeurocoderLightningModule(ClassifierModule):
                 m.record = True
 
     def _stats(self) -> dict[str, Tensor]:
-        comps = [m.last_composition for m in self.net.modules() if isinstance(m, NeurocoderLinear)]
-        comps = [c for c in comps if c is not None]
+        comps = [
+            m.last_composition
+            for m in self.net.modules()
+            if isinstance(m, NeurocoderLinear) and m.last_composition is not None
+        ]
         if not comps:
             return {}
         ent = [-(w.clamp_min(1e-12).log() * w).sum(-1).mean() for c in comps for w in c.read_weights]
@@ -65,7 +68,7 @@ class NeurocoderLightningModule(ClassifierModule):
         logits = self(x)
         ce = F.cross_entropy(logits, y)
         ortho = neurocoder_regularizer(self.net)
-        loss = ce + self.hparams.ortho_weight * ortho
+        loss = ce + self.hparams["ortho_weight"] * ortho
         if self.agent is not None:
             pen = self.agent.penalty(self.net)
             if pen is not None:
@@ -80,7 +83,7 @@ class NeurocoderLightningModule(ClassifierModule):
     def configure_optimizers(self) -> Any:
         if self._optimizer is None:
             self._optimizer = torch.optim.AdamW(
-                self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+                self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
             )
         return self._optimizer
 
@@ -137,7 +140,7 @@ class ContinualLightningRunner:
             trainer.fit(self.module, datamodule=_TaskData(task, self.batch_size, self.seed + i))
             net = self.module.net
             if self.agent is not None:
-                reg = lambda m: self.module.hparams.ortho_weight * neurocoder_regularizer(m)  # noqa: E731
+                reg = lambda m: self.module.hparams["ortho_weight"] * neurocoder_regularizer(m)  # noqa: E731
                 self.agent.end_task(net, DataLoader(task.train, batch_size=self.batch_size), reg)
             for j, other in enumerate(self.tasks):
                 self.acc[i, j] = evaluate(net, other.test)

@@ -314,9 +314,13 @@ class NeurocoderLinear(nn.Module):
             check_tensor(residual_program, "residual_program", shape=(self.in_features, self.out_features))
         comp = self._compose(self._controller_input(x, context))
         if self.record:
+            wU, wV, wS = comp.read_weights
             self.last_composition = ProgramComposition(
-                *(t.detach() for t in comp[:4]),
-                tuple(w.detach() for w in comp.read_weights),
+                comp.U.detach(),
+                comp.V.detach(),
+                comp.sigma.detach(),
+                comp.gate.detach(),
+                (wU.detach(), wV.detach(), wS.detach()),
                 comp.sigma_min.detach(),
             )
         return self.apply_program(comp, x, residual_program)

@@ -21,6 +21,7 @@ for plain Adam and 3 for online EWC; ``--full``: 10 seeds for both agents, also 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +130,7 @@ def split_digits(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"runs": data, "tasks": [t.name for t in tasks]})
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Mean acc[i][j] heat maps (rows: agents, columns: models) and the two claims with thresholds."""
     runs = outcomes["split_digits"].data["runs"]
     names = outcomes["split_digits"].data["tasks"]

@@ -70,10 +70,10 @@ def seed_images(kind: str, like: Tensor, generator: torch.Generator | None = Non
     check_choice(kind, "kind", SEEDS)
     check_tensor(like, "like", min_ndim=1)
     n, shape = like.shape[0], like.shape[1:]
-    opts = {"dtype": like.dtype, "device": like.device}
+    dtype, device = like.dtype, like.device
 
     def noise(*size: int) -> Tensor:
-        return torch.randn(*size, *shape, generator=generator, **opts)
+        return torch.randn((*size, *shape), generator=generator, dtype=dtype, device=device)
 
     if kind == "super-noise":
         return noise(n)
@@ -89,8 +89,8 @@ def seed_images(kind: str, like: Tensor, generator: torch.Generator | None = Non
     if kind == "mixed_inputs":
         return like.flip(0).clone()
     third = n // 3
-    parts = [noise(1).expand(third, *shape), torch.ones(third, *shape, **opts)]
-    return torch.cat([*parts, torch.zeros(n - 2 * third, *shape, **opts)]).clone()
+    parts = [noise(1).expand(third, *shape), torch.ones((third, *shape), dtype=dtype, device=device)]
+    return torch.cat([*parts, torch.zeros((n - 2 * third, *shape), dtype=dtype, device=device)]).clone()
 
 
 def _identity(x: Tensor) -> Tensor:

@@ -63,7 +63,7 @@ class Classifier(ClassifierModule):
 
     def normalize(self, x: Tensor) -> Tensor:
         """The model's input normaliser ``(clamp(x, 0, 1) - mean) / std``."""
-        return (box_clamp(x) - self.hparams.mean) / self.hparams.std
+        return (box_clamp(x) - self.hparams["mean"]) / self.hparams["std"]
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, num_classes)`` of unnormalised images ``(B, *)``."""
@@ -73,19 +73,19 @@ class Classifier(ClassifierModule):
         was_training = self.training
         self.eval()
         try:
-            steps = self.hparams.adv_steps
-            return pgd_l2(self, x, y, eps, steps, self.hparams.adv_step, self.hparams.adv_use_best)
+            steps = self.hparams["adv_steps"]
+            return pgd_l2(self, x, y, eps, steps, self.hparams["adv_step"], self.hparams["adv_use_best"])
         finally:
             self.train(was_training)
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        if self.hparams.adv_eps > 0:
-            batch = (self._attack(batch[0], batch[1], self.hparams.adv_eps), *batch[1:])
+        if self.hparams["adv_eps"] > 0:
+            batch = (self._attack(batch[0], batch[1], self.hparams["adv_eps"]), *batch[1:])
         return super().training_step(batch, batch_idx)
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         super().validation_step(batch, batch_idx)
-        eps = self.hparams.adv_eps if self.hparams.eval_eps is None else self.hparams.eval_eps
+        eps = self.hparams["adv_eps"] if self.hparams["eval_eps"] is None else self.hparams["eval_eps"]
         if eps > 0:
             with torch.inference_mode(False), torch.enable_grad():
                 x_adv = self._attack(batch[0].clone(), batch[1].clone(), eps)

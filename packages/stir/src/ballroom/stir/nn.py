@@ -107,6 +107,8 @@ class Normalizer(nn.Module):
             raise ValueError(f"std must be > 0 in every channel, got {s.tolist()}")
         if m.numel() != s.numel():
             raise ValueError(f"mean and std must have the same length, got {m.numel()} and {s.numel()}")
+        self.mean: Tensor
+        self.std: Tensor
         self.register_buffer("mean", m)
         self.register_buffer("std", s)
         self.clamp = clamp

@@ -18,6 +18,7 @@ claims must hold; ``--full`` the same protocol with 1000 probes and 5 seeds per 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +127,7 @@ def linear(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"res": r})
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """STIR(column | row) heat map for the four digits models and the directional bars."""
     names = ["A0", "A1", "R0", "R1"]
     res = outcomes["digits"].data["res"] if "digits" in outcomes else {}
