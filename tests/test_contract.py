@@ -42,6 +42,15 @@ def test_member_naming_and_build_backend(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(MEMBERS))
+def test_member_has_project_urls(name: str) -> None:
+    """PyPI shows these links: the proceedings for every member; the paper and official code where they exist."""
+    urls = _pyproject(name)["project"].get("urls", {})
+    assert urls.get("Proceedings (ICML 2022, PMLR 162)") == "https://proceedings.mlr.press/v162/", urls
+    for label, url in urls.items():
+        assert re.fullmatch(r"https://[\w.-]+/\S*", url), f"{label}: {url!r} is not an https URL"
+
+
+@pytest.mark.parametrize("name", list(MEMBERS))
 def test_member_layout(name: str) -> None:
     root = MEMBERS[name]
     assert not (root / "src" / "ballroom" / "__init__.py").exists(), "ballroom/ must stay a PEP 420 namespace"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ballroom.dualform.dual import Contributions, DualLinear
     from ballroom.dualform.functional import (
         VoteAgreement,
+        linear_layer_names,
         same_dataset_share,
         spotlight_concentration,
         vote_agreement,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ballroom.dualform.lit import DualFormCallback, DualFormClassifier
     from ballroom.dualform.metrics import capture_layer_io, dual_primal_gap
     from ballroom.dualform.nn import DualFormMLP
-    from ballroom.dualform.recorder import DualFormRecorder, linear_layer_names
+    from ballroom.dualform.recorder import DualFormRecorder
     from ballroom.dualform.zoo import ZOO, create
 
 __version__ = _version("ballroom-dualform")
@@ -52,7 +53,7 @@ _SOURCES = {
     "DualFormClassifier": "ballroom.dualform.lit",
     "DualFormMLP": "ballroom.dualform.nn",
     "DualFormRecorder": "ballroom.dualform.recorder",
-    "linear_layer_names": "ballroom.dualform.recorder",
+    "linear_layer_names": "ballroom.dualform.functional",
     "DualLinear": "ballroom.dualform.dual",
     "ImageDataModule": "ballroom.dualform.data",
     "StepKind": "ballroom.dualform.coefficients",

@@ -7,12 +7,20 @@ tensors or numbers; :class:`~ballroom.dualform.DualLinear` produces the scores, 
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["VoteAgreement", "same_dataset_share", "spotlight_concentration", "vote_agreement"]
+__all__ = [
+    "VoteAgreement",
+    "linear_layer_names",
+    "same_dataset_share",
+    "spotlight_concentration",
+    "vote_agreement",
+]
 
 
 @dataclass(frozen=True)
@@ -94,3 +102,37 @@ def spotlight_concentration(scores: Tensor, frac: float = 0.01) -> Tensor:
         raise ValueError(f"frac must be in (0, 1], got {frac}")
     k = max(1, round(frac * s.shape[1]))
     return s.topk(k, dim=1).values.sum(1) / s.sum(1).clamp_min(1e-300)
+
+
+def linear_layer_names(model: nn.Module, patterns: str | Sequence[str] | None = None) -> list[str]:
+    """The ``nn.Linear`` layers of ``model`` by the names :class:`DualFormRecorder` takes, in model order.
+
+    Args:
+        model: any ``nn.Module``.
+        patterns: ``None`` for every ``nn.Linear``; else a name or shell-style glob (``"blocks.*.fc1"``,
+            ``"head"``) or a list of them: the layers matching any, in model order.
+
+    Returns:
+        module paths as in ``model.named_modules()`` (``"layers.0"``, ``"encoder.blocks.3.mlp.fc1"``).
+
+    Raises:
+        KeyError: a pattern matches no ``nn.Linear`` (the message lists the ones there are).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if patterns is None:
+        return names
+    wanted = [patterns] if isinstance(patterns, str) else list(patterns)
+    for pat in wanted:
+        if not isinstance(pat, str):
+            raise TypeError(f"patterns must be strings, got {type(pat).__name__}")
+        if not any(fnmatch.fnmatchcase(n, pat) for n in names):
+            modules = dict(model.named_modules())
+            what = (
+                f"module {pat!r} is {type(modules[pat]).__name__}, not nn.Linear"
+                if pat in modules
+                else (f"no nn.Linear layer matches {pat!r}")
+            )
+            raise KeyError(f"{what}; the nn.Linear layers are {names}")
+    return [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in wanted)]

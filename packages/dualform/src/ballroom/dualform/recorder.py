@@ -13,7 +13,6 @@ learning-rate schedule, global-norm clipping, gradient accumulation), and
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import os
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from ballroom.core.validate import check_int, check_positive
 from ballroom.dualform.coefficients import StepRecord, gradient_scale, sgd_coefficients
 from ballroom.dualform.dual import Contributions, DualLinear
+from ballroom.dualform.functional import linear_layer_names
 from ballroom.dualform.storage import META_COLUMNS, LayerTrack, ParamTrack, PendingCheck, PendingForward
 
 # Contributions, DualLinear and sgd_coefficients lived here before the split: still importable from here
@@ -32,40 +32,6 @@ __all__ = ["Contributions", "DualFormRecorder", "DualLinear", "linear_layer_name
 
 _NO_META = -1
 _SKETCH_PROBES = 4
-
-
-def linear_layer_names(model: nn.Module, patterns: str | Sequence[str] | None = None) -> list[str]:
-    """The ``nn.Linear`` layers of ``model`` by the names :class:`DualFormRecorder` takes, in model order.
-
-    Args:
-        model: any ``nn.Module``.
-        patterns: ``None`` for every ``nn.Linear``; else a name or shell-style glob (``"blocks.*.fc1"``,
-            ``"head"``) or a list of them: the layers matching any, in model order.
-
-    Returns:
-        module paths as in ``model.named_modules()`` (``"layers.0"``, ``"encoder.blocks.3.mlp.fc1"``).
-
-    Raises:
-        KeyError: a pattern matches no ``nn.Linear`` (the message lists the ones there are).
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if patterns is None:
-        return names
-    wanted = [patterns] if isinstance(patterns, str) else list(patterns)
-    for pat in wanted:
-        if not isinstance(pat, str):
-            raise TypeError(f"patterns must be strings, got {type(pat).__name__}")
-        if not any(fnmatch.fnmatchcase(n, pat) for n in names):
-            modules = dict(model.named_modules())
-            what = (
-                f"module {pat!r} is {type(modules[pat]).__name__}, not nn.Linear"
-                if pat in modules
-                else (f"no nn.Linear layer matches {pat!r}")
-            )
-            raise KeyError(f"{what}; the nn.Linear layers are {names}")
-    return [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in wanted)]
 
 
 # the recorder
