@@ -24,7 +24,19 @@ __all__ = ["load_zoo_model", "read_checkpoint", "zoo_state_dict"]
 
 
 def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a Lightning checkpoint with ``weights_only=True``; a clear error if it is not one."""
+    """Load a Lightning checkpoint with ``weights_only=True``; a clear error if it is not one.
+
+    Args:
+        path: the ``.ckpt`` file.
+        map_location: where tensors are loaded (passed to ``torch.load``).
+
+    Returns:
+        The checkpoint as a dict (it has a ``"state_dict"`` entry).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not a mapping with a ``"state_dict"`` entry.
+    """
     import torch
 
     if not os.path.isfile(path):

@@ -81,7 +81,15 @@ def _quiet_lightning() -> Iterator[None]:
 
 def resolve_config_names(args: Sequence[str], folder: str | os.PathLike[str]) -> list[str]:
     """Replace ``--config NAME`` (or ``--config=NAME``) by ``folder/NAME.yaml`` when ``NAME`` is not an
-    existing file but that packaged YAML is. Other arguments pass unchanged."""
+    existing file but that packaged YAML is. Other arguments pass unchanged.
+
+    Args:
+        args: the command-line arguments (without the program name).
+        folder: the folder of the packaged YAML configs.
+
+    Returns:
+        A new list of arguments; a ``NAME`` that contains a path separator is never replaced.
+    """
     out = list(args)
     for i, arg in enumerate(out):
         if arg == "--config" and i + 1 < len(out):

@@ -24,8 +24,22 @@ class ClassifierModule(pl.LightningModule):
 
     Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc`` (torchmetrics, one
     instance per stage, synced across DDP ranks). Batches are ``(x, y, *rest)``; extra items are ignored.
-    Optimiser: AdamW with ``lr`` and ``weight_decay``; optional cosine annealing over ``max_epochs``.
+    Optimiser: AdamW with ``lr`` and ``weight_decay``; optional cosine annealing over ``cosine_epochs``.
     Every hyperparameter is a plain value, so checkpoints reload with ``load_from_checkpoint(path)``.
+
+    Args:
+        model: a zoo name (see :mod:`ballroom.core.zoo`) or a built network (not saved as a
+            hyperparameter).
+        model_kwargs: keyword arguments for the zoo builder (must be empty for a built network).
+        num_classes: the number of classes of the accuracy metrics (the network's output size).
+        lr: the AdamW learning rate.
+        weight_decay: the AdamW weight decay.
+        cosine_epochs: ``T_max`` (in epochs) of a cosine-annealing schedule stepped once per epoch;
+            ``None`` or 0 keeps ``lr`` constant.
+
+    Raises:
+        ValueError: ``lr <= 0``, ``num_classes < 2``, or ``model_kwargs`` with a built network.
+        TypeError: ``model`` is neither a string nor an ``nn.Module``.
     """
 
     def __init__(

@@ -49,7 +49,12 @@ class _PairMetric(Metric):
 
 
 class LinearCKA(_PairMetric):
-    """Linear CKA over all accumulated points (see :func:`linear_cka`)."""
+    """Linear CKA over all accumulated points (see :func:`linear_cka`).
+
+    Args:
+        debiased: use the unbiased HSIC (needs at least 4 points in all).
+        **kwargs: passed to ``torchmetrics.Metric`` (``dist_sync_on_step``, ...).
+    """
 
     def __init__(self, debiased: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,7 +65,17 @@ class LinearCKA(_PairMetric):
 
 
 class RBFCKA(_PairMetric):
-    """RBF-kernel CKA over all accumulated points (see :func:`rbf_cka`)."""
+    """RBF-kernel CKA over all accumulated points (see :func:`rbf_cka`).
+
+    Args:
+        sigma_frac: each side's bandwidth as a multiple of its median distance between distinct
+            points.
+        debiased: use the unbiased HSIC (needs at least 4 points in all).
+        **kwargs: passed to ``torchmetrics.Metric`` (``dist_sync_on_step``, ...).
+
+    Raises:
+        ValueError: ``sigma_frac`` is not positive.
+    """
 
     def __init__(self, sigma_frac: float = 1.0, debiased: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -72,7 +87,15 @@ class RBFCKA(_PairMetric):
 
 
 class SVCCA(_PairMetric):
-    """SVCCA over all accumulated points (see :func:`svcca`)."""
+    """SVCCA over all accumulated points (see :func:`svcca`).
+
+    Args:
+        keep: the fraction of the singular-value sum each side keeps, in ``(0, 1]`` (checked by
+            ``compute``).
+        center: ``"points"`` (centre every feature over the points) or ``"features"`` (centre every
+            point over its features).
+        **kwargs: passed to ``torchmetrics.Metric`` (``dist_sync_on_step``, ...).
+    """
 
     def __init__(
         self, keep: float = 0.99, center: Literal["points", "features"] = "points", **kwargs: Any

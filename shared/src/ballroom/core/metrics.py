@@ -100,7 +100,14 @@ def _check_gram(name: str, K: Tensor) -> Tensor:
 
 
 def gram_linear(x: ArrayLike) -> Tensor:
-    """Linear Gram matrix ``X X^T``: ``(n, d) -> (n, n)`` float64."""
+    """Linear Gram matrix ``X X^T``: ``(n, d) -> (n, n)`` float64.
+
+    Args:
+        x: the representation, ``(n, d)``, a real tensor or NumPy array.
+
+    Returns:
+        The Gram matrix, ``(n, n)`` float64.
+    """
     X = _as_matrix("X", x)
     return X @ X.T
 
@@ -115,6 +122,18 @@ def gram_rbf(x: ArrayLike, sigma: float | None = None, sigma_frac: float = 1.0) 
 
     With ``sigma=None`` the bandwidth is ``sigma_frac`` times the median distance between distinct
     points: ``sigma^2 = sigma_frac^2 * median(non-zero squared distances)``.
+
+    Args:
+        x: the representation, ``(n, d)``, a real tensor or NumPy array.
+        sigma: the bandwidth; ``None`` takes it from the median distance.
+        sigma_frac: the multiple of the median distance used when ``sigma`` is ``None``.
+
+    Returns:
+        The Gram matrix, ``(n, n)`` float64.
+
+    Raises:
+        ValueError: ``sigma`` or ``sigma_frac`` is not positive, or (``sigma=None``) all points
+            coincide.
     """
     X = _as_matrix("X", x)
     D = _sq_dists(X)
@@ -136,7 +155,19 @@ def center_gram(K: Tensor) -> Tensor:
 
 
 def hsic(K: Tensor, L: Tensor, debiased: bool = False) -> Tensor:
-    """HSIC between two ``(n, n)`` Gram matrices (biased, or unbiased with ``debiased=True``)."""
+    """HSIC between two ``(n, n)`` Gram matrices (biased, or unbiased with ``debiased=True``).
+
+    Args:
+        K: the first Gram matrix, ``(n, n)``.
+        L: the second Gram matrix, ``(n, n)``, over the same points.
+        debiased: use the unbiased estimator of Song et al. (2012) (needs ``n >= 4``).
+
+    Returns:
+        A 0-dim float64 tensor.
+
+    Raises:
+        ValueError: a matrix is not square, the sizes differ, or ``n`` is too small (2; 4 debiased).
+    """
     K, L = _check_gram("K", K), _check_gram("L", L)
     n = K.shape[0]
     if L.shape[0] != n:
@@ -156,7 +187,19 @@ def hsic(K: Tensor, L: Tensor, debiased: bool = False) -> Tensor:
 
 
 def cka_from_grams(K: Tensor, L: Tensor, debiased: bool = False) -> Tensor:
-    """CKA from two ``(n, n)`` Gram matrices: ``hsic(K, L) / sqrt(hsic(K, K) hsic(L, L))``."""
+    """CKA from two ``(n, n)`` Gram matrices: ``hsic(K, L) / sqrt(hsic(K, K) hsic(L, L))``.
+
+    Args:
+        K: the Gram matrix of ``X``, ``(n, n)``.
+        L: the Gram matrix of ``Y``, ``(n, n)``.
+        debiased: use the unbiased HSIC (see :func:`hsic`).
+
+    Returns:
+        A 0-dim float64 tensor.
+
+    Raises:
+        ValueError: as :func:`hsic`, or ``hsic(K, K)`` or ``hsic(L, L)`` is not positive.
+    """
     kl = hsic(K, L, debiased)
     kk = hsic(K, K, debiased)
     ll = hsic(L, L, debiased)
@@ -175,6 +218,19 @@ def linear_cka(x: ArrayLike, y: ArrayLike, debiased: bool = False) -> Tensor:
     Invariant to orthogonal transforms and isotropic scaling of either side and to translations;
     not to anisotropic scaling. The biased version uses the feature-space identity
     ``||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` when that is cheaper than the ``(n, n)`` Grams.
+
+    Args:
+        x: the representation ``X``, ``(n, d1)``, a real tensor or NumPy array (row ``i`` is point ``i``).
+        y: the representation ``Y``, ``(n, d2)``, of the same ``n`` points.
+        debiased: use the unbiased HSIC (needs ``n >= 4``; the value can then fall slightly below 0).
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+
+    Raises:
+        TypeError: ``x`` or ``y`` is not a real tensor or array.
+        ValueError: wrong rank, NaN or inf, different numbers of points or devices, too few points.
+            A constant representation makes CKA undefined (``ValueError``).
     """
     X, Y = _pair(x, y, min_n=4 if debiased else 2)
     n, d = X.shape[0], X.shape[1] + Y.shape[1]
@@ -203,6 +259,22 @@ def rbf_cka(
     Each side's bandwidth is ``sigma_frac`` times its median distance between distinct points,
     unless given explicitly (``sigma_x``, ``sigma_y``). As the bandwidth grows, RBF CKA tends to
     linear CKA.
+
+    Args:
+        x: the representation ``X``, ``(n, d1)``, a real tensor or NumPy array (row ``i`` is point ``i``).
+        y: the representation ``Y``, ``(n, d2)``, of the same ``n`` points.
+        sigma_frac: the multiple of each side's median distance used as its bandwidth.
+        debiased: use the unbiased HSIC (needs ``n >= 4``).
+        sigma_x: the bandwidth of ``X``'s kernel; ``None`` takes it from ``sigma_frac``.
+        sigma_y: the bandwidth of ``Y``'s kernel; ``None`` takes it from ``sigma_frac``.
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+
+    Raises:
+        TypeError: ``x`` or ``y`` is not a real tensor or array.
+        ValueError: wrong rank, NaN or inf, different numbers of points or devices, too few points.
+            A non-positive bandwidth or a constant representation also raise ``ValueError``.
     """
     X, Y = _pair(x, y, min_n=4 if debiased else 2)
     K = gram_rbf(X, sigma=sigma_x, sigma_frac=sigma_frac)
@@ -239,6 +311,20 @@ def cca(x: ArrayLike, y: ArrayLike, rtol: float = 1e-10) -> tuple[Tensor, Tensor
     Returns ``(rho, Hx, Hy)``: the ``k = min(rank X, rank Y)`` canonical correlations in decreasing
     order ``(k,)`` and the unit-norm canonical variates ``(n, k)`` of each side (orthonormal columns).
     Directions whose singular value is below ``rtol`` times the largest are treated as rank deficiency.
+
+    Args:
+        x: the representation ``X``, ``(n, d1)``, a real tensor or NumPy array (row ``i`` is point ``i``).
+        y: the representation ``Y``, ``(n, d2)``, of the same ``n`` points.
+        rtol: the relative singular-value threshold of each side's rank.
+
+    Returns:
+        ``(rho, Hx, Hy)``: ``(k,)``, ``(n, k)``, ``(n, k)`` float64.
+
+    Raises:
+        TypeError: ``x`` or ``y`` is not a real tensor or array.
+        ValueError: wrong rank, NaN or inf, different numbers of points or devices, too few points.
+            A constant representation also raises ``ValueError``; ``n <= d1 + d2`` warns
+            (``UserWarning``: every correlation is then trivially 1).
     """
     X, Y = _pair(x, y)
     _warn_if_transposed(X, Y, "cca")
@@ -282,6 +368,21 @@ def svcca(
     ``center="features"``: every point over its features, the quirk of the RTD repository's copy),
     reduced to its fewest top singular directions whose singular values (not squared) sum to more
     than ``keep`` of the total, and the two reduced sets are compared by CCA.
+
+    Args:
+        x: the representation ``X``, ``(n, d1)``, a real tensor or NumPy array (row ``i`` is point ``i``).
+        y: the representation ``Y``, ``(n, d2)``, of the same ``n`` points.
+        keep: the fraction of the singular-value sum to keep, in ``(0, 1]``.
+        center: ``"points"`` or ``"features"`` (above).
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+
+    Raises:
+        TypeError: ``x`` or ``y`` is not a real tensor or array.
+        ValueError: wrong rank, NaN or inf, different numbers of points or devices, too few points.
+            ``keep`` outside ``(0, 1]``, an unknown ``center`` or a constant representation also
+            raise ``ValueError``; ``n <= d1 + d2`` warns (``UserWarning``).
     """
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"keep must lie in (0, 1], got {keep}")
@@ -298,6 +399,20 @@ def pwcca(x: ArrayLike, y: ArrayLike, rtol: float = 1e-10) -> Tensor:
 
     ``sum_i a_i rho_i / sum_i a_i`` with ``a_i = sum_j |<h_i, x_j>|``: how much of ``X``'s centred
     neurons ``x_j`` each canonical variate ``h_i`` of ``X`` accounts for. Asymmetric by design.
+
+    Args:
+        x: the representation ``X``, ``(n, d1)``, a real tensor or NumPy array (row ``i`` is point ``i``).
+        y: the representation ``Y``, ``(n, d2)``, of the same ``n`` points.
+        rtol: the relative singular-value threshold of each side's rank (see :func:`cca`).
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+
+    Raises:
+        TypeError: ``x`` or ``y`` is not a real tensor or array.
+        ValueError: wrong rank, NaN or inf, different numbers of points or devices, too few points.
+            A constant representation also raises ``ValueError``; ``n <= d1 + d2`` warns
+            (``UserWarning``).
     """
     X, Y = _pair(x, y)
     _warn_if_transposed(X, Y, "pwcca")

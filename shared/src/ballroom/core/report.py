@@ -33,7 +33,14 @@ Mode = Literal["smoke", "quick", "full"]
 
 @dataclass(frozen=True)
 class Claim:
-    """One line of the reproduction report: what is claimed, the paper's number, ours, and whether it holds."""
+    """One line of the reproduction report: what is claimed, the paper's number, ours, and whether it holds.
+
+    Args:
+        claim: what is claimed, in words.
+        paper: the paper's number (as text).
+        ours: our number (as text).
+        holds: whether our number supports the claim.
+    """
 
     claim: str
     paper: str
@@ -46,6 +53,14 @@ def reproduce_parser(package: str, description: str) -> argparse.ArgumentParser:
 
     The parsed namespace has ``mode`` (``"smoke"``, ``"quick"`` or ``"full"``), ``out`` (a
     :class:`~pathlib.Path`, default ``results/<package>``) and ``seed``.
+
+    Args:
+        package: the package's short name (``"rtd"``), used in the program name and the default
+            ``--out``.
+        description: the parser's description, shown by ``--help``.
+
+    Returns:
+        The parser (not yet parsed).
     """
     parser = argparse.ArgumentParser(prog=f"python -m ballroom.{package}.reproduce", description=description)
     modes = parser.add_mutually_exclusive_group()
@@ -71,7 +86,15 @@ def reproduce_parser(package: str, description: str) -> argparse.ArgumentParser:
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A Markdown table of ``rows`` (dicts); floats are shown with 4 significant digits."""
+    """A Markdown table of ``rows`` (dicts); floats are shown with 4 significant digits.
+
+    Args:
+        rows: one dict per row; a missing key gives an empty cell.
+        columns: the columns, in order; default: the keys of the first row.
+
+    Returns:
+        The table as text (``"(no rows)"`` when ``rows`` is empty); bools show as yes/no.
+    """
     if not rows:
         return "(no rows)"
     cols = list(columns or rows[0].keys())
@@ -102,7 +125,18 @@ def write_claims(out: str | os.PathLike[str], claims: Sequence[Claim], checked: 
 
 
 def read_claims(path: str | os.PathLike[str]) -> list[Claim]:
-    """Read a ``claims.json`` written by :func:`write_claims`, validating its fields."""
+    """Read a ``claims.json`` written by :func:`write_claims`, validating its fields.
+
+    Args:
+        path: the ``claims.json`` file.
+
+    Returns:
+        The claims, in file order.
+
+    Raises:
+        ValueError: the file is not a JSON list, or a claim lacks one of ``claim``, ``paper``,
+            ``ours``, ``holds``.
+    """
     data = json.loads(Path(path).read_text())
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of claims")
@@ -120,6 +154,14 @@ def finish(out: str | os.PathLike[str], claims: Sequence[Claim], mode: Mode) -> 
 
     In ``smoke`` mode the claims are shown with ``holds = n/a`` under a line saying they are not
     checked, and the status is 0.
+
+    Args:
+        out: the folder for ``claims.json`` (created).
+        claims: the claims of the run.
+        mode: ``"smoke"``, ``"quick"`` or ``"full"``.
+
+    Returns:
+        0 when every claim holds or in ``smoke`` mode, else 1.
     """
     smoke = mode == "smoke"
     if smoke:
@@ -138,7 +180,17 @@ def finish(out: str | os.PathLike[str], claims: Sequence[Claim], mode: Mode) -> 
 
 
 def require_matplotlib(package: str) -> Any:
-    """Import ``matplotlib.pyplot`` with the non-interactive Agg backend, or explain which extra to install."""
+    """Import ``matplotlib.pyplot`` with the non-interactive Agg backend, or explain which extra to install.
+
+    Args:
+        package: the package's short name, named in the ``pip install 'ballroom-<package>[plot]'`` hint.
+
+    Returns:
+        The ``matplotlib.pyplot`` module.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
     try:
         import matplotlib
     except ImportError as err:

@@ -65,7 +65,15 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Context:
-    """What an experiment is given: the mode, its settings, the seed, the output folder, the options."""
+    """What an experiment is given: the mode, its settings, the seed, the output folder, the options.
+
+    Attributes:
+        mode: ``"smoke"``, ``"quick"`` or ``"full"``.
+        settings: the settings object of that mode.
+        seed: the base random seed (``--seed``).
+        out: the output folder (``--out``, created before the experiments run).
+        opts: the whole parsed command line, package options included.
+    """
 
     mode: Mode
     settings: Any
@@ -93,7 +101,15 @@ Plot = Callable[[Mapping[str, Outcome], Any], Any]
 
 
 def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``rows`` (dicts; the union of their keys in first-seen order is the header) as CSV."""
+    """Write ``rows`` (dicts; the union of their keys in first-seen order is the header) as CSV.
+
+    Args:
+        path: the CSV file (overwritten).
+        rows: one mapping per row; a missing key gives an empty cell.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     path = Path(path)
     columns: list[str] = []
     for row in rows:

@@ -145,8 +145,20 @@ def as_tensor(
     dtype check has accepted the input's kind is numeric. Remaining keywords go to
     :func:`check_tensor` (``dtype`` defaults to ``"numeric"`` here when ``cast`` is given).
 
+    Args:
+        x: the value to convert: a tensor (used as is), a numpy array or a nested sequence of numbers.
+        name: the argument's name, used in the messages.
+        cast: the dtype to convert to after the kind check; ``None`` keeps the input's dtype.
+        device: the device to move the tensor to; the moved tensor is then checked to be there.
+        **checks: keywords for :func:`check_tensor` (``ndim``, ``shape``, ``dtype``, ``finite``, ...).
+
+    Returns:
+        The converted tensor, checked.
+
     Raises:
-        TypeError: ``x`` is not array-like (a string, a dict, an object of another kind).
+        TypeError: ``x`` is not array-like (a string, a dict, an object of another kind), or the
+            checks of :func:`check_tensor` fail on its kind or dtype.
+        ValueError: the checks of :func:`check_tensor` fail on rank, shape, size or finiteness.
     """
     if isinstance(x, Tensor):
         t = x
@@ -196,7 +208,25 @@ def check_number(
     finite: bool = True,
 ) -> float:
     """``value`` must be a real number (a Python, numpy or 0-d tensor scalar; not a bool) in the
-    interval from ``lo`` to ``hi`` (closed unless ``lo_open`` / ``hi_open``). Returns ``float(value)``."""
+    interval from ``lo`` to ``hi`` (closed unless ``lo_open`` / ``hi_open``).
+
+    Args:
+        value: the value to check.
+        name: the argument's name, used in the message.
+        lo: the lower bound; ``None`` for none.
+        hi: the upper bound; ``None`` for none.
+        lo_open: exclude ``lo`` itself.
+        hi_open: exclude ``hi`` itself.
+        finite: refuse ``inf`` (NaN is refused either way).
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a bool, a string, a complex or a multi-element
+            tensor).
+        ValueError: ``value`` is NaN, infinite while ``finite``, or outside the interval.
+    """
     if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
         value = value.item()
     if isinstance(value, bool) or not _is_real(value):
@@ -223,18 +253,59 @@ def _is_real(value: object) -> bool:
 
 
 def check_positive(value: object, name: str, *, strict: bool = True) -> float:
-    """``value`` must be a finite number ``> 0`` (``>= 0`` when not ``strict``)."""
+    """``value`` must be a finite number ``> 0`` (``>= 0`` when not ``strict``).
+
+    Args:
+        value: the value to check.
+        name: the argument's name, used in the message.
+        strict: refuse ``0`` itself.
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: ``value`` is not finite or not positive.
+    """
     return check_number(value, name, lo=0.0, lo_open=strict)
 
 
 def check_probability(value: object, name: str, *, open_low: bool = False, open_high: bool = False) -> float:
-    """``value`` must be a number in ``[0, 1]`` (ends open on request)."""
+    """``value`` must be a number in ``[0, 1]`` (ends open on request).
+
+    Args:
+        value: the value to check.
+        name: the argument's name, used in the message.
+        open_low: exclude ``0``.
+        open_high: exclude ``1``.
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: ``value`` lies outside the interval.
+    """
     return check_number(value, name, lo=0.0, hi=1.0, lo_open=open_low, hi_open=open_high)
 
 
 def check_int(value: object, name: str, *, min: int | None = None, max: int | None = None) -> int:
     """``value`` must be an integer (Python, numpy or 0-d integer tensor; not a bool, not ``2.5``)
-    in ``[min, max]``. Returns ``int(value)``."""
+    in ``[min, max]``.
+
+    Args:
+        value: the value to check.
+        name: the argument's name, used in the message.
+        min: the smallest allowed value; ``None`` for no bound.
+        max: the largest allowed value; ``None`` for no bound.
+
+    Returns:
+        ``int(value)``.
+
+    Raises:
+        TypeError: ``value`` is not an integer.
+        ValueError: ``value`` lies outside ``[min, max]``.
+    """
     if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
         value = value.item()
     kind = getattr(getattr(value, "dtype", None), "kind", None)
@@ -251,7 +322,19 @@ def check_int(value: object, name: str, *, min: int | None = None, max: int | No
 
 
 def check_choice(value: object, name: str, choices: Sequence[object]) -> Any:
-    """``value`` must be one of ``choices``; returns it."""
+    """``value`` must be one of ``choices``; returns it.
+
+    Args:
+        value: the value to check.
+        name: the argument's name, used in the message.
+        choices: the allowed values.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        ValueError: ``value`` is not in ``choices``.
+    """
     if value not in tuple(choices):
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
@@ -260,8 +343,21 @@ def check_choice(value: object, name: str, choices: Sequence[object]) -> Any:
 def check_in_range(
     x: Tensor, name: str, lo: float | None = None, hi: float | None = None, *, what: str = ""
 ) -> Tensor:
-    """Every entry of tensor ``x`` must lie in ``[lo, hi]`` (``what`` names the domain, e.g.
-    ``"the range of sigmoid"``). Returns ``x``."""
+    """Every entry of tensor ``x`` must lie in ``[lo, hi]``.
+
+    Args:
+        x: the tensor to check, any shape.
+        name: the argument's name, used in the message.
+        lo: the lower bound; ``None`` for none.
+        hi: the upper bound; ``None`` for none.
+        what: names the domain in the message, e.g. ``"the range of sigmoid"``.
+
+    Returns:
+        ``x`` unchanged.
+
+    Raises:
+        ValueError: an entry lies outside ``[lo, hi]`` or (floating ``x``) is NaN.
+    """
     lo_bad = lo is not None and bool((x < lo).any())
     hi_bad = hi is not None and bool((x > hi).any())
     if lo_bad or hi_bad or (x.is_floating_point() and bool(torch.isnan(x).any())):

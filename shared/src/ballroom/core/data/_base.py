@@ -51,6 +51,14 @@ class SplitDataModule(pl.LightningDataModule, ABC, Generic[D]):
     base class provides seeded shuffling, ``num_workers=0`` by default and the four dataloaders
     (``predict`` reads the test set). Under DDP Lightning swaps in a ``DistributedSampler``.
     The type parameter is the dataset type :meth:`build` returns (e.g. ``SplitDataModule[TensorDataset]``).
+
+    Args:
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes (0: load in the main process).
+        seed: the seed subclasses build their splits from; also seeds the training shuffle.
+
+    Raises:
+        ValueError: ``batch_size < 1`` or ``num_workers < 0``.
     """
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:

@@ -208,6 +208,20 @@ class RotatedDigitsDataModule(DigitsDataModule):
     ``single_resample=True`` renders every image (rotated or upright) from the 8x8 source in one
     bilinear resampling (:func:`render_digits`), so rotated images are exactly as sharp as upright
     ones; the default resizes first and rotates the resized image (two interpolations).
+
+    Args:
+        size: image side ``S`` (``None``: the 8x8 source size).
+        pad: zero border inside ``size`` (the digit is resized to ``size - 2 * pad``).
+        normalize: standardise with the training split's pixel mean and std (after rotation).
+        rotate: ``"all"`` or ``"test"`` (above).
+        split: fractions (summing to 1) or counts (summing to 1797) for train/val/test.
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes (0: load in the main process).
+        seed: fixes the split, the angles and the shuffling.
+        single_resample: render from the 8x8 source in one resampling (above; needs ``size``).
+
+    Raises:
+        ValueError: an unknown ``rotate``, ``single_resample`` without ``size``, or a bad ``split``.
     """
 
     def __init__(

@@ -84,12 +84,28 @@ def _digest(path: str | os.PathLike[str], algorithm: str, chunk: int = 1 << 20) 
 
 
 def sha256sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
+    """Hex SHA-256 of a file, read in chunks.
+
+    Args:
+        path: the file.
+        chunk: bytes read at a time.
+
+    Returns:
+        The digest as a lowercase hex string.
+    """
     return _digest(path, "sha256", chunk)
 
 
 def md5sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex MD5 of a file (only to match checksums that datasets publish as MD5)."""
+    """Hex MD5 of a file (only to match checksums that datasets publish as MD5).
+
+    Args:
+        path: the file.
+        chunk: bytes read at a time.
+
+    Returns:
+        The digest as a lowercase hex string.
+    """
     return _digest(path, "md5", chunk)
 
 
@@ -107,6 +123,23 @@ def download_url(
 
     An existing ``dest`` with the right checksum is kept (no network access). The file is written to
     ``dest + ".part"`` and renamed only after the checksum matched.
+
+    Args:
+        urls: one URL or several mirrors, tried in order until one downloads (http(s) only).
+        dest: the file to write (its folder is created).
+        sha256: the expected hex SHA-256.
+        md5: the expected hex MD5 (keyword only; instead of ``sha256``).
+        timeout: seconds each connection may block (``urllib.request.urlopen``).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``dest`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: not exactly one checksum given, or a URL that is not http(s).
+        ChecksumError: an existing ``dest`` or a downloaded file has another checksum (a mismatch
+            stops at once; the remaining mirrors are not tried).
+        OSError: every mirror failed to download.
     """
     if (sha256 is None) == (md5 is None):
         raise ValueError("give exactly one checksum: sha256=... or md5=...")
@@ -207,6 +240,17 @@ def load_pickle(
     class or function (``os.system``, ``builtins.eval``, ...) raises :class:`UnsafePickleError`
     before anything runs. ``encoding`` is passed to the unpickler (``"bytes"`` reads Python 2 pickles
     such as the CIFAR batches with bytes keys).
+
+    Args:
+        path: the pickle file.
+        allowed: the ``(module, name)`` globals the pickle may load.
+        encoding: how Python 2 ``str`` objects are decoded (``pickle.Unpickler``'s ``encoding``).
+
+    Returns:
+        The unpickled object.
+
+    Raises:
+        UnsafePickleError: the pickle asks for a global outside ``allowed``.
     """
     with open(path, "rb") as fh:
         return _RestrictedUnpickler(fh, frozenset(allowed), encoding=encoding).load()

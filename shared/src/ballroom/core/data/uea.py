@@ -147,6 +147,18 @@ class UEADataModule(SplitDataModule[UCRUEADataset]):
     The official test split is the test set; ``val_fraction`` of the official training split (chosen
     by ``seed``) is held out for validation. ``normalize="channel"`` standardises each channel with
     the mean and std of the observed steps of the training part; padded steps stay 0.
+
+    Args:
+        name: a set in :data:`BUNDLED_UCR_UEA`.
+        val_fraction: the fraction of the official training split held out, in ``[0, 1)``.
+        normalize: ``"channel"`` or ``"none"``.
+        resample: linearly resample every series to this many steps (``None``: pad to the longest).
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes (0: load in the main process).
+        seed: chooses the validation series and seeds the shuffling.
+
+    Raises:
+        ValueError: ``val_fraction`` outside ``[0, 1)`` or an unknown ``normalize``.
     """
 
     def __init__(

@@ -76,7 +76,17 @@ _IDX_DTYPES: dict[int, type[np.generic] | np.dtype[Any]] = {
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (gzipped when the name ends in ``.gz``) into an array of its stored shape."""
+    """Read an IDX file (gzipped when the name ends in ``.gz``) into an array of its stored shape.
+
+    Args:
+        path: the IDX file.
+
+    Returns:
+        A numpy array of the header's shape and dtype, in native byte order.
+
+    Raises:
+        ValueError: bad magic number, unknown data type, or a body whose size disagrees with the header.
+    """
     path = Path(path)
     raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
@@ -120,6 +130,16 @@ def load_mnist(
 
     Reads the four standard IDX files, gzipped or not. With ``download=True`` missing files are
     fetched and checked against their SHA-256.
+
+    Args:
+        root: the data folder; the files live in ``root/<variant>/``.
+        split: ``"train"`` (60000 images) or ``"test"`` (10000).
+        variant: ``"mnist"`` or ``"fashion_mnist"``.
+        download: fetch missing files.
+
+    Raises:
+        ValueError: an unknown ``variant`` or ``split``, or files whose images and labels do not pair up.
+        FileNotFoundError: files are missing and ``download`` is False.
     """
     if variant not in ("mnist", "fashion_mnist"):
         raise ValueError(f"variant must be 'mnist' or 'fashion_mnist', got {variant!r}")
@@ -177,6 +197,15 @@ def load_cifar10(
     ``cifar-10-python.tar.gz`` when only the archive is there; ``download=True`` fetches it).
     The batches are pickles, read with a restricted unpickler (numpy arrays only: a file that asks
     for any other global is refused with ``UnsafePickleError``).
+
+    Args:
+        root: the data folder; the files live in ``root/cifar10/``.
+        split: ``"train"`` (50000 images) or ``"test"`` (10000).
+        download: fetch the archive when neither it nor the batches are there.
+
+    Raises:
+        ValueError: an unknown ``split``.
+        FileNotFoundError: the data is missing and ``download`` is False.
     """
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     return _load_cifar(root, "cifar10", split, download, names, b"labels")
@@ -192,6 +221,16 @@ def load_cifar100(
 
     ``labels="fine"`` gives the 100 classes, ``"coarse"`` the 20 superclasses. Reads
     ``cifar-100-python/{train,test}`` (pickles; extracted from ``cifar-100-python.tar.gz`` when needed).
+
+    Args:
+        root: the data folder; the files live in ``root/cifar100/``.
+        split: ``"train"`` (50000 images) or ``"test"`` (10000).
+        download: fetch the archive when neither it nor the extracted files are there.
+        labels: ``"fine"`` or ``"coarse"``.
+
+    Raises:
+        ValueError: an unknown ``split`` or ``labels``.
+        FileNotFoundError: the data is missing and ``download`` is False.
     """
     if labels not in ("fine", "coarse"):
         raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
@@ -199,12 +238,25 @@ def load_cifar100(
 
 
 class VisionDataModule(SplitDataModule[TensorDataset]):
-    """MNIST, Fashion-MNIST or CIFAR-10 as ``(x (B, C, H, W) float32, y (B,) int64)`` batches.
+    """MNIST, Fashion-MNIST, CIFAR-10 or CIFAR-100 as ``(x (B, C, H, W) float32, y (B,) int64)`` batches.
 
     The official test set is the test split; ``val_size`` images of the official training set, chosen
     by ``seed``, are the validation split. Pixels are scaled to ``[0, 1]`` and (``normalize=True``)
     standardised per channel with the training split's statistics. ``prepare_data`` downloads only
     when ``download=True``; otherwise missing files raise ``FileNotFoundError`` naming the folder.
+
+    Args:
+        name: ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"cifar100"`` (fine labels).
+        data_dir: the data folder (files under ``data_dir/<name>/``).
+        download: let ``prepare_data`` fetch missing files.
+        val_size: training images held out for validation, in ``[0, N_train)``.
+        normalize: standardise per channel with the training split's statistics.
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes (0: load in the main process).
+        seed: chooses the validation images and seeds the shuffling.
+
+    Raises:
+        ValueError: an unknown ``name`` (``val_size`` out of range raises when the data is built).
     """
 
     def __init__(
