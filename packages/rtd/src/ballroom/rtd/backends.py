@@ -123,6 +123,19 @@ def compute_bars(
     the edge collapse of Boissonnat & Pritam, which leaves the barcode unchanged. ``thresh``: a scale
     the caller knows no bar of dimension <= ``maxdim`` outlives (or starts after); the smaller of it
     and the enclosing radius is used (values within float32 rounding above it are kept).
+
+    Args:
+        M: a dense, symmetric, non-negative dissimilarity matrix ``(N, N)`` (``+inf`` allowed).
+        maxdim: the highest homology dimension (>= 0).
+        backend: ``"auto"``, ``"gph"``, ``"ripser"`` or ``"gudhi"``.
+        n_threads: giotto-ph threads (above).
+        collapse_edges: giotto-ph's edge collapse (above).
+        thresh: the persistence cut (above); ``None``: the enclosing radius.
+
+    Raises:
+        TypeError: ``M`` is a sparse matrix.
+        ValueError: ``M`` is not square, symmetric and non-negative, holds NaN, or ``maxdim < 0``.
+        ImportError: the backend is not installed.
     """
     return truncated_bars(M, maxdim, backend, n_threads, collapse_edges, thresh)[0]
 
@@ -142,6 +155,19 @@ def truncated_bars(
     scale ``thresh`` (capped at the enclosing radius, where ``b_0 = 1`` and ``b_k = 0`` for ``k >= 1``).
     A caller who knows that no class is born after ``thresh`` and finds ``essential[k] == 0`` knows that
     ``bars[k]`` is the complete barcode.
+
+    Args:
+        M: a dense, symmetric, non-negative dissimilarity matrix ``(N, N)``.
+        maxdim: the highest homology dimension (>= 0).
+        backend: ``"auto"``, ``"gph"``, ``"ripser"`` or ``"gudhi"``.
+        n_threads: giotto-ph threads (default: the CPUs available to this process).
+        collapse_edges: giotto-ph's edge collapse (the same barcode).
+        thresh: the cut; ``None``: the enclosing radius.
+
+    Raises:
+        TypeError: ``M`` is a sparse matrix.
+        ValueError: an invalid ``M`` or ``maxdim < 0``.
+        ImportError: the backend is not installed.
     """
     if maxdim < 0:
         raise ValueError(f"maxdim must be >= 0, got {maxdim}")
@@ -191,7 +217,16 @@ def critical_edges(
     enters (at ``M[b_u, b_v]``) and dies when edge ``{d_u, d_v}`` does. Zero-length bars are dropped.
     This is what makes RTD differentiable (:class:`ballroom.rtd.RTDLoss`). Runs on ONE thread by
     default: with several, giotto-ph returned different generators from run to run (observed, 0.2.4).
-    ``thresh`` as in :func:`compute_bars`.
+
+    Args:
+        M: a dense, symmetric, non-negative dissimilarity matrix ``(N, N)``.
+        dim: the homology dimension of the bars (>= 1).
+        n_threads: giotto-ph threads (``None`` or 0: one).
+        thresh: the persistence cut, as in :func:`compute_bars`.
+
+    Raises:
+        ValueError: ``dim < 1`` or an invalid ``M``.
+        ImportError: giotto-ph is not installed.
     """
     return truncated_critical_edges(M, dim, n_threads, thresh)[0]
 

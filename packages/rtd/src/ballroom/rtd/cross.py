@@ -59,6 +59,17 @@ def distances(X: np.ndarray | torch.Tensor, metric: str = "euclidean") -> np.nda
     """Pairwise distances ``(n, d) -> (n, n)`` float64 (Euclidean, not squared, by default).
 
     Any metric name of :func:`scipy.spatial.distance.pdist` is accepted.
+
+    Args:
+        X: the point cloud ``(n, d)``, ``n >= 2`` (array or tensor of real numbers).
+        metric: the :func:`~scipy.spatial.distance.pdist` metric name.
+
+    Returns:
+        The symmetric ``(n, n)`` float64 distance matrix.
+
+    Raises:
+        TypeError: ``X`` does not hold real numbers.
+        ValueError: ``X`` is not ``(n, d)`` with ``n >= 2``, or holds NaN or inf.
     """
     X = _as_cloud("X", X)
     return squareform(pdist(X, metric=metric))  # type: ignore[call-overload]  # any pdist metric name (scipy checks it); the stubs want a Literal
@@ -78,7 +89,18 @@ def _check_distances(name: str, W: np.ndarray) -> np.ndarray:
 
 
 def normalise(W: np.ndarray, norm: Norm = "quantile") -> np.ndarray:
-    """Divide ``W`` by its 0.9-quantile, median or mean over all ``n^2`` entries (zero diagonal included)."""
+    """Divide ``W`` by its 0.9-quantile, median or mean over all ``n^2`` entries (zero diagonal included).
+
+    Args:
+        W: a distance matrix ``(n, n)``.
+        norm: ``"quantile"``, ``"median"``, ``"mean"``, or ``None`` to return ``W`` unchanged.
+
+    Returns:
+        ``W`` divided by the scale, ``(n, n)``.
+
+    Raises:
+        ValueError: an unknown ``norm``, or a scale of 0.
+    """
     if norm is None:
         return W
     if norm == "quantile":
@@ -111,6 +133,20 @@ def cross_matrix_from_distances(
     strictly lower triangle of the cross block (``M[n+i, j]``, ``i > j``, and its mirror) to ``+inf``:
     the same H1 bars from fewer edges. ``use_max=True`` (experimental, not used in the paper) puts
     ``max(W, Wt)`` in the cross block and ``Wt`` in the A block.
+
+    Args:
+        W: the distance matrix ``(n, n)`` of the first cloud (symmetric, finite, >= 0, ``n >= 2``).
+        Wt: the distance matrix ``(n, n)`` of the second cloud.
+        norm: distance normalisation of each matrix: ``"quantile"`` (divide by the 0.9 quantile, the
+            paper's), ``"median"``, ``"mean"`` or ``None``.
+        fast: the ``+inf`` lower triangle of the cross block (above).
+        use_max: the max-based construction (above).
+
+    Returns:
+        ``M (2n, 2n)`` float64.
+
+    Raises:
+        ValueError: a matrix that is not a valid distance matrix, shapes that differ, or a zero scale.
     """
     W, Wt = _check_distances("W", W), _check_distances("Wt", Wt)
     if W.shape != Wt.shape:
@@ -137,7 +173,20 @@ def cross_matrix(
     use_max: bool = False,
     metric: str = "euclidean",
 ) -> np.ndarray:
-    """:func:`cross_matrix_from_distances` of the two clouds ``P (n, d1)``, ``Pt (n, d2)`` -> ``(2n, 2n)``."""
+    """:func:`cross_matrix_from_distances` of the two clouds ``P (n, d1)``, ``Pt (n, d2)`` -> ``(2n, 2n)``.
+
+    Args:
+        P: the first representation ``(n, d1)`` (array or tensor; row ``i`` is point ``i``).
+        Pt: the second representation ``(n, d2)`` of the same ``n`` points.
+        norm: distance normalisation of each matrix: ``"quantile"`` (divide by the 0.9 quantile, the
+            paper's), ``"median"``, ``"mean"`` or ``None``.
+        fast: set the strictly lower triangle of the cross block to ``+inf``.
+        use_max: the experimental max-based construction (see :func:`cross_matrix_from_distances`).
+        metric: any :func:`scipy.spatial.distance.pdist` metric name.
+
+    Returns:
+        ``M (2n, 2n)`` float64.
+    """
     A, B = _pair(P, Pt)
     return cross_matrix_from_distances(
         distances(A, metric), distances(B, metric), norm=norm, fast=fast, use_max=use_max

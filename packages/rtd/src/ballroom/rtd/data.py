@@ -31,6 +31,12 @@ class DigitsProbeDataModule(DigitsDataModule):
 
     Batches are ``(x (B, 1, 8, 8), y (B,))``; the 397 held-out images are the validation split (the
     spec's "test" images, from which the probe set is taken) and the test split is empty.
+
+    Args:
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes (0: the main process).
+        seed: fixes the 1400/397 split and the shuffling.
+        normalize: standardise with the training split's pixel mean and std.
     """
 
     def __init__(
@@ -65,6 +71,16 @@ def load_dsprites(
     of a few hundred images). Returns ``(images (N, 1, 64, 64) float32 in {0, 1}, latent classes
     (N, 6) int64, latent values (N, 6) float64)``, columns as :data:`DSPRITES_FACTORS`. The archive's
     pickled ``metadata`` entry is never loaded (``allow_pickle=False``).
+
+    Args:
+        root: the folder of the ``.npz`` archive.
+        download: fetch the archive when it is missing.
+        n: the size of the random subset (``None``: all 737,280 images).
+        seed: the seed of the subset (``np.random.default_rng``); kept in index order.
+
+    Raises:
+        FileNotFoundError: the archive is missing and ``download`` is False.
+        ValueError: the archive lacks the dSprites arrays or has other shapes, or ``n`` is out of range.
     """
     path = Path(root) / DSPRITES_FILE
     if not path.exists():

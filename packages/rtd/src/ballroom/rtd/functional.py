@@ -91,6 +91,23 @@ def cross_bars(
       experiment die at the spanning bottleneck, far below the enclosing radius of the A block.
     - ``"cross"``: one run cut at :func:`cross_threshold` (proven a priori).
     - ``"enclosing"``: one run cut at the enclosing radius of ``M`` (what any Rips computation may use).
+
+    Args:
+        M: the cross matrix ``(2n, 2n)`` (:func:`cross_matrix`), A' block first.
+        dim: the highest homology dimension computed (>= 1).
+        backend: ``"auto"`` (giotto-ph when installed, else ripser), ``"gph"``, ``"ripser"`` or
+            ``"gudhi"``.
+        n_threads: giotto-ph threads (default: the CPUs available to this process; ripser and gudhi
+            ignore it).
+        collapse_edges: giotto-ph's edge collapse (the same bars, sometimes faster).
+        threshold: ``"adaptive"``, ``"cross"`` or ``"enclosing"`` (above).
+        growth: the factor (> 1) by which the adaptive cut grows.
+
+    Returns:
+        ``{k: (m_k, 2) float64}`` finite bars ``[birth, death)`` for ``k = 0..dim``.
+
+    Raises:
+        ValueError: ``dim < 1``, an unknown ``threshold``, ``growth <= 1`` or a bad ``n_threads``.
     """
     check_int(dim, "dim", min=1)
     check_choice(threshold, "threshold", ("adaptive", "cross", "enclosing"))
@@ -130,6 +147,30 @@ def cross_barcode_from_distances(
 
     ``threshold`` chooses where persistence stops (see :func:`cross_bars`; every choice gives the same
     bars): the default ``"adaptive"`` cut is 2x faster than ``"cross"`` on 500 random points.
+
+    Args:
+        W: the distance matrix ``(n, n)`` of the first cloud (symmetric, finite, >= 0).
+        Wt: the distance matrix ``(n, n)`` of the second cloud.
+        dim: the highest homology dimension computed (>= 1).
+        norm: distance normalisation of each matrix: ``"quantile"`` (divide by the 0.9 quantile, the
+            paper's), ``"median"``, ``"mean"`` or ``None``.
+        backend: ``"auto"`` (giotto-ph when installed, else ripser), ``"gph"``, ``"ripser"`` or
+            ``"gudhi"``.
+        fast: set the strictly lower triangle of the cross block to ``+inf`` (the same H1 bars from
+            fewer edges).
+        use_max: the experimental construction (cross block ``max(W, Wt)``, A block ``Wt``), not used
+            in the paper.
+        n_threads: giotto-ph threads (default: the CPUs available to this process; ripser and gudhi
+            ignore it).
+        collapse_edges: giotto-ph's edge collapse (the same bars, sometimes faster).
+        threshold: where persistence stops: ``"adaptive"``, ``"cross"`` or ``"enclosing"`` (see
+            :func:`cross_bars`; every choice gives the same bars).
+
+    Returns:
+        ``{k: (m_k, 2) float64}`` finite bars ``[birth, death)`` for ``k = 0..dim``.
+
+    Raises:
+        ValueError: a matrix that is not a valid distance matrix, or shapes that differ.
     """
     M = cross_matrix_from_distances(W, Wt, norm=norm, fast=fast, use_max=use_max)
     return cross_bars(M, dim, backend, n_threads, collapse_edges, threshold)
@@ -151,6 +192,32 @@ def cross_barcode(
     """R-Cross-Barcode of ``(P, Pt)``: finite bars ``{k: (m_k, 2) float64}`` for ``k = 0..dim``.
 
     H0 is always empty (every vertex is joined to the A' block at filtration 0); RTD uses H1.
+
+    Args:
+        P: the first representation ``(n, d1)`` (array or tensor; row ``i`` is point ``i``).
+        Pt: the second representation ``(n, d2)`` of the same ``n`` points.
+        dim: the highest homology dimension computed (>= 1).
+        norm: distance normalisation of each matrix: ``"quantile"`` (divide by the 0.9 quantile, the
+            paper's), ``"median"``, ``"mean"`` or ``None``.
+        backend: ``"auto"`` (giotto-ph when installed, else ripser), ``"gph"``, ``"ripser"`` or
+            ``"gudhi"``.
+        fast: set the strictly lower triangle of the cross block to ``+inf`` (the same H1 bars from
+            fewer edges).
+        use_max: the experimental construction (cross block ``max(W, Wt)``, A block ``Wt``), not used
+            in the paper.
+        metric: any :func:`scipy.spatial.distance.pdist` metric name.
+        n_threads: giotto-ph threads (default: the CPUs available to this process; ripser and gudhi
+            ignore it).
+        collapse_edges: giotto-ph's edge collapse (the same bars, sometimes faster).
+        threshold: where persistence stops: ``"adaptive"``, ``"cross"`` or ``"enclosing"`` (see
+            :func:`cross_bars`; every choice gives the same bars).
+
+    Returns:
+        ``{k: (m_k, 2) float64}`` finite bars ``[birth, death)`` for ``k = 0..dim``.
+
+    Raises:
+        TypeError: ``P`` or ``Pt`` does not hold real numbers.
+        ValueError: not ``(n, d)`` clouds of the same ``n >= 2`` points, NaN or inf, or ``dim < 1``.
     """
     check_int(dim, "dim", min=1)  # before the distances: a bad dim fails fast, not in the backend
     A, B = _pair(P, Pt)
@@ -180,7 +247,31 @@ def rtd_1(
     """Asymmetric RTD: total length of the H1 R-Cross-Barcode of ``(P, Pt)`` (summed in float64).
 
     One direction only: the official ``rtd1(P, Q)`` is the *symmetric* mean, :func:`rtd_sym` here.
-    ``threshold``: where persistence stops (see :func:`cross_bars`; every choice gives the same value).
+
+    Args:
+        P: the first representation ``(n, d1)`` (array or tensor; row ``i`` is point ``i``).
+        Pt: the second representation ``(n, d2)`` of the same ``n`` points.
+        norm: distance normalisation of each matrix: ``"quantile"`` (divide by the 0.9 quantile, the
+            paper's), ``"median"``, ``"mean"`` or ``None``.
+        backend: ``"auto"`` (giotto-ph when installed, else ripser), ``"gph"``, ``"ripser"`` or
+            ``"gudhi"``.
+        fast: set the strictly lower triangle of the cross block to ``+inf`` (the same H1 bars from
+            fewer edges).
+        use_max: the experimental construction (cross block ``max(W, Wt)``, A block ``Wt``), not used
+            in the paper.
+        metric: any :func:`scipy.spatial.distance.pdist` metric name.
+        n_threads: giotto-ph threads (default: the CPUs available to this process; ripser and gudhi
+            ignore it).
+        collapse_edges: giotto-ph's edge collapse (the same bars, sometimes faster).
+        threshold: where persistence stops: ``"adaptive"``, ``"cross"`` or ``"enclosing"`` (see
+            :func:`cross_bars`; every choice gives the same bars).
+
+    Returns:
+        ``rtd_1(P, Pt)``, a Python float ``>= 0``.
+
+    Raises:
+        TypeError: ``P`` or ``Pt`` does not hold real numbers.
+        ValueError: not ``(n, d)`` clouds of the same ``n >= 2`` points, or NaN or inf.
     """
     bars = cross_barcode(P, Pt, 1, norm, backend, fast, use_max, metric, n_threads, collapse_edges, threshold)
     return _total(bars, 1)
@@ -211,7 +302,8 @@ def rtd_sym(
         P, Pt: two representations ``(n, d1)``, ``(n, d2)`` of the same ``n`` points (arrays or tensors).
         norm: distance normalisation of each cloud (``"quantile"``: divide by the 0.9 quantile, the paper's).
         backend: ``"auto"``, ``"gph"`` (giotto-ph), ``"ripser"`` or ``"gudhi"``.
-        fast: build the cross matrix with the vectorised path (same values).
+        fast: set the strictly lower triangle of the cross block to ``+inf`` (the same value from fewer
+            edges).
         use_max: the max-based cross block (an official variant).
         metric: any :func:`scipy.spatial.distance.pdist` metric.
         n_threads: threads of the persistence backend.
@@ -249,7 +341,29 @@ def rtd_sym_batch(
 
     giotto-ph gains only ~1.2x from a second thread on these sizes, so independent barcodes in parallel
     processes use two cores better: the paper's 7 cluster comparisons take ~6.5 s instead of ~13 s on
-    2 cores. Same values as the loop (tested). ``threshold``: see :func:`cross_bars`. Workers are forked on Linux (they inherit the imports) and spawned elsewhere.
+    2 cores. Same values as the loop (tested). Workers are forked on Linux (they inherit the imports)
+    and spawned elsewhere.
+
+    Args:
+        pairs: ``(P (n, d1), Pt (n, d2))`` pairs (arrays or tensors); ``n`` may differ between pairs.
+        n_jobs: worker processes (default: the CPUs available; 1 computes in this process).
+        norm: distance normalisation of each matrix: ``"quantile"`` (divide by the 0.9 quantile, the
+            paper's), ``"median"``, ``"mean"`` or ``None``.
+        backend: ``"auto"`` (giotto-ph when installed, else ripser), ``"gph"``, ``"ripser"`` or
+            ``"gudhi"``.
+        fast: set the strictly lower triangle of the cross block to ``+inf`` (the same H1 bars from
+            fewer edges).
+        use_max: the experimental construction (cross block ``max(W, Wt)``, A block ``Wt``), not used
+            in the paper.
+        metric: any :func:`scipy.spatial.distance.pdist` metric name.
+        threshold: where persistence stops: ``"adaptive"``, ``"cross"`` or ``"enclosing"`` (see
+            :func:`cross_bars`; every choice gives the same bars).
+
+    Returns:
+        One symmetric RTD (a Python float) per pair, in order.
+
+    Raises:
+        ValueError: ``n_jobs < 1``, or a pair that is not two clouds of the same points.
     """
     clouds = [_pair(P, Pt) for P, Pt in pairs]
     dists = [(distances(A, metric), distances(B, metric)) for A, B in clouds]
@@ -353,6 +467,40 @@ def rtd(
     ``return_subsets=True`` returns :class:`RTDTrials` ``(value, values, subsets)`` instead of the mean:
     the per-trial ``rtd_sym`` values and the row indices each trial used (pass them back as
     ``indices=`` to recompute exactly these trials, e.g. on other representations of the same points).
+
+    Args:
+        P: the first representation ``(n, d1)`` (array or tensor; row ``i`` is point ``i``).
+        Pt: the second representation ``(n, d2)`` of the same ``n`` points.
+        trials: the number of random subsets (ignored when ``indices`` is given).
+        batch: the subset size (>= 2; the whole cloud when ``n <= batch``).
+        rng: a ``np.random.Generator`` or a seed for ``sampler="generator"``.
+        sampler: ``"generator"`` or ``"legacy"`` (above).
+        indices: explicit subsets, one 1-D array of distinct row indices per trial.
+        progress: show a tqdm bar over the trials (``n_jobs=1`` only).
+        norm: distance normalisation of each matrix: ``"quantile"`` (divide by the 0.9 quantile, the
+            paper's), ``"median"``, ``"mean"`` or ``None``.
+        backend: ``"auto"`` (giotto-ph when installed, else ripser), ``"gph"``, ``"ripser"`` or
+            ``"gudhi"``.
+        fast: set the strictly lower triangle of the cross block to ``+inf`` (the same H1 bars from
+            fewer edges).
+        use_max: the experimental construction (cross block ``max(W, Wt)``, A block ``Wt``), not used
+            in the paper.
+        metric: any :func:`scipy.spatial.distance.pdist` metric name.
+        n_threads: giotto-ph threads (default: the CPUs available to this process; ripser and gudhi
+            ignore it).
+        collapse_edges: giotto-ph's edge collapse (the same bars, sometimes faster).
+        n_jobs: ``1``, ``None`` or ``k > 1`` (above).
+        threshold: where persistence stops: ``"adaptive"``, ``"cross"`` or ``"enclosing"`` (see
+            :func:`cross_bars`; every choice gives the same bars).
+        return_subsets: return :class:`RTDTrials` instead of the mean.
+
+    Returns:
+        The mean symmetric RTD over the trials (a Python float), or :class:`RTDTrials`.
+
+    Raises:
+        TypeError: ``P`` or ``Pt`` does not hold real numbers.
+        ValueError: bad clouds, ``trials < 1``, ``batch < 2``, an unknown ``sampler`` or bad
+            ``indices``.
     """
     A, B = _pair(P, Pt)
     n = A.shape[0]
@@ -481,6 +629,17 @@ def vr_barcode(
     """Plain Vietoris-Rips barcode of one cloud ``X (n, d)``: finite bars ``{k: (m_k, 2)}``, ``k = 0..dim``.
 
     No normalisation by default; entries below ``1e-6 * mean(W)`` are set to 0 as in the cross matrix.
+
+    Args:
+        X: the point cloud ``(n, d)`` (array or tensor).
+        dim: the highest homology dimension computed (>= 1).
+        backend: ``"auto"`` (giotto-ph when installed, else ripser), ``"gph"``, ``"ripser"`` or
+            ``"gudhi"``.
+        metric: any :func:`scipy.spatial.distance.pdist` metric name.
+        norm: ``None`` (default), ``"quantile"``, ``"median"`` or ``"mean"`` (see :func:`normalise`).
+
+    Returns:
+        ``{k: (m_k, 2) float64}`` finite bars for ``k = 0..dim``.
     """
     W = normalise(distances(X, metric), norm)
     W = np.where(W < ZERO_TOL * np.mean(W), 0.0, W)

@@ -27,6 +27,16 @@ class ProbeClassifier(ClassifierModule):
     zoo-named probe back into the plain network. Optimiser: AdamW at ``lr`` (1e-3) with ``weight_decay``
     (0: Adam). Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``. :meth:`representations`
     returns each hidden layer's activations; the last one is the penultimate representation.
+
+    Args:
+        model: a zoo name or a built network with ``representations(x)`` (above).
+        model_kwargs: keyword arguments of the zoo builder.
+        num_classes: the number of classes (of the accuracy metrics).
+        lr: the AdamW learning rate.
+        weight_decay: the AdamW weight decay.
+
+    Raises:
+        TypeError: the network has no ``representations`` method.
     """
 
     def __init__(

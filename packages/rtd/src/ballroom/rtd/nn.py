@@ -65,6 +65,20 @@ class RTDLoss(nn.Module):
     Its value equals :func:`ballroom.rtd.rtd_sym` up to float32 rounding inside the homology backend.
     Needs giotto-ph (for the critical edges). Persistence is piecewise constant in the pairing, so the
     gradient is exact wherever no two filtration values tie.
+
+    Args:
+        norm: distance normalisation of each cloud: ``"quantile"`` (0.9 quantile, the paper's),
+            ``"median"``, ``"mean"`` or ``None``.
+        symmetric: return ``rtd_sym`` (the mean of both directions) rather than ``rtd_1(P, Pt)``.
+        fast: set the strictly lower triangle of the cross block to ``+inf`` (the same bars from fewer
+            edges).
+        n_threads: giotto-ph threads for the critical edges (default: one; see
+            :func:`ballroom.rtd.critical_edges`).
+
+    Raises:
+        ValueError: an unknown ``norm``; in ``forward``, inputs that are not ``(n, d)`` with the same
+            ``n >= 2``, or hold NaN or inf.
+        TypeError: in ``forward``, inputs that are not floating point.
     """
 
     def __init__(

@@ -13,7 +13,18 @@ def plot_barcode(bars: dict[int, np.ndarray] | np.ndarray, ax: Any = None, title
     """Draw bars ``[birth, death)`` as horizontal segments, one colour per homology dimension.
 
     ``bars`` is a ``{dim: (m, 2)}`` dict (as :func:`ballroom.rtd.cross_barcode` returns) or one
-    ``(m, 2)`` array. Returns the matplotlib ``Axes``.
+    ``(m, 2)`` array (drawn as H1).
+
+    Args:
+        bars: the barcode (above).
+        ax: the matplotlib ``Axes`` to draw on (``None``: a new 5x3 figure).
+        title: the axes title (default ``"barcode"``).
+
+    Returns:
+        The matplotlib ``Axes``.
+
+    Raises:
+        ImportError: matplotlib is not installed.
     """
     try:
         import matplotlib.pyplot as plt

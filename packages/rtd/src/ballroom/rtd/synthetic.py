@@ -18,6 +18,13 @@ def clusters_experiment(
     With the legacy global RNG seeded by ``seed`` (the paper: 7), 60 groups of 5 points are drawn by
     ``np.random.multivariate_normal(0, I_2, 5)``, one call per group. The k-cluster cloud moves group
     ``i`` by ``10 (cos t, sin t)``, ``t = 2 pi (i mod k) / k``. The global RNG state is restored afterwards.
+
+    Args:
+        seed: the seed of numpy's legacy global RNG (the paper: 7).
+        counts: the cluster counts ``k`` to build (default :data:`CLUSTER_COUNTS`).
+
+    Returns:
+        ``(base (300, 2) float64, {k: (300, 2) float64})``.
     """
     state = np.random.get_state()
     try:
@@ -52,6 +59,14 @@ def rings_variant(k: int, n_rings: int = 5, points: int = 100) -> np.ndarray:
 
 
 def rings_experiment(n_rings: int = 5, points: int = 100) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """``(base, {k: variant k})``: the base is variant 1 (distinct rings), compared with variants 1..n_rings."""
+    """``(base, {k: variant k})``: the base is variant 1 (distinct rings), compared with variants 1..n_rings.
+
+    Args:
+        n_rings: the number of rings (and variants).
+        points: points per ring.
+
+    Returns:
+        ``(base (n_rings * points, 2), {k: (n_rings * points, 2)})`` float64 (see :func:`rings_variant`).
+    """
     variants = {k: rings_variant(k, n_rings, points) for k in range(1, n_rings + 1)}
     return variants[1], variants
