@@ -56,7 +56,20 @@ def _tree(rng: np.random.Generator, depth: int, max_depth: int, max_args: int) -
 
 
 def evaluate_listops(tokens: list[str]) -> int:
-    """Value of a token list like ``["[MAX", "4", "[MIN", "2", "3", "]", "]"]``."""
+    """Value of a token list like ``["[MAX", "4", "[MIN", "2", "3", "]", "]"]``.
+
+    ``[MED`` takes ``int(np.median(...))`` (the floor of the mean of the two middle values for an
+    even count); ``[SM`` is the sum modulo 10.
+
+    Args:
+        tokens: the expression's tokens (digits, operators and ``"]"``).
+
+    Returns:
+        The value, 0..9.
+
+    Raises:
+        ValueError: the tokens do not form exactly one expression.
+    """
     stack: list[list[int | str]] = [[]]
     for t in tokens:
         if t in OPS:
@@ -83,7 +96,23 @@ def evaluate_listops(tokens: list[str]) -> int:
 def generate_listops(
     n: int, max_depth: int = 6, max_args: int = 5, min_len: int = 20, max_len: int = 100, seed: int = 0
 ) -> tuple[list[list[str]], list[int]]:
-    """``n`` expressions (token lists) with ``min_len < len < max_len`` and their labels (0..9)."""
+    """``n`` expressions (token lists) with ``min_len < len < max_len`` and their labels (0..9).
+
+    Args:
+        n: the number of expressions (>= 1).
+        max_depth: the deepest operator nesting; a node at this depth is always a digit.
+        max_args: the most arguments of an operator (at least 2 are drawn).
+        min_len: expressions must be longer than this many tokens.
+        max_len: expressions must be shorter than this many tokens.
+        seed: the seed of ``np.random.default_rng``.
+
+    Returns:
+        ``(expressions, labels)``, two lists of length ``n``.
+
+    Raises:
+        ValueError: ``n < 1`` or not ``0 <= min_len < max_len``.
+        RuntimeError: the length window is too narrow to fill in ``200 n + 10000`` draws.
+    """
     if not 0 <= min_len < max_len or n < 1:
         raise ValueError(
             f"need n >= 1 and 0 <= min_len < max_len, got n={n}, min_len={min_len}, max_len={max_len}"
@@ -119,8 +148,17 @@ def read_listops_tsv(path: str | os.PathLike[str]) -> tuple[list[list[str]], lis
     """Read an LRA ListOps TSV (header ``Source<TAB>Target``) into token lists and labels.
 
     As in the LRA input pipeline, the parentheses of the tree notation are dropped, so
-    ``( ( [MAX 2 ) 9 ) ]`` becomes ``[MAX 2 9 ]``. Raises ``ValueError`` naming the line on an
-    unknown token or a label outside 0..9.
+    ``( ( [MAX 2 ) 9 ) ]`` becomes ``[MAX 2 9 ]``.
+
+    Args:
+        path: the TSV file.
+
+    Returns:
+        ``(expressions, labels)``: token lists and ints 0..9, in file order.
+
+    Raises:
+        ValueError: a wrong header, a row without two columns, an unknown token or a label outside
+            0..9 (naming the line).
     """
     exprs, labels = [], []
     with open(path, newline="") as fh:
@@ -175,6 +213,12 @@ def trim_padding(batch: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
 
     Right-padded batches become as long as their longest sequence, not the data set's ``max_len``:
     the outputs are unchanged (padded positions leave every sum) and short batches run faster.
+
+    Args:
+        batch: samples ``(tokens (L,), y (), padding_mask (L,))``, as a DataLoader hands them over.
+
+    Returns:
+        ``(tokens (B, L'), y (B,), padding_mask (B, L'))`` with ``L'`` the longest unpadded length.
     """
     x, y, mask = (torch.stack(t) for t in zip(*batch))
     keep = int((~mask).sum(1).max())
@@ -189,6 +233,20 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
     TSVs are read instead (train/val/test as shipped, padded to ``max_len``; longer sequences are
     rejected); ``download``/``sha256`` are passed to :func:`load_lra_listops`. Batches are trimmed
     to their longest sequence (:func:`trim_padding`).
+
+    Args:
+        n_train: procedural training expressions.
+        n_test: procedural test expressions (also the validation set).
+        max_depth: the generator's deepest nesting (see :func:`generate_listops`).
+        max_args: the generator's most arguments per operator.
+        min_len: generated expressions are longer than this.
+        max_len: generated expressions are shorter than this; also the padded length (LRA files too).
+        batch_size: the batch size of every dataloader.
+        seed: the generator's seed and the training shuffle's.
+        num_workers: dataloader worker processes.
+        root: the folder of the LRA TSVs (``None``: procedural data).
+        download: fetch the LRA release when ``root`` lacks it.
+        sha256: the expected SHA-256 of the LRA archive (required with ``download``).
     """
 
     vocab_size = len(LISTOPS_VOCAB)
@@ -270,9 +328,18 @@ def stdlib_corpus(modules: tuple[str, ...] = STDLIB_MODULES) -> str:
 class CharLMDataModule(pl.LightningDataModule):
     """Character LM batches ``(tokens (B, context), targets (B, context))`` from :func:`stdlib_corpus`.
 
-    The first 90 % of the text trains (random windows each epoch, ``steps_per_epoch`` batches), the
-    last 10 % validates (consecutive non-overlapping windows). ``vocab`` = sorted characters of the
-    whole corpus.
+    The first 90 % of the text trains (``steps_per_epoch`` batches of random windows, drawn from
+    ``seed`` each time :meth:`train_dataloader` is called, so every epoch of one fit sees the same
+    windows in the same order unless the Trainer reloads the dataloader), the last 10 % validates
+    (consecutive non-overlapping windows). ``vocab`` = sorted characters of the whole corpus.
+
+    Args:
+        context: the window length (tokens per sample).
+        batch_size: training batch size (validation batches are 4x larger).
+        steps_per_epoch: training batches per dataloader.
+        seed: the seed of the training windows' start positions.
+        modules: the standard-library modules whose source forms the corpus.
+        val_windows: the most validation windows.
     """
 
     def __init__(

@@ -31,7 +31,17 @@ FeatureMap = Literal["sigmoid", "relu"] | Callable[[Tensor], Tensor]
 
 
 def resolve_feature_map(name: FeatureMap) -> Callable[[Tensor], Tensor]:
-    """``"sigmoid"`` (the reference core), ``"relu"`` (the LRA code: ``relu(x) + 1e-6``) or a callable."""
+    """``"sigmoid"`` (the reference core), ``"relu"`` (the LRA code: ``relu(x) + 1e-6``) or a callable.
+
+    Args:
+        name: ``"sigmoid"``, ``"relu"`` or a callable (returned as is).
+
+    Returns:
+        The element-wise feature map ``Tensor -> Tensor``.
+
+    Raises:
+        ValueError: any other name.
+    """
     if callable(name):
         return name
     if name == "sigmoid":
@@ -116,6 +126,31 @@ def flow_attention(
 
     ``recompute=True`` keeps only ``q``, ``k``, ``v`` for the backward pass and recomputes the rest
     there (activation checkpointing): about SDPA's activation memory for one more forward pass.
+
+    Args:
+        q: queries ``(B, H, L, D)``, floating point.
+        k: keys ``(B, H, S, D)``.
+        v: values ``(B, H, S, Dv)``.
+        causal: causal self-attention (needs ``L == S``).
+        eps: the ``epsilon`` added to both factors of each of the four flows (>= 0).
+        source_clamp: clamp the conserved outgoing flow to ``[-c, c]`` (the official core: 1);
+            ``None``: no clamp.
+        feature_map: ``"sigmoid"`` (the reference core), ``"relu"`` (``relu(x) + 1e-6``, the LRA code)
+            or a callable applied element-wise.
+        competition: the softmax competition among sources (``False``: the paper's ablation).
+        allocation: the sigmoid allocation gate on sinks (``False``: the paper's ablation).
+        key_padding_mask: ``(B, S)`` bool, True on padded keys.
+        query_padding_mask: ``(B, L)`` bool, True on padded queries (above).
+        chunk_size: positions per block of the causal aggregation (>= 1).
+        recompute: activation checkpointing (above).
+
+    Returns:
+        ``(B, H, L, Dv)`` in the input dtype.
+
+    Raises:
+        ValueError: shapes that do not pair up, ``L != S`` with ``causal``, bad masks (or a sample
+            with no valid position), ``eps < 0``, ``source_clamp <= 0``, ``chunk_size < 1``, or an
+            unknown ``feature_map``.
     """
     _check(q, k, v, causal)
     check_positive(eps, "eps", strict=False)
@@ -290,7 +325,28 @@ def causal_flow_attention_naive(
     competition: bool = True,
     allocation: bool = True,
 ) -> Tensor:
-    """The official causal formulation (materialised ``(B, H, L, D, Dv)`` prefix states): the test oracle."""
+    """The official causal formulation (materialised ``(B, H, L, D, Dv)`` prefix states): the test oracle.
+
+    No padding masks; inputs are not cast (no float32 accumulation for half precision).
+
+    Args:
+        q: queries ``(B, H, L, D)``, floating point.
+        k: keys ``(B, H, L, D)``.
+        v: values ``(B, H, L, Dv)``.
+        eps: the ``epsilon`` added to both factors of each of the four flows (>= 0).
+        source_clamp: clamp the conserved outgoing flow to ``[-c, c]`` (the official core: 1);
+            ``None``: no clamp.
+        feature_map: ``"sigmoid"`` (the reference core), ``"relu"`` (``relu(x) + 1e-6``, the LRA code)
+            or a callable applied element-wise.
+        competition: the softmax competition among sources (``False``: the paper's ablation).
+        allocation: the sigmoid allocation gate on sinks (``False``: the paper's ablation).
+
+    Returns:
+        ``(B, H, L, Dv)``.
+
+    Raises:
+        ValueError: shapes that do not pair up or differ in length.
+    """
     _check(q, k, v, True)
     b, _, length, _ = q.shape
     ones = torch.ones(b, 1, length, device=q.device, dtype=q.dtype)
@@ -318,6 +374,26 @@ def flow_attention_quadratic(
     """Flow-Attention written with explicit ``(L, S)`` matrices and loops over positions (tests only).
 
     An independent transcription of the spec's equations (1-based causal positions), ``O(L S D)``.
+    No padding masks.
+
+    Args:
+        q: queries ``(B, H, L, D)``, floating point.
+        k: keys ``(B, H, S, D)``.
+        v: values ``(B, H, S, Dv)``.
+        causal: the causal formulation (needs ``L == S``).
+        eps: the ``epsilon`` added to both factors of each of the four flows (>= 0).
+        source_clamp: clamp the conserved outgoing flow to ``[-c, c]`` (the official core: 1);
+            ``None``: no clamp.
+        feature_map: ``"sigmoid"`` (the reference core), ``"relu"`` (``relu(x) + 1e-6``, the LRA code)
+            or a callable applied element-wise.
+        competition: the softmax competition among sources (``False``: the paper's ablation).
+        allocation: the sigmoid allocation gate on sinks (``False``: the paper's ablation).
+
+    Returns:
+        ``(B, H, L, Dv)``.
+
+    Raises:
+        ValueError: shapes that do not pair up, or ``L != S`` with ``causal``.
     """
     _check(q, k, v, causal)
     phi = resolve_feature_map(feature_map)

@@ -38,7 +38,19 @@ def _check_optimiser(lr: float, weight_decay: float, warmup_steps: int, total_st
 def warmup_linear_decay(
     optimizer: torch.optim.Optimizer, warmup: int, total: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ``warmup`` steps, then linear decay to 0 at ``total`` (a triangular one-cycle)."""
+    """Linear warm-up over ``warmup`` steps, then linear decay to 0 at ``total`` (a triangular one-cycle).
+
+    Args:
+        optimizer: the optimiser to schedule.
+        warmup: warm-up steps (``0 <= warmup < total``).
+        total: the step at which the factor reaches 0.
+
+    Returns:
+        A ``LambdaLR``, to be stepped once per optimiser step.
+
+    Raises:
+        ValueError: not ``0 <= warmup < total``.
+    """
     _check_schedule(warmup, total)
 
     def factor(step: int) -> float:
@@ -95,6 +107,20 @@ class FlowformerClassifierModule(_WarmupAdamW, ClassifierModule):
     (None = off). Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``.
     The attention and its options are zoo overrides: ``model_kwargs={"attention": "softmax"}`` or
     ``{"source_clamp": 5.0}``.
+
+    Args:
+        model: a zoo name or a built network.
+        model_kwargs: overrides of the zoo entry.
+        num_classes: the number of classes (must match a linear ``head``).
+        lr: the AdamW peak learning rate (> 0).
+        weight_decay: AdamW weight decay (>= 0) of the matrices (not of biases, norms, positions).
+        warmup_steps: linear warm-up steps (``< total_steps`` when a schedule is used).
+        total_steps: steps of the warm-up/decay schedule; 0 keeps ``lr`` constant.
+        grad_clip: gradient-norm clipping when the Trainer sets none; ``None`` or 0: off.
+        mask_is_valid: the batches' mask is True on observed steps (inverted before use).
+
+    Raises:
+        ValueError: bad optimiser settings or a ``num_classes`` the network's head does not have.
     """
 
     def __init__(
@@ -150,6 +176,18 @@ class FlowformerLMModule(_WarmupAdamW, pl.LightningModule):
     token, token-weighted over the whole validation set) and ``val/bpc`` (bits per character).
     The network's vocabulary must cover the data module's (checked at setup). Optimiser and
     schedule as :class:`FlowformerClassifierModule`.
+
+    Args:
+        model: a zoo name or a built network.
+        model_kwargs: overrides of the zoo entry (must be empty for a built network).
+        lr: the AdamW peak learning rate (> 0).
+        weight_decay: AdamW weight decay (>= 0) of the matrices (not of biases, norms, positions).
+        warmup_steps: linear warm-up steps (``< total_steps`` when a schedule is used).
+        total_steps: steps of the warm-up/decay schedule; 0 keeps ``lr`` constant.
+        grad_clip: gradient-norm clipping when the Trainer sets none; ``None`` or 0: off.
+
+    Raises:
+        ValueError: bad optimiser settings.
     """
 
     def __init__(

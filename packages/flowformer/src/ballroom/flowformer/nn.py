@@ -110,6 +110,28 @@ class FlowAttention(_MultiHead):
     ``causal_impl="naive"`` switches the causal aggregation to the official materialised prefix
     states (``O(L D Dv)`` memory; for checks), ``chunk_size`` sets the chunked path's block size,
     ``recompute=True`` trades one extra forward pass for activation memory (see ``flow_attention``).
+
+    Args:
+        d_input: the feature size of ``queries``, ``keys`` and ``values``.
+        d_model: the total width of the heads (divisible by ``n_heads``).
+        d_output: the output feature size.
+        n_heads: the number of heads.
+        causal: causal self-attention (needs ``L == S``).
+        dropout: dropout on the output projection, in ``[0, 1)``.
+        eps: the ``epsilon`` added to both factors of each of the four flows (>= 0).
+        source_clamp: clamp the conserved outgoing flow to ``[-c, c]`` (the official core: 1);
+            ``None``: no clamp.
+        feature_map: ``"sigmoid"`` (the reference core), ``"relu"`` (``relu(x) + 1e-6``, the LRA code)
+            or a callable applied element-wise.
+        competition: the softmax competition among sources (``False``: the paper's ablation).
+        allocation: the sigmoid allocation gate on sinks (``False``: the paper's ablation).
+        chunk_size: positions per block of the chunked causal path (>= 1).
+        causal_impl: ``"chunked"`` (default) or ``"naive"`` (no padding masks).
+        recompute: activation checkpointing (see :func:`~ballroom.flowformer.functional.flow_attention`).
+
+    Raises:
+        ValueError: a size below 1, ``d_model`` not divisible by ``n_heads``, ``dropout`` outside
+            ``[0, 1)``, an unknown ``causal_impl``, ``eps < 0`` or ``chunk_size < 1``.
     """
 
     def __init__(
@@ -169,7 +191,25 @@ class FlowAttention(_MultiHead):
 
 
 class LinearAttention(_MultiHead):
-    """Katharopoulos et al.'s linear attention: ``phi = elu + 1``, normaliser ``phiQ_i . sum_j phiK_j`` (+eps)."""
+    """Katharopoulos et al.'s linear attention: ``phi = elu + 1``, normaliser ``phiQ_i . sum_j phiK_j`` (+eps).
+
+    ``forward(queries (B, L, d_input), keys (B, S, d_input), values (B, S, d_input),
+    key_padding_mask (B, S) | None) -> (B, L, d_output)``.
+
+    Args:
+        d_input: the feature size of ``queries``, ``keys`` and ``values``.
+        d_model: the total width of the heads (divisible by ``n_heads``).
+        d_output: the output feature size.
+        n_heads: the number of heads.
+        causal: causal self-attention (needs ``L == S``).
+        dropout: dropout on the output projection, in ``[0, 1)``.
+        eps: added to the normaliser.
+        chunk_size: positions per block of the causal prefix product.
+
+    Raises:
+        ValueError: a size below 1, ``d_model`` not divisible by ``n_heads`` or ``dropout`` outside
+            ``[0, 1)``.
+    """
 
     def __init__(
         self,
@@ -200,7 +240,24 @@ class LinearAttention(_MultiHead):
 
 
 class SoftmaxAttention(_MultiHead):
-    """Softmax attention through ``F.scaled_dot_product_attention`` (flash/memory-efficient kernels when available)."""
+    """Softmax attention through ``F.scaled_dot_product_attention`` (flash/memory-efficient kernels when available).
+
+    ``forward(queries (B, L, d_input), keys (B, S, d_input), values (B, S, d_input),
+    key_padding_mask (B, S) | None) -> (B, L, d_output)``.
+
+    Args:
+        d_input: the feature size of ``queries``, ``keys`` and ``values``.
+        d_model: the total width of the heads (divisible by ``n_heads``).
+        d_output: the output feature size.
+        n_heads: the number of heads.
+        causal: causal attention (``is_causal`` of SDPA); note that it is dropped when a
+            ``key_padding_mask`` is given.
+        dropout: dropout on the output projection, in ``[0, 1)``.
+
+    Raises:
+        ValueError: a size below 1, ``d_model`` not divisible by ``n_heads`` or ``dropout`` outside
+            ``[0, 1)``.
+    """
 
     def __init__(
         self,
@@ -251,7 +308,19 @@ def build_attention(
     dropout: float = 0.0,
     **flow_kwargs: object,
 ) -> nn.Module:
-    """Deprecated: use the attention classes (``ATTENTIONS[kind](d_model, d_model, d_model, n_heads, ...)``)."""
+    """Deprecated: use the attention classes (``ATTENTIONS[kind](d_model, d_model, d_model, n_heads, ...)``).
+
+    Args:
+        kind: a key of :data:`ATTENTIONS` or an attention class.
+        d_model: the input, head and output width.
+        n_heads: the number of heads.
+        causal: causal self-attention.
+        dropout: dropout on the output projection.
+        **flow_kwargs: options of :class:`FlowAttention` (ignored by the baselines).
+
+    Returns:
+        The attention module; a ``DeprecationWarning`` is issued.
+    """
     warnings.warn(
         "build_attention is deprecated: construct the attention class directly, e.g. "
         "FlowAttention(d_model, d_model, d_model, n_heads, causal=..., dropout=...), or look it up in ATTENTIONS",
@@ -268,6 +337,15 @@ class FlowformerBlock(nn.Module):
 
     The attention is ``attention_class(attention)(d_model, d_model, d_model, n_heads, causal=causal,
     dropout=dropout, **attention_kwargs)``.
+
+    Args:
+        d_model: the model width.
+        n_heads: attention heads.
+        d_ff: the hidden width of the MLP.
+        attention: an attention class or its name in :data:`ATTENTIONS`.
+        causal: causal attention.
+        dropout: dropout in the attention output and the MLP.
+        **attention_kwargs: keyword arguments of the attention class.
     """
 
     def __init__(
@@ -305,6 +383,20 @@ class FlowformerEncoder(nn.Module):
     ``attention`` is an attention class (:class:`FlowAttention`, :class:`LinearAttention`,
     :class:`SoftmaxAttention` or any class with their constructor and ``forward``) or its name in
     :data:`ATTENTIONS`; ``attention_kwargs`` go to that class (e.g. ``source_clamp=5.0`` for Flow).
+    ``forward(x (B, L, d_model), key_padding_mask (B, L) | None) -> (B, L, d_model)``.
+
+    Args:
+        d_model: the model width.
+        n_heads: attention heads.
+        d_ff: the hidden width of the MLP.
+        attention: an attention class or its name in :data:`ATTENTIONS`.
+        depth: the number of blocks.
+        causal: causal attention in every block.
+        dropout: dropout in every block.
+        **attention_kwargs: keyword arguments of the attention class.
+
+    Raises:
+        ValueError: an unknown ``attention``.
     """
 
     def __init__(
@@ -361,6 +453,25 @@ class FlowformerClassifier(nn.Module):
 
     ``forward(x, key_padding_mask=None)``: ``x (B, L)`` token ids or ``(B, L, in_features)``;
     ``key_padding_mask (B, L)`` True on padding. Returns logits ``(B, num_classes)``.
+
+    Args:
+        num_classes: the number of classes.
+        vocab_size: the token vocabulary (give this or ``in_features``).
+        in_features: the feature size of continuous inputs (give this or ``vocab_size``).
+        d_model: the model width.
+        depth: the number of encoder blocks.
+        n_heads: attention heads.
+        d_ff: the hidden width of each block's MLP.
+        max_len: the longest input sequence (the size of the position table, plus 1 for CLS).
+        attention: an attention class or its name in :data:`ATTENTIONS`.
+        pooling: ``"cls"`` (a learned CLS token) or ``"mean"`` (the mean over unpadded positions).
+        positions: ``"learned"`` or ``"sinusoidal"`` (fixed) position codes.
+        dropout: dropout in every block.
+        **attention_kwargs: keyword arguments of the attention class.
+
+    Raises:
+        ValueError: both or neither of ``vocab_size`` and ``in_features``, a size below 1, or an
+            unknown ``pooling`` or ``positions``; in ``forward``, bad inputs or masks.
     """
 
     def __init__(
@@ -452,6 +563,17 @@ class FlowformerLM(nn.Module):
     """Causal language model: token embedding + learned positions, causal encoder, tied output embedding.
 
     ``forward(tokens (B, L)) -> logits (B, L, vocab_size)``.
+
+    Args:
+        vocab_size: the token vocabulary.
+        d_model: the model width (also the tied embedding's).
+        depth: the number of causal blocks.
+        n_heads: attention heads.
+        d_ff: the hidden width of each block's MLP.
+        max_len: the longest input sequence (the size of the learned position table).
+        attention: an attention class or its name in :data:`ATTENTIONS`.
+        dropout: dropout in every block.
+        **attention_kwargs: keyword arguments of the attention class.
     """
 
     def __init__(
