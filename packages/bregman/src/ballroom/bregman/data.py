@@ -117,6 +117,22 @@ class BregmanVisionDataModule(SplitDataModule):
     ``(B, 3, 32, 32)`` normalised with :data:`CIFAR_MEAN`/:data:`CIFAR_STD`, augmented on train.
     ``val_size`` images of the official training set (seeded) form the validation split
     (default 10000 for MNIST, 5000 for CIFAR).
+
+    Args:
+        name: ``"mnist"``, ``"cifar10"`` or ``"cifar100"``.
+        data_dir: the data folder (see :func:`ballroom.core.data.load_mnist`).
+        download: fetch missing files.
+        activation: the activation whose range MNIST pixels are scaled into.
+        eps: the margin of that scaling (see :func:`~ballroom.bregman.functional.scale_to_range`).
+        val_size: validation images, in ``(0, N_train)`` (``None``: the default above).
+        augment: random crop (4-pixel padding) and horizontal flip of CIFAR training images (drawn
+            from torch's global RNG).
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes.
+        seed: chooses the validation images and seeds the shuffling.
+
+    Raises:
+        ValueError: an unknown ``name`` or ``activation``.
     """
 
     def __init__(

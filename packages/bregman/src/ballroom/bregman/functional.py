@@ -78,6 +78,22 @@ def bregman_layer(
     - ``standard``: ``sigma(W x + b)``.
 
     ``offset="official"`` uses the official code's offsets (sigmoid ``log(y/(1+y))``, relu ``y + 1/y``).
+
+    Args:
+        x: the input ``(B, N_in)``, inside the activation's range for ``bregman``.
+        weight: ``W (N_out, N_in)``.
+        bias: ``b (N_out,)`` or ``None``.
+        activation: an activation name or :class:`~ballroom.bregman.activations.Activation`.
+        skip_weight: ``P (N_out, N_in)`` or ``None`` (the identity).
+        version: ``"bregman"``, ``"euclidean"`` or ``"standard"`` (above).
+        eps: the clamp margin.
+        offset: ``"exact"`` or ``"official"``.
+
+    Returns:
+        ``(B, N_out)``.
+
+    Raises:
+        ValueError: an unknown ``version`` or ``activation``, or differing widths without ``skip_weight``.
     """
     act = get_activation(activation)
     check_choice(version, "version", ("bregman", "euclidean", "standard"))

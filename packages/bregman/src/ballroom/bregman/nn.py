@@ -43,6 +43,22 @@ class BregmanLinear(nn.Module):
     in ``standard``/``euclidean`` relu nets); the default is the exact inverse.
 
     Parameters ``weight (out, in)`` and ``bias (out,)`` are laid out as in ``nn.Linear``.
+
+    Args:
+        in_features: input width.
+        out_features: output width.
+        activation: an activation name (see :data:`~ballroom.bregman.activations.ACTIVATIONS`) or an
+            :class:`~ballroom.bregman.activations.Activation`.
+        version: ``"bregman"``, ``"euclidean"`` or ``"standard"`` (above).
+        skip: ``"simplex"``, ``"mean"`` or ``"identity"`` (equal widths only): how ``P`` is initialised.
+        trainable_skip: learn ``P`` as a row softmax (above).
+        eps: the clamp margin (``< (hi - lo) / 2`` for a bounded range).
+        offset: ``"exact"`` or ``"official"`` (above).
+        bias: learn a bias ``b``.
+
+    Raises:
+        ValueError: a width that is not a positive int, an unknown ``version``, ``skip``, ``offset`` or
+            ``activation``, a bad ``eps``, or ``skip="identity"`` with differing widths.
     """
 
     skip_weight: Tensor  # the fixed projection buffer (registered only for a non-trainable skip)
@@ -141,6 +157,23 @@ class BregmanMLP(nn.Module):
     ``W, b = 0`` — the identity ``V = I`` for ``standard`` — and read-out weights and bias
     ``1 / n_L``), ``"zero"`` (hidden ``W, b = 0``, read-out weight ``eye(output_dim, n_L)``, bias 0).
     Parameter names: ``layers.{i}.weight``, ``layers.{i}.bias``, ``layers.{i}.skip_weight``, ``output.*``.
+
+    Args:
+        input_dim: the flattened input width.
+        hidden_dims: the widths of the hidden :class:`BregmanLinear` layers (non-empty).
+        output_dim: the number of logits.
+        activation: the activation of every hidden layer.
+        version: ``"bregman"``, ``"euclidean"`` or ``"standard"`` (see :class:`BregmanLinear`).
+        init: ``"random"``, ``"deterministic"`` or ``"zero"`` (above).
+        skip: how each width-changing layer's ``P`` is initialised (see :class:`BregmanLinear`).
+        trainable_skip: learn each ``P`` as a row softmax.
+        eps: the clamp margin of every layer.
+        offset: ``"exact"`` or ``"official"`` (see :class:`BregmanLinear`).
+        check_inputs: validate inputs in ``forward`` (a tensor, finite, and for ``bregman`` inside the
+            activation's range); ``False`` skips the checks (the feature count is still checked).
+
+    Raises:
+        ValueError: an unknown ``init``, bad widths, or a bad layer option.
     """
 
     def __init__(

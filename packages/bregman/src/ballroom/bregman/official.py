@@ -39,6 +39,15 @@ def official_mlp_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tenso
 
     The skip matrices are projected onto the simplex with the exact projection (a no-op on rows that
     already lie there), since ours are used as stored.
+
+    Args:
+        state_dict: the official model's ``state_dict()``.
+
+    Returns:
+        A new dict with our names.
+
+    Raises:
+        KeyError: a key the mapping does not know (e.g. ``weight_norm`` parameters).
     """
     out: dict[str, Tensor] = {}
     for key, value in state_dict.items():
@@ -59,6 +68,17 @@ def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor])
 
     ``model`` is a :class:`BregmanMLP` (names mapped by :func:`official_mlp_state_dict`) or one of
     the CIFAR ResNets (names are the same). A trainable skip (``skip_logits``) gets ``log P``.
+
+    Args:
+        model: the model to load into.
+        state_dict: the official model's ``state_dict()``.
+
+    Returns:
+        ``model``, with the weights loaded.
+
+    Raises:
+        KeyError: an unknown official MLP key.
+        RuntimeError: missing or unexpected keys or shape mismatches (``load_state_dict(strict=True)``).
     """
     if isinstance(model, BregmanMLP):
         mapped = official_mlp_state_dict(state_dict)

@@ -104,6 +104,23 @@ class BregmanBasicBlock(_BregmanBlock):
 
     ``h = BN2(conv2 sigma(BN1(conv1 x)))``; ``y = sigma(h + sigma^{-1}(clamp(S(x))))``, clamp to
     ``[lo + eps, hi - eps]`` (``eps = 2e-5``: the official double margin).
+
+    Args:
+        in_planes: input channels.
+        planes: output channels.
+        stride: the stride (of the first conv for the basic block, of the 3x3 conv for the bottleneck).
+        activation: the activation ``sigma``: a name of :data:`~ballroom.bregman.activations.ACTIVATIONS`
+            (``"softplus"``: beta 1000) or an :class:`~ballroom.bregman.activations.Activation`.
+        standard: the plain ResNet of the same shape (``sigma(h + S x)``), for comparison.
+        eps: the clamp margin ``[lo + eps, hi - eps]`` before ``sigma^{-1}``.
+        offset: ``"exact"`` (the exact inverse ``sigma^{-1}``) or ``"official"`` (the official code's
+            sigmoid/relu offsets, and its plain ReLU in ``standard`` relu nets).
+        conv_shortcut: with ``standard``, a down-sampling shortcut is a 1x1 conv + BN (else the
+            padded option-E/A shortcut).
+
+    Raises:
+        ValueError: an unknown ``offset`` or ``activation``, or a padded shortcut that would reduce
+            channels.
     """
 
     expansion = 1
@@ -135,6 +152,25 @@ class BregmanBottleneck(_BregmanBlock):
     """Bottleneck block ``(B, in_planes, H, W) -> (B, 4 planes, H/stride, W/stride)`` (stride on the 3x3 conv).
 
     ``h = BN3(conv3 sigma(BN2(conv2 sigma(BN1(conv1 x)))))``; ``y = sigma(h + sigma^{-1}(clamp(S(x))))``.
+
+    Args:
+        in_planes: input channels.
+        planes: the planes before the 4x expansion (the block outputs ``4 planes``).
+        stride: the stride (of the first conv for the basic block, of the 3x3 conv for the bottleneck).
+        activation: the activation ``sigma``: a name of :data:`~ballroom.bregman.activations.ACTIVATIONS`
+            (``"softplus"``: beta 1000) or an :class:`~ballroom.bregman.activations.Activation`.
+        standard: the plain ResNet of the same shape (``sigma(h + S x)``), for comparison.
+        eps: the clamp margin ``[lo + eps, hi - eps]`` before ``sigma^{-1}``.
+        offset: ``"exact"`` (the exact inverse ``sigma^{-1}``) or ``"official"`` (the official code's
+            sigmoid/relu offsets, and its plain ReLU in ``standard`` relu nets).
+        conv_shortcut: with ``standard``, a down-sampling shortcut is a 1x1 conv + BN (else the
+            padded option-E/A shortcut).
+        groups: groups of the 3x3 conv (ResNeXt).
+        base_width: the width per group; the inner width is ``int(planes * base_width / 64) * groups``.
+
+    Raises:
+        ValueError: an unknown ``offset`` or ``activation``, or a padded shortcut that would reduce
+            channels.
     """
 
     expansion = 4
@@ -186,6 +222,18 @@ class CifarBregmanResNet(_ResNetBase):
     """CIFAR ResNet ``(B, 3, H, W) -> (B, num_classes)``: stem ``sigma(BN(conv3x3(3 -> 16)))``, 3 stages, pool, linear.
 
     Kaiming-normal init of conv and linear weights; BatchNorm eps 1e-5, momentum 0.1.
+
+    Args:
+        num_blocks: the basic blocks of each of the 3 stages (widths 16, 32, 64).
+        num_classes: the number of classes.
+        activation: the activation ``sigma``: a name of :data:`~ballroom.bregman.activations.ACTIVATIONS`
+            (``"softplus"``: beta 1000) or an :class:`~ballroom.bregman.activations.Activation`.
+        standard: the plain ResNet of the same shape (``sigma(h + S x)``), for comparison.
+        offset: ``"exact"`` (the exact inverse ``sigma^{-1}``) or ``"official"`` (the official code's
+            sigmoid/relu offsets, and its plain ReLU in ``standard`` relu nets).
+
+    Raises:
+        ValueError: ``num_blocks`` does not give 3 positive depths.
     """
 
     def __init__(
@@ -239,6 +287,21 @@ class BregmanResNet(_ResNetBase):
     Stem ``maxpool(sigma(BN(conv7x7/2)))``, 4 stages (64/128/256/512 planes), pool, ``fc``.
     ``block_activation`` is the activation inside the blocks (default: ``activation``; the official
     code always uses ``"softplus"``, beta 1000, there).
+
+    Args:
+        block: :class:`BregmanBasicBlock` or :class:`BregmanBottleneck`.
+        layers: the blocks of each of the 4 stages.
+        num_classes: the number of classes.
+        activation: the stem's activation ``sigma``: a name of
+            :data:`~ballroom.bregman.activations.ACTIVATIONS` (``"softplus"``: beta 1000) or an :class:`~ballroom.bregman.activations.Activation`.
+        block_activation: the activation inside the blocks (above).
+        standard: the plain ResNet of the same shape (``sigma(h + S x)``), for comparison; its
+            down-sampling shortcuts are 1x1 conv + BN.
+        offset: ``"exact"`` (the exact inverse ``sigma^{-1}``) or ``"official"`` (the official code's
+            sigmoid/relu offsets, and its plain ReLU in ``standard`` relu nets).
+
+    Raises:
+        ValueError: ``layers`` does not give 4 positive depths.
     """
 
     def __init__(
@@ -300,7 +363,12 @@ def _cifar(n: int) -> Callable[..., CifarBregmanResNet]:
     build.__name__ = f"bregman_resnet{6 * n + 2}"
     build.__doc__ = (
         f"Bregman ResNet-{6 * n + 2} for CIFAR (3 stages of {n} basic blocks): ``(B, 3, 32, 32) -> (B, num_classes)``; "
-        "``standard=True`` gives the plain ResNet of the same size."
+        "``standard=True`` gives the plain ResNet of the same size.\n\n"
+        "Args:\n"
+        '    activation: the activation name (``"softplus"``: beta 1000).\n'
+        "    num_classes: the number of classes.\n"
+        "    standard: the plain ResNet of the same shape.\n"
+        '    offset: ``"exact"`` (the exact inverse) or ``"official"`` (the official code\'s offsets).\n'
     )
     return build
 
@@ -325,7 +393,14 @@ def _imagenet(block: type[BregmanBasicBlock] | type[BregmanBottleneck], layers: 
     build.__name__ = f"bregman_resnet{depth}"
     build.__doc__ = (
         f"Bregman ResNet-{depth} (ImageNet layout): ``(B, 3, H, W) -> (B, num_classes)``; "
-        "``block_activation='softplus'`` reproduces the official blocks; ``standard=True`` the plain ResNet."
+        "``block_activation='softplus'`` reproduces the official blocks; ``standard=True`` the plain "
+        "ResNet.\n\n"
+        "Args:\n"
+        "    activation: the activation name of the stem (and of the blocks by default).\n"
+        "    num_classes: the number of classes.\n"
+        "    standard: the plain ResNet of the same shape.\n"
+        "    block_activation: the activation inside the blocks (``None``: ``activation``).\n"
+        '    offset: ``"exact"`` (the exact inverse) or ``"official"`` (the official code\'s offsets).\n'
     )
     return build
 

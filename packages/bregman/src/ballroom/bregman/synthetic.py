@@ -19,6 +19,15 @@ def two_spirals(
     ``t = sqrt(u) * turns * 2 pi`` (``u`` uniform), the second arm rotated by ``pi``; ``noise`` is the
     standard deviation of the Gaussian added to each coordinate. Coordinates are then divided by
     their largest absolute value and multiplied by 1.57 (inside atan's range ``(-pi/2, pi/2)``).
+
+    Args:
+        n: the number of points (even, >= 2).
+        noise: the noise standard deviation (before rescaling), >= 0.
+        turns: turns of each arm.
+        seed: the seed of the ``torch.Generator`` (points, noise and the final shuffle).
+
+    Raises:
+        ValueError: an odd ``n`` or ``n < 2``, or ``noise < 0``.
     """
     if n < 2 or n % 2:
         raise ValueError(f"n must be an even number >= 2, got {n}")
