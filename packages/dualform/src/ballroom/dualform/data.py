@@ -49,7 +49,16 @@ _MODES = ("single", "multi", "continual")
 
 
 def permute_pixels(x: Tensor, seed: int = 1234) -> Tensor:
-    """Apply one fixed (seeded) permutation to the features of ``x (N, D)``."""
+    """Apply one fixed (seeded) permutation to the features of ``x (N, D)``.
+
+    Args:
+        x: the examples ``(N, D)``.
+        seed: the seed of the permutation (the same seed gives the same permutation for every ``x``
+            with ``D`` features).
+
+    Returns:
+        ``(N, D)``: the columns of ``x`` permuted.
+    """
     perm = torch.randperm(x.shape[1], generator=torch.Generator().manual_seed(seed))
     return x[:, perm]
 
@@ -59,6 +68,15 @@ class TaskSequenceSampler(Sampler[list[int]]):
 
     ``tasks``: for each task the dataset positions of its examples. Within a task examples are
     reshuffled (seeded) each time they are exhausted; the last partial batch of a pass is dropped.
+
+    Args:
+        tasks: one 1-D tensor of dataset positions per task, in task order.
+        steps_per_task: batches drawn from each task before the next one.
+        batch_size: examples per batch (every task must have at least this many).
+        seed: the base seed; iteration ``e`` (each ``iter()``) shuffles with ``seed + 7919 e``.
+
+    Raises:
+        ValueError: ``steps_per_task < 1``, ``batch_size < 1`` or a task smaller than a batch.
     """
 
     def __init__(self, tasks: list[Tensor], steps_per_task: int, batch_size: int, seed: int = 0) -> None:
@@ -175,8 +193,13 @@ class TaskDigitsDataModule(_TaskDataModule):
         steps_per_task: length of each task's phase in ``continual`` mode (1000 in the spec).
         test_size: stratified test fraction (0.3, ``random_state=split_seed``). There is no separate
             validation split in the spec's protocol: ``val`` is the test split.
-        seed: shuffling seed; ``split_seed``: the split's ``random_state``; ``permutation_seed``: the
-            pixel permutation of task 1.
+        seed: shuffling seed (and of the continual sampler).
+        split_seed: the ``random_state`` of the stratified split.
+        permutation_seed: the seed of task 1's pixel permutation (:func:`permute_pixels`).
+        num_workers: dataloader worker processes.
+
+    Raises:
+        ValueError: an unknown ``mode``, a ``test_size`` outside ``(0, 1)`` or ``batch_size < 1``.
     """
 
     in_features = 64
@@ -223,6 +246,22 @@ class ImageDataModule(_TaskDataModule):
     FashionMNIST, as in the paper). Files are read from ``data_dir`` and downloaded (with pinned
     SHA-256) only when ``download=True``. The official test split is the test set; as in the
     official runs, ``val_size`` training images are held out (and not used).
+
+    Args:
+        name: task 0: ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"`` (``single`` mode only).
+        mode: ``single`` | ``multi`` | ``continual`` (see the module docstring).
+        second: task 1 in ``multi``/``continual`` mode: ``"mnist"`` or ``"fashion_mnist"``.
+        data_dir: the data folder (see :func:`ballroom.core.data.load_mnist`).
+        download: fetch missing files.
+        batch_size: training batch size.
+        steps_per_task: length of each task's phase in ``continual`` mode.
+        val_size: training images held out of each task, chosen by ``seed`` (a value outside
+            ``(0, N_train)`` holds out none).
+        seed: the hold-out choice and the shuffling seed.
+        num_workers: dataloader worker processes.
+
+    Raises:
+        ValueError: an unknown ``name`` or ``mode``, or ``cifar10`` outside ``single`` mode.
     """
 
     name: str  # task 0, always set (LightningDataModule declares name: str | None)
@@ -281,7 +320,7 @@ class ImageDataModule(_TaskDataModule):
 
 
 class DigitsDataModule(TaskDigitsDataModule):
-    """Deprecated alias of :class:`TaskDigitsDataModule` (same arguments, same batches).
+    """Deprecated alias of :class:`TaskDigitsDataModule`: same arguments as it, same batches.
 
     The name shadowed :class:`ballroom.core.data.DigitsDataModule` (image batches ``(x, y)`` with a
     70/10/20 split), a different protocol; constructing it warns with ``DeprecationWarning``.

@@ -56,6 +56,29 @@ class DualLinear:
 
     Every query method works chunk by chunk over the slots (``chunk_size``), on the query's device,
     in float64 for float64 queries and float32 otherwise.
+
+    Built by :meth:`DualFormRecorder.dual`; the arguments are the tensors above.
+
+    Args:
+        name: the layer's module name.
+        keys: ``(N, d_in)``.
+        grads: ``(N, d_out)``.
+        step: ``(N,)`` int64.
+        index: ``(N,)`` int64.
+        label: ``(N,)`` int64.
+        dataset: ``(N,)`` int64.
+        weight0: ``W_0 (d_out, d_in)``, the initial weight.
+        bias0: ``b_0 (d_out,)``, or ``None`` for a layer without bias.
+        a_T: the coefficient of ``W_0``.
+        coef: ``(T,)`` the ``c_t`` of the weight.
+        a_T_bias: the coefficient of ``b_0``.
+        coef_bias: ``(T,)`` the ``c_t`` of the bias, or ``None``.
+        exact: the optimizer was SGD, so the dual form is exact.
+        approximate: the values are the step-wise projections of a non-SGD optimizer's updates.
+        chunk_size: slots processed at a time.
+
+    Raises:
+        ValueError: ``chunk_size < 1``.
     """
 
     def __init__(

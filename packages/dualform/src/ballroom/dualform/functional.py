@@ -30,6 +30,13 @@ class VoteAgreement:
     ``pred_table``/``target_table`` ``(2, 2)``: rows = vote agrees / disagrees (with the prediction,
     resp. the target), columns = the model was right / wrong; column-normalised (each column sums
     to 1, or 0 when empty). ``counts`` ``(2,)`` = number of right / wrong predictions.
+
+    Args:
+        vote_pred: the fraction of queries whose vote equals the model's prediction.
+        vote_target: the fraction of queries whose vote equals the target.
+        pred_table: ``(2, 2)`` float64, vote-vs-prediction agreement by right/wrong (above).
+        target_table: ``(2, 2)`` float64, vote-vs-target agreement by right/wrong.
+        counts: ``(2,)`` int64, right and wrong predictions.
     """
 
     vote_pred: float
@@ -50,7 +57,19 @@ def _table(agree: Tensor, right: Tensor) -> Tensor:
 
 
 def vote_agreement(votes: Tensor, preds: Tensor, targets: Tensor) -> VoteAgreement:
-    """Compare votes ``(M,)`` with model predictions ``(M,)`` and targets ``(M,)`` (integer class ids)."""
+    """Compare votes ``(M,)`` with model predictions ``(M,)`` and targets ``(M,)`` (integer class ids).
+
+    Args:
+        votes: ``(M,)`` integer class voted by the attention (e.g. :meth:`DualLinear.vote`).
+        preds: ``(M,)`` integer class the model predicted.
+        targets: ``(M,)`` integer true class.
+
+    Returns:
+        A :class:`VoteAgreement`.
+
+    Raises:
+        ValueError: a tensor that is not 1-D integer, or shapes that differ or are empty.
+    """
     for nm, t in (("votes", votes), ("preds", preds), ("targets", targets)):
         if not isinstance(t, Tensor) or t.ndim != 1 or t.dtype.is_floating_point:
             raise ValueError(f"{nm} must be a 1-D integer tensor, got {getattr(t, 'dtype', type(t))}")
@@ -83,7 +102,17 @@ def _check_scores(scores: Tensor) -> Tensor:
 def same_dataset_share(scores: Tensor, query_dataset: Tensor, key_dataset: Tensor) -> Tensor:
     """``(M,)`` share of each query's total ``|score|`` mass that falls on keys of its own dataset.
 
-    ``scores (M, N)``, ``query_dataset (M,)``, ``key_dataset (N,)`` integer dataset ids.
+    Args:
+        scores: ``(M, N)`` floating scores of ``M`` queries over ``N`` slots (signs are dropped).
+        query_dataset: ``(M,)`` integer dataset id of each query.
+        key_dataset: ``(N,)`` integer dataset id of each slot.
+
+    Returns:
+        ``(M,)`` shares in ``[0, 1]`` (0 for a query whose scores are all 0).
+
+    Raises:
+        ValueError: ``scores`` is not a floating ``(M, N)`` tensor with ``N > 0``, or the id shapes
+            do not match it.
     """
     s = _check_scores(scores)
     if query_dataset.shape != (s.shape[0],) or key_dataset.shape != (s.shape[1],):
@@ -96,7 +125,19 @@ def same_dataset_share(scores: Tensor, query_dataset: Tensor, key_dataset: Tenso
 
 
 def spotlight_concentration(scores: Tensor, frac: float = 0.01) -> Tensor:
-    """``(M,)`` share of each query's total ``|score|`` held by its top ``frac`` of slots (at least one)."""
+    """``(M,)`` share of each query's total ``|score|`` held by its top ``frac`` of slots (at least one).
+
+    Args:
+        scores: ``(M, N)`` floating scores (signs are dropped).
+        frac: the fraction of slots counted, in ``(0, 1]`` (``round(frac * N)``, at least 1).
+
+    Returns:
+        ``(M,)`` shares in ``[0, 1]``.
+
+    Raises:
+        ValueError: ``scores`` is not a floating ``(M, N)`` tensor with ``N > 0``, or ``frac`` is out
+            of range.
+    """
     s = _check_scores(scores)
     if not 0.0 < frac <= 1.0:
         raise ValueError(f"frac must be in (0, 1], got {frac}")

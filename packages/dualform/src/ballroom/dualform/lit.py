@@ -116,6 +116,20 @@ class DualFormCallback(pl.Callback):
     rank). ``store_dtype`` is a name (``"float32"``, ``"float16"``, ``"float64"``) or ``None`` (the
     model's dtype, the default); ``check_tol``
     as in :class:`DualFormRecorder` (raise it, e.g. to 0.05, under bf16 autocast).
+
+    Args:
+        analysis_size: validation examples used as queries (>= 1).
+        layers: the layers to record (names or globs, see :func:`linear_layer_names`); default every
+            ``nn.Linear``.
+        store_dtype: the storage dtype (above).
+        device: where stored patterns live.
+        check_tol: the recorder's per-step gradient check tolerance (above).
+        max_gap: the largest allowed dual/primal gap at the end of fit (``None``: no check).
+        num_classes: classes of the votes (default: the module's ``num_classes`` hyperparameter, else
+            ``max(y) + 1``).
+
+    Raises:
+        ValueError: an unknown ``store_dtype``, ``analysis_size < 1`` or ``max_gap <= 0``.
     """
 
     def __init__(

@@ -38,6 +38,18 @@ def capture_layer_io(model: nn.Module, names: Sequence[str], x: Tensor) -> dict[
 
     The inputs are the queries of the dual form: each layer's input for the test sample under the
     final model. The model's training/eval mode is restored afterwards.
+
+    Args:
+        model: the network.
+        names: module names (as in ``model.named_modules()``) whose first input and output to keep.
+        x: the network's input.
+
+    Returns:
+        ``{name: (input, output)}``, detached copies.
+
+    Raises:
+        KeyError: a name that is not a module of ``model``.
+        RuntimeError: a named module that ``model(x)`` does not call.
     """
     modules = dict(model.named_modules())
     missing = [n for n in names if n not in modules]
@@ -74,6 +86,17 @@ def dual_primal_gap(model: nn.Module, recorder: DualFormRecorder, x: Tensor) -> 
     :meth:`DualLinear.forward` of the same layer input, computed as attention over the stored
     training patterns. ``x`` is whatever ``model`` takes, e.g. ``(B, d)``: a non-empty, finite,
     floating-point tensor.
+
+    Args:
+        model: the trained network the recorder was attached to.
+        recorder: the :class:`~ballroom.dualform.DualFormRecorder` that recorded its training.
+        x: the query inputs (above).
+
+    Returns:
+        ``{layer name: max relative gap}``.
+
+    Raises:
+        NotImplementedError: the optimizer was not SGD and the recorder is not ``approximate``.
     """
     check_tensor(x, "x", min_ndim=1)
     io = capture_layer_io(model, recorder.layer_names, x)

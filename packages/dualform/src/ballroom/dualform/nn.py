@@ -15,8 +15,17 @@ class DualFormMLP(nn.Module):
 
     The official image experiments use ``784-800-800-10`` (MNIST); the offline reproduction uses
     ``64-128-128-10`` on 8x8 digits. Input ``(B, in_features)`` (any ``(B, ...)`` is flattened),
-    output logits ``(B, num_classes)``. The linear layers are ``layers.0``, ``layers.2``, ... and
-    :attr:`linear_names` lists them (the recorder's layer names).
+    output logits ``(B, num_classes)``. The linear layers are ``layers.0``, ``layers.2``, ... (every
+    third module with dropout) and :attr:`linear_names` lists them (the recorder's layer names).
+
+    Args:
+        in_features: the input width.
+        layer_sizes: the hidden widths.
+        num_classes: the number of logits.
+        dropout: dropout after each hidden ReLU, in ``[0, 1)`` (0: none).
+
+    Raises:
+        ValueError: a size below 1 or ``dropout`` outside ``[0, 1)``.
     """
 
     def __init__(
