@@ -35,6 +35,10 @@ class ExpertDataModule(SplitDataModule):
         batch_size, seed, num_workers: loader settings (``seed`` also draws the kept labels and
             the SineBands series).
         n_bands: FFT bands of :class:`StatisticalSpectralFeatures` (fitted on the training split).
+        split_seed: the seed of the stratified train/test split.
+        data_dir: the folder of UCI HAR (``source="uci_har"``).
+        download: fetch UCI HAR when it is missing (needs ``sha256``).
+        sha256: the expected SHA-256 of the UCI HAR archive (none is pinned).
 
     ``val`` is the test split (the protocol has no tuning split; used for the validation loss only).
     After :meth:`setup`: ``num_channels``, ``num_classes``, ``feature_dim`` and

@@ -33,6 +33,15 @@ def make_sine_bands(
     Class = {low band f in [0.02, 0.06], high band f in [0.12, 0.2]} x {constant envelope, linear
     ramp 0.2 -> 1.8} (``y = 2 * band + envelope``); amplitude U(0.5, 2), phase U(0, 2 pi), offset
     U(-1, 1), Gaussian noise ``noise``.
+
+    Args:
+        n: the number of series (>= 4).
+        length: steps per series (>= 8).
+        noise: the standard deviation of the added Gaussian noise.
+        seed: the seed of ``np.random.default_rng``.
+
+    Raises:
+        ValueError: ``n < 4`` or ``length < 8``.
     """
     if n < 4 or length < 8:
         raise ValueError(f"need n >= 4 and length >= 8, got n={n}, length={length}")
@@ -64,6 +73,16 @@ def load_uci_har(
     shipped with the dataset (the paper's expert features, already scaled to [-1, 1]), ``y`` the
     activity minus 1. With ``download=True`` a missing folder is fetched from UCI and extracted;
     pass the archive's ``sha256`` (no checksum is pinned in this package, see README).
+
+    Args:
+        root: the folder that holds (or will hold) ``UCI HAR Dataset``.
+        split: ``"train"`` or ``"test"`` (the official split).
+        download: fetch the archive when the split is missing.
+        sha256: the archive's expected SHA-256 (required with ``download``).
+
+    Raises:
+        ValueError: an unknown ``split``, ``download`` without ``sha256``, or files that disagree.
+        FileNotFoundError: the split is missing and ``download`` is False.
     """
     from pathlib import Path
 

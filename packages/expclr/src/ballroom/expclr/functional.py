@@ -47,6 +47,12 @@ def pairwise_distances(x: Tensor) -> Tensor:
 
     Exact zeros on the diagonal and for coincident points, with zero (not NaN) gradient there;
     no eps is added inside the distance.
+
+    Args:
+        x: ``(N, d)`` points (not validated).
+
+    Returns:
+        ``(N, N)`` distances in ``x``'s dtype.
     """
     sq = (x.unsqueeze(1) - x.unsqueeze(0)).pow(2).sum(-1)
     pos = sq > 0
@@ -119,6 +125,23 @@ def expclr_loss(
     ``tau * (logsumexp(L / tau) - log N^2)`` (>= the quadratic loss, -> max L as tau -> 0).
     ``reduction="none"`` returns the per-pair terms ``L (N, N)`` instead (``temperature`` is then
     not used): what each pair contributes, for inspection or a custom reduction.
+
+    Args:
+        z: ``(N, e)`` floating representations, ``N >= 2``.
+        f: ``(N, d)`` floating expert features of the same samples (constants: detached).
+        delta: the target scale ``delta`` (> 0, finite; see :func:`optimal_delta`).
+        temperature: the soft maximum's ``tau`` (> 0), or ``None`` for the quadratic loss.
+        squared: square the expert similarity (the paper's experiments).
+        max_distance: the ``m`` of the similarity (``None``: the batch's largest expert distance).
+        labels: ``(N,)`` integer classes, ``-1`` for unlabelled samples (see :func:`expert_similarity`).
+        reduction: ``"mean"`` (the scalar loss) or ``"none"`` (the ``(N, N)`` pair terms).
+
+    Returns:
+        A 0-dim tensor, or ``(N, N)`` with ``reduction="none"``.
+
+    Raises:
+        ValueError: bad shapes, NaN or inf, fewer than 2 samples, a bad ``delta``, ``temperature``,
+            ``max_distance``, ``labels`` or ``reduction``.
     """
     check_choice(reduction, "reduction", ("mean", "none"))
     _check_2d(z, "z")
@@ -141,6 +164,14 @@ def optimal_delta(f: Tensor, squared: bool = True, max_distance: float | None = 
 
     Every row of ``D`` has mean 1, so a row's error can vanish only if ``delta * mean_j(1 - s_ij) = 1``;
     compute it on the training set (``delta="auto"`` in :class:`~ballroom.expclr.ExpCLRModule`).
+
+    Args:
+        f: ``(N, d)`` floating expert features.
+        squared: square the similarity, as the loss will.
+        max_distance: the similarity's ``m`` (``None``: the largest distance within ``f``).
+
+    Returns:
+        ``delta*`` as a Python float (``inf`` when all rows of ``f`` coincide).
     """
     s = expert_similarity(f, max_distance, squared)
     return float(1.0 / (1.0 - s).mean())
@@ -175,6 +206,14 @@ def pairwise_lipschitz_stats(
 
     Returns ``min``, ``max``, the requested quantiles (``q01``, ``q50``, ...) and ``ratio`` =
     max/min (1 for an isometry up to scale; a bi-Lipschitz encoder keeps it bounded).
+
+    Args:
+        z: ``(N, e)`` representations.
+        f: ``(N, d)`` expert features of the same samples.
+        quantiles: the quantiles of the ratio to report, each in ``[0, 1]``.
+
+    Raises:
+        ValueError: bad shapes, NaN or inf, or all expert features coincide.
     """
     _check_2d(z, "z")
     _check_2d(f, "f", n=z.shape[0])
@@ -196,6 +235,17 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
 
     Cosine similarities over the ``2N`` embeddings, self-pairs excluded, cross-entropy averaged over
     all ``2N`` anchors.
+
+    Args:
+        z1: ``(N, e)`` embeddings of the first view.
+        z2: ``(N, e)`` embeddings of the second view, same samples in the same order.
+        temperature: the softmax temperature (> 0).
+
+    Returns:
+        A 0-dim tensor.
+
+    Raises:
+        ValueError: bad shapes, NaN or inf, fewer than 2 samples, or ``temperature <= 0``.
     """
     _check_2d(z1, "z1")
     _check_2d(z2, "z2", n=z1.shape[0])
@@ -240,6 +290,17 @@ def ts2vec_hierarchical_loss(z1: Tensor, z2: Tensor, alpha: float = 0.5) -> Tens
     At every scale (time max-pooled by 2 until one step remains) it adds ``alpha`` times the
     instance-wise contrast and ``1 - alpha`` times the temporal contrast (the latter skipped at the
     last, single-step scale), averaged over the scales.
+
+    Args:
+        z1: ``(B, T, C)`` per-step representations of the first view.
+        z2: ``(B, T, C)`` of the second view.
+        alpha: the weight of the instance-wise contrast.
+
+    Returns:
+        A 0-dim tensor.
+
+    Raises:
+        ValueError: ``z1`` and ``z2`` are not of one ``(B, T, C)`` shape.
     """
     if z1.shape != z2.shape or z1.ndim != 3:
         raise ValueError(

@@ -168,6 +168,20 @@ class SimCLRTSModule(_Pretrain):
 
     ``model``, ``model_kwargs``, ``lr`` as in :class:`ExpCLRModule`; ``temperature`` is NT-Xent's,
     the rest are the augmentations' settings. Logs ``train/loss`` and ``val/loss``.
+
+    Args:
+        model: a zoo name or a built encoder.
+        model_kwargs: overrides of the zoo entry.
+        lr: the learning rate.
+        temperature: NT-Xent's temperature (> 0).
+        jitter: Gaussian jitter, in units of each series' std (see :class:`TimeSeriesAugment`).
+        scale: the std of the per-channel scaling factor around 1.
+        max_segments: the most segments permuted.
+        shift: the largest circular shift, as a fraction of ``T``.
+        dropout: the rate at which steps are dropped.
+
+    Raises:
+        ValueError: ``temperature <= 0`` or a bad augmentation setting.
     """
 
     def __init__(

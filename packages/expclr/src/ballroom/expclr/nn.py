@@ -67,6 +67,16 @@ class ResNet1DEncoder(nn.Module):
     """1-D residual CNN: stem conv, ``blocks`` residual blocks (BatchNorm, ReLU), 1x1 conv to ``repr_dim``, masked GAP.
 
     ``(B, C, T) -> (B, repr_dim)``. Defaults follow the paper's encoder (8 blocks, e = 100).
+
+    Args:
+        in_channels: input channels ``C``.
+        repr_dim: the representation size ``e``.
+        blocks: residual blocks.
+        width: the channels inside the blocks.
+        kernel_size: the (odd) kernel size of the block convolutions.
+
+    Raises:
+        ValueError: a size below 1 or an even ``kernel_size``.
     """
 
     def __init__(
@@ -96,6 +106,16 @@ class TCNEncoder(nn.Module):
     """Temporal convolutional network: residual blocks of dilated convs (dilation ``2^i``), masked GAP.
 
     ``(B, C, T) -> (B, repr_dim)``; non-causal ("same") padding, no normalisation layers.
+
+    Args:
+        in_channels: input channels ``C``.
+        repr_dim: the representation size ``e``.
+        blocks: residual blocks.
+        width: the channels inside the blocks.
+        kernel_size: the (odd) kernel size of the dilated convolutions.
+
+    Raises:
+        ValueError: a size below 1 or an even ``kernel_size``.
     """
 
     def __init__(
@@ -125,7 +145,21 @@ def build_encoder(
     kind: str, in_channels: int, repr_dim: int = 100, blocks: int = 8, width: int = 64
 ) -> nn.Module:
     """Deprecated: build the class itself (:class:`ResNet1DEncoder`, :class:`TCNEncoder`) or a zoo
-    entry (``ballroom.core.zoo.create_model("expclr-resnet", in_channels=...)``)."""
+    entry (``ballroom.core.zoo.create_model("expclr-resnet", in_channels=...)``).
+
+    Args:
+        kind: ``"resnet"`` or ``"tcn"``.
+        in_channels: input channels.
+        repr_dim: the representation size.
+        blocks: residual blocks.
+        width: the channels inside the blocks.
+
+    Returns:
+        The encoder (with its class's default ``kernel_size``); a ``DeprecationWarning`` is issued.
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
     warnings.warn(
         "build_encoder is deprecated: use ResNet1DEncoder / TCNEncoder or a zoo name "
         "(ballroom.core.zoo.create_model('expclr-resnet', ...)); LightningModules take model='expclr-...'",
