@@ -316,7 +316,18 @@ def _beta(net: PCN) -> tuple[float, float]:
 def certify_local(net: PCN, gamma: float) -> Certificate:
     """Local stability of the prediction stage for every input: ``beta < 1`` puts the singular values of
     ``Je`` in ``[1 - beta, 1 + beta]``, so ``rho <= max(|1 - gamma (1-beta)^2|, |1 - gamma (1+beta)^2|)``;
-    holds when that bound is ``< 1``. For the identity activation the result is global."""
+    holds when that bound is ``< 1``. For the identity activation the result is global.
+
+    Args:
+        net: the network (``beta`` is computed from its weights ``W_2 ... W_L``).
+        gamma: the inference step size (> 0).
+
+    Returns:
+        A :class:`Certificate`.
+
+    Raises:
+        ValueError: ``gamma <= 0``.
+    """
     gamma = check_positive(gamma, "gamma")
     beta, _ = _beta(net)
     if beta >= 1.0:
@@ -336,6 +347,19 @@ def certify_ball(net: PCN, x0: Tensor | Sequence[float], gamma: float, r: float)
     ``mu = (1-beta)^2 - L2 w (1+beta) r``, ``Lam = (1+beta)^2 + L2 w (1+beta) r``,
     ``q = max(|1 - gamma mu|, |1 - gamma Lam|)``: if ``beta < 1``, ``mu > 0`` and ``q < 1`` the step
     is a ``q``-contraction of the ball into itself, ``||x_t - x*|| <= q^t ||x_0 - x*||``.
+
+    Args:
+        net: the network.
+        x0: the input ``(n_0,)`` (or ``(1, n_0)``), tensor or sequence of floats; only its size is
+            checked: the bound uses global constants, so it is the same for every input.
+        gamma: the inference step size (> 0).
+        r: the radius of the ball around ``x*`` (>= 0).
+
+    Returns:
+        A :class:`Certificate` (its ``bound`` is ``q``).
+
+    Raises:
+        ValueError: ``gamma <= 0``, ``r < 0`` or an ``x0`` of the wrong size.
     """
     gamma = check_positive(gamma, "gamma")
     r = check_positive(r, "r", strict=False)

@@ -36,6 +36,12 @@ class PCNDigitsDataModule(SplitDataModule[TensorDataset]):
 
     The validation loader reads the test split (the spec has no third split); ``test_fraction``
     and ``seed`` fix the split, ``seed`` also the shuffling.
+
+    Args:
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes.
+        seed: the split's ``random_state`` and the shuffling seed.
+        test_fraction: the stratified test fraction, in ``(0, 1)``.
     """
 
     num_classes = 10
@@ -56,7 +62,19 @@ class PCNDigitsDataModule(SplitDataModule[TensorDataset]):
 
 class PCNVisionDataModule(SplitDataModule[TensorDataset]):
     """MNIST or FashionMNIST flattened to ``(B, 784)`` in ``[0, 1]`` (core's loaders: download with
-    checksums into ``data_dir`` only when ``download=True``); ``val`` is the test split."""
+    checksums into ``data_dir`` only when ``download=True``); ``val`` is the test split.
+
+    Args:
+        name: ``"mnist"`` or ``"fashion_mnist"``.
+        data_dir: the data folder (see :func:`ballroom.core.data.load_mnist`).
+        download: fetch missing files.
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes.
+        seed: the shuffling seed.
+
+    Raises:
+        ValueError: an unknown ``name``.
+    """
 
     num_classes = 10
 

@@ -178,7 +178,21 @@ class PCNClassifier(_PCNModule):
 class BackpropClassifier(_PCNModule):
     """The baseline: the same MLP (:class:`PCN`'s feedforward pass) trained by backprop on
     ``1/2 ||output - onehot||^2`` (summed over outputs, mean over the batch). Logs ``train/loss``,
-    ``train/acc``, ``val/acc``, ``test/acc``."""
+    ``train/acc``, ``val/acc``, ``test/acc``.
+
+    Args:
+        layer_sizes: the widths ``n_0, ..., n_L`` of the :class:`PCN` (``n_L >= 2`` classes).
+        activation: the :class:`PCN`'s activation name.
+        lr: the learning rate (> 0).
+        momentum: SGD momentum, in ``[0, 1)`` (not used by Adam).
+        optimizer: ``"sgd"`` or ``"adam"``.
+        bias: learn the biases ``b_l``.
+        activate_input: apply the activation to the input layer too (see :class:`PCN`).
+
+    Raises:
+        ValueError: ``lr <= 0``, ``momentum`` outside ``[0, 1)``, an unknown ``optimizer``, or fewer
+            than 2 output classes.
+    """
 
     def __init__(
         self,

@@ -47,7 +47,18 @@ def _state(z: Tensor | tuple[float, float]) -> Tensor:
 
 @dataclass(frozen=True)
 class NSToy:
-    """The tanh counterexample. ``v_critical() = 1.941425306188497`` at the defaults."""
+    """The tanh counterexample. ``v_critical() = 1.941425306188497`` at the defaults.
+
+    A 1-1-1 tanh network on input ``d`` and target ``y`` whose hidden state ``h`` (inference step
+    ``gamma``) and first weight ``w`` (learning rate ``alpha``) are updated in alternation; the
+    second weight ``v`` is the bifurcation parameter (see :meth:`as_pcn`).
+
+    Args:
+        d: the input ``x_0``.
+        y: the target (> 0; a fixed point needs ``v > y``).
+        gamma: the inference step size (> 0).
+        alpha: the learning rate of ``w`` (> 0).
+    """
 
     d: float = 2.0
     y: float = 0.5
@@ -101,7 +112,7 @@ class NSToy:
 
     def v_critical(self) -> float:
         """The Neimark-Sacker value: ``det J = 1``, i.e. ``1 - gamma A = 1 / (1 - alpha d^2)``, gives
-        ``v_c = (c + sqrt(c^2 + 4 y^2)) / 2`` with ``c = sqrt(gamma A_c - 1) / sqrt(gamma)``-form
+        ``A_c = (1 - 1 / (1 - alpha d^2)) / gamma`` and ``v_c = (c + sqrt(c^2 + 4 y^2)) / 2`` with
         ``c = sqrt(A_c - 1)``; raises where the crossing is not a complex pair (``|tr J| >= 2``)."""
         g, a, d = self.gamma, self.alpha, self.d
         if a * d * d <= 1.0:
@@ -140,7 +151,18 @@ class NSToy:
 @dataclass(frozen=True)
 class LinearNSToy:
     """The linear counterexample (exact rationals): ``y_c = 2 sqrt 5`` at the defaults, multipliers
-    ``(5 +- i sqrt 39) / 8``."""
+    ``(5 +- i sqrt 39) / 8``.
+
+    A 1-1-1 identity network on input ``s`` with the first weight ``w1`` frozen; its hidden state
+    ``x1`` (inference step ``gamma``) and second weight ``w2`` (learning rate ``alpha``) are updated
+    in alternation; the target ``y`` is the bifurcation parameter.
+
+    Args:
+        s: the input ``x_0``.
+        w1: the frozen first weight (``w1 * s`` must be nonzero for a fixed point).
+        gamma: the inference step size (> 0).
+        alpha: the learning rate of ``w2`` (> 0).
+    """
 
     s: float = 2.0
     w1: float = 1.0
