@@ -26,7 +26,14 @@ def digits_split(seed: int = 0, n_train: int = 1400) -> dict[str, tuple[Tensor, 
 
 class StirDataModule(SplitDataModule):
     """Digits in ``[0, 1]`` as ``(x (B, 1, 8, 8), y (B,))``; 1400 train, 397 test (validation = test,
-    as the spec's protocol has no separate validation split)."""
+    as the spec's protocol has no separate validation split).
+
+    Args:
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes.
+        seed: the shuffling seed.
+        split_seed: the seed of the 1400/397 split (see :func:`digits_split`).
+    """
 
     def __init__(
         self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, split_seed: int = 0

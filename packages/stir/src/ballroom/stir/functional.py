@@ -66,6 +66,17 @@ def seed_images(kind: str, like: Tensor, generator: torch.Generator | None = Non
     image for all; ``"completely-random"``: one image of integers ``0..254`` / 255, shared;
     ``"white"`` (ones), ``"black"`` (zeros); ``"all_types"``: thirds super-noise-same / white / black
     (the remainder to the last); ``"mixed_inputs"``: ``like`` reversed along the batch.
+
+    Args:
+        kind: one of :data:`SEEDS` (above).
+        like: ``(n, *)``: the targets whose shape, dtype and device the seeds take.
+        generator: the random source of the noise kinds (``None``: torch's global RNG).
+
+    Returns:
+        ``(n, *)`` start points.
+
+    Raises:
+        ValueError: an unknown ``kind`` or an empty / 0-d ``like``.
     """
     check_choice(kind, "kind", SEEDS)
     check_tensor(like, "like", min_ndim=1)
@@ -128,7 +139,20 @@ def _relative_l2(rep: Tensor, target: Tensor) -> Tensor:
 def representations(
     model: Any, x: Tensor, *, normalizer: Callable[[Tensor], Tensor] | None = None, layer: Any = None
 ) -> Tensor:
-    """``r_model(x)``: ``(n, *) -> (n, p)`` with the true ReLU, in eval mode, under ``inference_mode``."""
+    """``r_model(x)``: ``(n, *) -> (n, p)`` with the true ReLU, in eval mode, under ``inference_mode``.
+
+    Args:
+        model: a :class:`~ballroom.stir.nn.FeatureModel` (its mode is restored afterwards).
+        x: ``(n, *)`` inputs, unnormalised.
+        normalizer: applied to ``x`` before ``model``; ``None``: identity.
+        layer: the representation's layer, passed to ``model`` (``None``: penultimate).
+
+    Returns:
+        ``(n, p)``: the flattened representations (an inference tensor, cloned).
+
+    Raises:
+        TypeError: ``model`` does not follow the FeatureModel protocol.
+    """
     _check_feature_model(model)
     with _eval(model), torch.inference_mode():
         return _rep(model, x, normalizer, layer, False).clone()
@@ -289,6 +313,27 @@ def stir(
     representations (``minibatch_cka`` on the batches). ``fake_relu`` defaults to the official rule
     per model (:func:`~ballroom.stir.nn.official_uses_fake_relu`); other ``inv_kw`` go to
     :func:`invert_representation` (``step_size``, ``iterations``, ``use_best``, ``box``).
+
+    Args:
+        m1: the first feature model.
+        m2: the second feature model.
+        X: ``(n, *)`` inputs, unnormalised in ``[0, 1]``.
+        normalizer1: ``m1``'s input normaliser (``None``: identity).
+        normalizer2: ``m2``'s input normaliser (``None``: identity).
+        measure: the similarity ``S``, a name or a callable (see :func:`resolve_measure`).
+        seed: the seed kind of the inversion (one of :data:`SEEDS`).
+        n_draws: the number of seed draws averaged (>= 1).
+        batch_size: invert and represent in batches of this size (``None``: all at once).
+        layer1: ``m1``'s representation layer (``None``: penultimate).
+        layer2: ``m2``'s representation layer.
+        generator: the random source of the seeds.
+        **inv_kw: keyword arguments of :func:`invert_representation` (``fake_relu`` included).
+
+    Returns:
+        A :class:`STIRResult`.
+
+    Raises:
+        ValueError: a bad ``X``, ``n_draws``, ``batch_size``, ``seed`` or ``measure``.
     """
     check_tensor(X, "X", min_ndim=2)
     draws = check_int(n_draws, "n_draws", min=1)

@@ -28,6 +28,25 @@ class Classifier(ClassifierModule):
     Inputs are unnormalised ``[0, 1]`` images; ``mean``/``std`` is the model's normaliser (clamp first).
     Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc`` and, when
     ``eval_eps`` (default ``adv_eps``) is > 0, ``val/robust_acc`` under the same attack.
+
+    Args:
+        model: a zoo name or a built feature model.
+        model_kwargs: overrides of the zoo entry.
+        num_classes: the number of classes.
+        lr: the AdamW learning rate.
+        weight_decay: the AdamW weight decay.
+        cosine_epochs: ``T_max`` of a per-epoch cosine schedule (``None``: constant ``lr``).
+        adv_eps: the training attack's L2 radius (0: clean training).
+        adv_steps: PGD steps (>= 1).
+        adv_step: the PGD step length (``None``: ``2.5 * eps / adv_steps``).
+        adv_use_best: keep the highest-loss PGD iterate.
+        eval_eps: the validation attack's radius (``None``: ``adv_eps``).
+        mean: the normaliser's mean.
+        std: the normaliser's std (> 0).
+
+    Raises:
+        ValueError: a bad optimiser setting, ``adv_eps`` or ``eval_eps`` < 0, ``adv_steps < 1`` or
+            ``std <= 0``.
     """
 
     def __init__(
@@ -105,6 +124,16 @@ class STIRCallback(pl.Callback):
     ``reference_model``: a feature model or a :class:`Classifier` (its net and normaliser are used);
     ``stir_kwargs`` go to :func:`~ballroom.stir.functional.stir` (e.g. ``iterations``).
     Computed on rank zero and logged with ``rank_zero_only=True``.
+
+    Args:
+        reference_model: m1 (above).
+        probe_x: ``(n, *)`` probe inputs, unnormalised.
+        every_n_epochs: how often (in validation epochs) STIR runs.
+        reference_normalizer: m1's normaliser (``None``: a :class:`Classifier`'s own, else identity).
+        **stir_kwargs: keyword arguments of :func:`~ballroom.stir.functional.stir`.
+
+    Raises:
+        ValueError: a bad ``probe_x`` or ``every_n_epochs < 1``.
     """
 
     def __init__(

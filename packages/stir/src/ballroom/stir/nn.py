@@ -45,7 +45,14 @@ class _FakeReLU(torch.autograd.Function):
 
 
 def fake_relu(x: Tensor) -> Tensor:
-    """ReLU in the forward pass, identity in the backward pass: ``(*) -> (*)``."""
+    """ReLU in the forward pass, identity in the backward pass: ``(*) -> (*)``.
+
+    Args:
+        x: any tensor.
+
+    Returns:
+        ``relu(x)``, whose gradient is passed through unchanged (also where ``x < 0``).
+    """
     return _FakeReLU.apply(x)
 
 
@@ -165,7 +172,18 @@ class FeatureMLP(nn.Module):
 
 
 class LinearFeatureModel(nn.Module):
-    """``r(x) = W x`` (flattened input): logits and representation are both ``(B, p)``; for exact checks."""
+    """``r(x) = W x`` (flattened input): logits and representation are both ``(B, p)``; for exact checks.
+
+    ``forward(x, with_latent, fake_relu, layer)`` as :class:`FeatureModel` (``fake_relu`` and
+    ``layer`` are ignored).
+
+    Args:
+        weight: ``W (p, d)`` with ``d`` the flattened input size; copied into a frozen parameter.
+
+    Raises:
+        TypeError: ``weight`` is not a floating tensor.
+        ValueError: ``weight`` is not 2-D, empty or not finite.
+    """
 
     def __init__(self, weight: Tensor) -> None:
         super().__init__()
@@ -255,7 +273,17 @@ class HookedFeatureModel(nn.Module):
 def torchvision_feature_model(model: nn.Module) -> HookedFeatureModel:
     """Adapter for torchvision-style ResNets (``fc`` head, ``layerN`` stages of ``BasicBlock`` or
     ``Bottleneck``) and VGGs (``classifier`` Sequential): the representation is the input of the final
-    linear layer. ResNets fake the last block's final ReLU call; VGGs have none (the official rule)."""
+    linear layer. ResNets fake the last block's final ReLU call; VGGs have none (the official rule).
+
+    Args:
+        model: a torchvision-style ResNet (an ``nn.Linear`` ``fc``) or VGG.
+
+    Returns:
+        The wrapping :class:`HookedFeatureModel`.
+
+    Raises:
+        ValueError: ``model`` is neither, or its ResNet blocks are of an unknown kind.
+    """
     names = dict(model.named_modules())
     if isinstance(getattr(model, "fc", None), nn.Linear):
         stages = sorted(n for n in names if n.startswith("layer") and n[5:].isdigit())

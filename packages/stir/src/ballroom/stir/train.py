@@ -35,6 +35,22 @@ def pgd_l2(
     ``use_best=True`` (the default of the robustness library the official code trains with) returns,
     per sample, the iterate of highest loss among the start, every intermediate iterate and the
     last one (replaced on strict increase only); ``use_best=False`` returns the last iterate.
+
+    Args:
+        model: ``(B, *) -> logits (B, C)`` on unnormalised inputs (normalise inside it).
+        x: ``(B, *)`` clean inputs in ``[0, 1]``.
+        y: ``(B,)`` integer labels.
+        eps: the L2 radius (> 0).
+        steps: the number of steps (>= 1).
+        step_size: the L2 length of each step (default above).
+        use_best: return the highest-loss iterate (above).
+
+    Returns:
+        ``(B, *)`` adversarial inputs, detached.
+
+    Raises:
+        TypeError: ``x`` is not floating or ``y`` not integer.
+        ValueError: bad shapes, batch sizes that differ, or a bad ``eps``, ``steps`` or ``step_size``.
     """
     check_tensor(x, "x", min_ndim=2)
     check_tensor(y, "y", ndim=1, dtype="integer")
@@ -90,6 +106,22 @@ def train_classifier(
     Seeded shuffling (``torch.Generator(seed)``); the attack runs with the model in eval mode and
     returns the highest-loss PGD iterate per sample unless ``adv_use_best=False`` (see :func:`pgd_l2`).
     Returns ``model`` in eval mode.
+
+    Args:
+        model: the network, ``model(normalizer(x)) -> logits``; trained in place.
+        x: ``(N, *)`` inputs, unnormalised in ``[0, 1]``.
+        y: ``(N,)`` integer labels.
+        epochs: passes over the data (0: no training).
+        batch_size: examples per step.
+        lr: Adam's learning rate.
+        adv_eps: the PGD L2 radius; 0 trains on clean inputs.
+        adv_steps: PGD steps per batch.
+        adv_use_best: keep the highest-loss PGD iterate.
+        seed: the seed of the shuffling.
+        normalizer: applied before ``model`` (``None``: identity).
+
+    Raises:
+        ValueError: ``epochs < 0``, ``batch_size < 1``, ``lr <= 0`` or ``adv_eps < 0``.
     """
     check_int(epochs, "epochs", min=0)
     check_int(batch_size, "batch_size", min=1)
