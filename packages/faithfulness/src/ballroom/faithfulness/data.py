@@ -29,7 +29,20 @@ def make_polarity_data(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``n`` examples: tokens ``(n, max_len)`` (right-padded with 0), labels ``(n,)``, polarities ``(n, max_len)``.
 
-    Deterministic in ``seed``.
+    Deterministic in ``seed``. Each example has ``min_polar..max_polar`` polar tokens (polarity
+    ±1 or ±2, see :data:`POLARITY`) among neutral ones; the label is 1 when the polarities sum to
+    more than 0, and examples whose sum is 0 are redrawn.
+
+    Args:
+        n: the number of examples.
+        seed: the seed of the ``torch.Generator``.
+        min_len: the shortest example (tokens).
+        max_len: the longest example, also the padded length.
+        min_polar: the fewest polar tokens per example (``1..min_len``).
+        max_polar: the most polar tokens per example (``min_polar..min_len``).
+
+    Raises:
+        ValueError: a size out of range.
     """
     check_int(n, "n", min=1)
     check_int(min_len, "min_len", min=1)
@@ -70,7 +83,8 @@ class PolaritySynthDataModule(SplitDataModule):
         n_train, n_val, n_test: split sizes (spec: 4k train, 400 test).
         batch_size: batch size (spec: 64).
         num_workers: DataLoader workers.
-        seed: generation and shuffling seed (the splits use ``seed``, ``seed + 1``, ``seed + 2``).
+        seed: generation and shuffling seed (the splits use ``1000 seed``, ``1000 seed + 1`` and
+            ``1000 seed + 2``).
     """
 
     num_classes = 2

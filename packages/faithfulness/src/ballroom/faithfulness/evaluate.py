@@ -98,6 +98,18 @@ def impact(
     """``Δ_t = p(ŷ|x) − p(ŷ|x with feature t removed)`` for ``positions (B, k)``: ``-> (B, k)``.
 
     ``ŷ`` is the original prediction (``target`` overrides it); it is never recomputed after removal.
+
+    Args:
+        model: an :class:`~ballroom.faithfulness.protocol.ExplainableModel`.
+        batch: ``B`` examples.
+        positions: ``(B, k)`` long feature positions (or ``(B, k, n)`` bool: several per removal).
+        how: the removal function, one of :data:`~ballroom.faithfulness.protocol.REMOVALS`
+            (``"slice_out"``, ``"zeros_mask"``, ``"att_mask"``).
+        target: ``(B,)`` classes to measure instead of the prediction.
+        chunk_size: at most this many perturbed copies per forward pass.
+
+    Returns:
+        ``(B, k)`` impacts.
     """
     p0, pk = removal_probs(model, batch, positions, how, chunk_size)
     cls = p0.argmax(-1) if target is None else target.to(p0.device)
@@ -130,6 +142,20 @@ def erasure_probs(
 
     ``k = ⌊ratio · length⌋`` (at least 1), per example (``length_mode="example"``) or from the shortest
     example of the batch (``"batch_min"``, the official text code).
+
+    Args:
+        model: an :class:`~ballroom.faithfulness.protocol.ExplainableModel`.
+        batch: ``B`` examples.
+        weights: ``(B, n)`` explanation weights that order the features (by value, not ``|w|``).
+        ratios: the removal ratios, each giving one removal.
+        how: the removal function, one of :data:`~ballroom.faithfulness.protocol.REMOVALS`
+            (``"slice_out"``, ``"zeros_mask"``, ``"att_mask"``).
+        lowest: remove the lowest-weighted features instead of the highest.
+        length_mode: ``"example"`` or ``"batch_min"`` (above).
+        chunk_size: at most this many perturbed copies per forward pass.
+
+    Returns:
+        ``(p (B, C), p_removed (B, len(ratios), C))``.
     """
     valid = model.padding_mask(batch)
     lengths = valid.sum(1)
@@ -144,6 +170,15 @@ def polarity_disagreement(weights: Tensor, polarity: Tensor, pred: Tensor, valid
 
     ``polarity (B, n)`` is the token's polarity towards class 1 (``> 0``) or 0 (``< 0``); it is
     flipped for ``ŷ = 0``. A neutral token (polarity 0) is never a disagreement.
+
+    Args:
+        weights: ``(B, n)`` explanation weights.
+        polarity: ``(B, n)`` token polarities (above).
+        pred: ``(B,)`` predicted classes (0 or 1).
+        valid: ``(B, n)`` bool, True on real tokens.
+
+    Returns:
+        ``(B,)`` bool.
     """
     oriented = polarity.to(weights.dtype) * torch.where(pred == 1, 1.0, -1.0).to(weights.dtype)[:, None]
     return violation_flags(weights, oriented, valid)
@@ -288,7 +323,14 @@ def _update_extra(
 
 
 def plot_violations(frame: Any, ax: Any = None, title: str = "Faithfulness violation test") -> Any:
-    """Grouped bars: violation ratio per explainer (groups) and removal function (bars). Returns the axes."""
+    """Grouped bars: violation ratio per explainer (groups) and removal function (bars). Returns the axes.
+
+    Args:
+        frame: a pandas frame with ``explainer``, ``removal`` and ``violation`` columns (as
+            :func:`run_violation_test` returns).
+        ax: the matplotlib ``Axes`` to draw on (``None``: a new 7x3.5 figure).
+        title: the axes title.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:

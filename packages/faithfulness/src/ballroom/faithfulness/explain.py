@@ -106,7 +106,12 @@ def _square_maps(model: Any) -> list[Tensor]:
 
 
 class RandomExplainer(Explainer):
-    """Random: ``w_t ~ U(0, 1)`` (seeded generator, advancing across calls)."""
+    """Random: ``w_t ~ U(0, 1)`` (seeded generator, advancing across calls).
+
+    Args:
+        seed: the seed of the generator.
+        target: ``"prob"`` or ``"logit"`` (no effect: the weights do not depend on the model).
+    """
 
     name = "Random"
 
@@ -185,6 +190,10 @@ class AttentionRollout(Explainer):
     """Rollout (Abnar & Zuidema): row c of ``Â^(L)…Â^(1)``, ``Â = rownorm(mean_h A + I)``.
 
     ``normalize=False`` omits the row normalisation (the VisualBERT code; same ranking).
+
+    Args:
+        normalize: row-normalise each ``mean_h A + I``.
+        target: ``"prob"`` or ``"logit"`` (no effect: rollout uses no gradient).
     """
 
     name = "Rollout"
@@ -272,7 +281,12 @@ class IntegratedGradients(Explainer):
 
 
 def rollout(maps: list[Tensor], normalize: bool = True) -> Tensor:
-    """Attention rollout ``Â^(L)…Â^(1)`` of ``(B, H, L, L)`` maps (first layer first) -> ``(B, L, L)``."""
+    """Attention rollout ``Â^(L)…Â^(1)`` of ``(B, H, L, L)`` maps (first layer first) -> ``(B, L, L)``.
+
+    Args:
+        maps: one ``(B, H, L, L)`` attention map per layer, first layer first (non-empty).
+        normalize: row-normalise each ``mean_h A + I``.
+    """
     result: Tensor | None = None
     for a in maps:
         m = a.mean(1)
@@ -285,7 +299,15 @@ def rollout(maps: list[Tensor], normalize: bool = True) -> Tensor:
 
 
 def generic_attention_relevance(maps: list[Tensor], grads: list[Tensor]) -> Tensor:
-    """GenAtt's recursion ``R ← R + mean_h[(∇A ⊙ A)⁺] R`` from ``R = I`` over layers -> ``(B, L, L)``."""
+    """GenAtt's recursion ``R ← R + mean_h[(∇A ⊙ A)⁺] R`` from ``R = I`` over layers -> ``(B, L, L)``.
+
+    Args:
+        maps: one ``(B, H, L, L)`` attention map per layer, first layer first.
+        grads: the gradient of the target score with respect to each map, same shapes.
+
+    Raises:
+        ValueError: ``maps`` and ``grads`` differ in length.
+    """
     b, _, length, _ = maps[0].shape
     r = torch.eye(length, dtype=maps[0].dtype, device=maps[0].device).expand(b, -1, -1)
     for a, g in zip(maps, grads, strict=True):

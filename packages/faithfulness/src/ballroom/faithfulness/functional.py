@@ -65,6 +65,14 @@ def topk_abs(weights: Tensor, k: int, valid: Tensor | None = None) -> Tensor:
 
     With padding, a row with fewer than ``k`` valid features lists padding positions last; check
     them against ``valid`` (see :func:`ballroom.faithfulness.evaluate.impact`).
+
+    Args:
+        weights: ``(B, n)`` floating explanation weights.
+        k: how many indices per row, in ``[1, n]``.
+        valid: ``(B, n)`` bool, True on real features (default: all).
+
+    Raises:
+        ValueError: bad shapes or ``k`` out of range.
     """
     check_tensor(weights, "weights", ndim=2)
     valid = _check_valid(valid, weights)
@@ -99,14 +107,26 @@ def violation_flags(weights: Tensor, deltas: Tensor, valid: Tensor | None = None
 
 
 def violation_ratio(weights: Tensor, deltas: Tensor, valid: Tensor | None = None) -> Tensor:
-    """Mean of :func:`violation_flags` over the batch: a 0-d float tensor in ``[0, 1]`` (lower is better)."""
+    """Mean of :func:`violation_flags` over the batch: a 0-d float tensor in ``[0, 1]`` (lower is better).
+
+    Args:
+        weights: ``(B, n)`` explanation weights, finite.
+        deltas: ``(B, n)`` impacts of removing each feature, finite.
+        valid: ``(B, n)`` bool, True on real features (default: all).
+    """
     return violation_flags(weights, deltas, valid).float().mean()
 
 
 def masked_softmax(scores: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
     """Softmax of ``scores`` over the entries where ``mask`` is True; a row without any is all zeros.
 
-    ``mask`` broadcasts against ``scores`` (True = attend).
+    Args:
+        scores: the logits, any shape.
+        mask: bool, broadcastable against ``scores`` (True = attend).
+        dim: the dimension normalised over.
+
+    Returns:
+        Probabilities of ``scores``' shape (0 where ``mask`` is False).
     """
     filled = scores.masked_fill(~mask, float("-inf"))
     out = torch.softmax(filled, dim=dim)
@@ -114,7 +134,14 @@ def masked_softmax(scores: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
 
 
 def rank(x: Tensor) -> Tensor:
-    """Ranks ``0..n-1`` along the last dimension (ties broken by position, i.e. no tie correction)."""
+    """Ranks ``0..n-1`` along the last dimension (ties broken by position, i.e. no tie correction).
+
+    Args:
+        x: any tensor; ranked along its last dimension.
+
+    Returns:
+        float64 ranks of ``x``'s shape.
+    """
     return torch.argsort(torch.argsort(x, dim=-1, stable=True), dim=-1, stable=True).to(torch.float64)
 
 
@@ -123,6 +150,13 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
 
     Pearson correlation of the ranks; ties are ranked by position (the official code does not
     correct for ties). A row whose ranks are constant (``k == 1``) gives NaN.
+
+    Args:
+        a: ``(B, k)`` floating values.
+        b: ``(B, k)`` floating values.
+
+    Raises:
+        ValueError: shapes that differ or are not 2-D, or NaN or inf.
     """
     check_tensor(a, "a", ndim=2)
     check_tensor(b, "b", ndim=2)

@@ -23,6 +23,13 @@ class TextClassifierModule(ClassifierModule):
     ``model`` is a zoo name (e.g. ``"faithfulness-tiny"``) or a built ``nn.Module``. Logs
     ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``. Batches are
     ``(tokens, labels, ...)``.
+
+    Args:
+        model: a zoo name or a built explainable classifier.
+        model_kwargs: overrides of the zoo entry.
+        num_classes: the number of classes.
+        lr: Adam's learning rate.
+        weight_decay: Adam's (coupled, L2) weight decay.
     """
 
     def __init__(

@@ -100,7 +100,15 @@ class Comprehensiveness(_Drop):
 
 
 class Sufficiency(_Drop):
-    """The same drop when the lowest-weighted {50, 80, 90, 95} % are removed (lower is better)."""
+    """The same drop when the lowest-weighted {50, 80, 90, 95} % are removed (lower is better).
+
+    Args:
+        ratios: the removal ratios, each in ``[0, 1]`` (``update`` takes one column per ratio).
+        **kwargs: passed to ``torchmetrics.Metric``.
+
+    Raises:
+        ValueError: ``ratios`` is empty or has a value outside ``[0, 1]``.
+    """
 
     higher_is_better = False
 

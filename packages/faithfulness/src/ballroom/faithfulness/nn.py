@@ -199,6 +199,20 @@ class TinyTransformerClassifier(_TokenModel):
     ``attention_values``: ``(B, H, n+1, d_model)`` = ``(x_t W_V^h) W_O^h``. Token embeddings (without
     positions) are the features; positions are added in ``forward_from_embeddings`` (so
     ``slice_out`` re-indexes positions like a shorter input).
+
+    Args:
+        vocab: the vocabulary size (>= 2).
+        num_classes: the number of classes (>= 2).
+        d_model: the model width (divisible by ``n_heads``).
+        depth: transformer blocks.
+        n_heads: attention heads.
+        d_ff: the hidden width of each block's MLP.
+        max_len: the longest input (the position table has ``max_len + 1`` rows, CLS included).
+        pad_id: the padding token id (its embedding is ``padding_idx``).
+
+    Raises:
+        ValueError: a size out of range, ``d_model`` not divisible by ``n_heads`` or ``pad_id``
+            outside the vocabulary.
     """
 
     query_index = 0
@@ -257,6 +271,15 @@ class BagOfWordsClassifier(_TokenModel):
 
     The reference model of the tests: InputGrad and IG are exactly the per-token contributions, so
     their violation ratio is 0 with ``zeros_mask``. Records no attention maps.
+
+    Args:
+        vocab: the vocabulary size (>= 2).
+        emb: the embedding size.
+        num_classes: the number of classes (>= 2).
+        pad_id: the padding token id (masked out of the sum).
+
+    Raises:
+        ValueError: a size out of range or ``pad_id`` outside the vocabulary.
     """
 
     def __init__(self, vocab: int, emb: int = 8, num_classes: int = 2, pad_id: int = 0) -> None:
