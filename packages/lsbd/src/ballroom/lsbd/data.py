@@ -116,6 +116,10 @@ class LSBDDataModule(pl.LightningDataModule):
             sets and 100 images per batch by default) or ``"joint"`` (each step one labelled and one
             unlabelled batch, cycling the shorter).
         labelled_batch, unlabelled_batch: batch sizes (``None``: the official ones).
+        path_length: views per random path.
+        path_step: grid positions moved per path step.
+        seed: the seed of the pairs or paths and of the shuffling.
+        num_workers: dataloader worker processes.
     """
 
     def __init__(

@@ -186,6 +186,14 @@ def labelled_pairs(
     ``perm = RandomState(seed).permutation(N)``; pair ``l`` is ``(perm[l], perm[n_pairs + l])``.
     Returns ``(index (L, 2), angles (L, 2, K), unlabelled (N - 2L,))``: angles of the first view
     are 0, of the second ``2 pi ((value_2 - value_1) mod max) / max`` in ``[0, 2 pi)``.
+
+    Args:
+        grid: the factor grid.
+        n_pairs: the number of labelled pairs, at most ``N // 2``.
+        rng: a seed or a ``np.random.RandomState`` (used as is, so it advances).
+
+    Raises:
+        ValueError: ``n_pairs`` out of range.
     """
     n = int(np.prod(grid.factor_shape))
     n_pairs = check_int(n_pairs, "n_pairs", min=0, max=n // 2)
@@ -205,6 +213,16 @@ def random_paths(
     """Random walks: each step moves one random cyclic factor by ``+-step`` grid positions (cyclic).
 
     Returns ``(index (P, length), angles (P, length, K))``, labels relative to the first element.
+
+    Args:
+        grid: the factor grid (at least one cyclic factor).
+        n_paths: the number of paths ``P``.
+        length: the views per path.
+        step: grid positions moved per step.
+        rng: a seed or a ``np.random.RandomState`` (the start points and the moves).
+
+    Raises:
+        ValueError: a size below 1 or a grid without a cyclic factor.
     """
     n_paths = check_int(n_paths, "n_paths", min=1)
     length = check_int(length, "length", min=1)
@@ -250,7 +268,17 @@ def load_npz_grid(
     cyclic: Sequence[bool] | None = None,
 ) -> FactorGrid:
     """A grid from an ``.npz`` array ``key`` of shape ``(N_1, ..., N_K, H, W, C)`` (or flat
-    ``(N, H, W[, C])`` with ``factor_shape``); uint8 images are scaled to ``[0, 1]``."""
+    ``(N, H, W[, C])`` with ``factor_shape``); images whose maximum exceeds 1 (uint8) are divided by 255.
+
+    Args:
+        path: the ``.npz`` file.
+        key: the array's name in it.
+        factor_shape: ``(N_1, ..., N_K)`` to reshape a flat array into (``None``: the array's own).
+        cyclic: which factors are cyclic (``None``: all).
+
+    Raises:
+        KeyError: ``key`` is not in the file.
+    """
     with np.load(os.fspath(path)) as data:
         if key not in data:
             raise KeyError(f"key: {key!r} is not in {os.fspath(path)!r} (has {sorted(data.files)})")
@@ -265,7 +293,17 @@ def load_h5_grid(
 ) -> FactorGrid:
     """The authors' h5 renders (``images``, ``colors``, ``views``): e.g. Airplane
     ``(64 colours, 64 views, 64, 64, 3)`` or ModelNet40 airplanes with ``cyclic=(False, True)``.
-    Needs ``h5py`` (``pip install h5py``)."""
+    Needs ``h5py`` (``pip install h5py``).
+
+    Args:
+        path: the ``.h5`` file.
+        key: the dataset holding the images.
+        factor_shape: ``(N_1, ..., N_K)`` to reshape a flat array into (``None``: the array's own).
+        cyclic: which factors are cyclic (``None``: all).
+
+    Raises:
+        ImportError: h5py is not installed.
+    """
     try:
         import h5py
     except ImportError as err:  # pragma: no cover - optional
@@ -276,7 +314,15 @@ def load_h5_grid(
 
 def load_coil100(data_dir: str | os.PathLike[str] | None = None, size: int = 64) -> FactorGrid:
     """COIL-100 (100 objects x 72 views, resized to ``size``) through tensorflow-datasets ``coil100``
-    (which downloads and checksums it); a cylinder grid ``(100, 72, size, size, 3)``."""
+    (which downloads and checksums it); a cylinder grid ``(100, 72, size, size, 3)``.
+
+    Args:
+        data_dir: tensorflow-datasets' data folder (``None``: its default).
+        size: the side the images are resized to (bilinear).
+
+    Raises:
+        ImportError: tensorflow-datasets or pillow is not installed.
+    """
     try:
         import tensorflow_datasets as tfds
         from PIL import Image

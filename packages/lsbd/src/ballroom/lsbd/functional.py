@@ -74,6 +74,14 @@ def reconstruction_loss(x: Tensor, x_hat: Tensor, kind: str = "gaussian") -> Ten
     ``"gaussian"`` (official default): Gaussian negative log-likelihood with fixed std ``1/sqrt 2``,
     ``sum_pixels[(x - x_hat)^2 + log(1/sqrt 2) + 0.5 log(2 pi)]``; ``"sse"``: the sum of squared
     errors (the same up to a constant); ``"bce"``: binary cross-entropy summed over pixels.
+
+    Args:
+        x: ``(B, ...)`` target images in ``[0, 1]``.
+        x_hat: ``(B, ...)`` reconstructions, same shape (in ``[0, 1]`` for ``"bce"``).
+        kind: ``"gaussian"``, ``"sse"`` or ``"bce"``.
+
+    Raises:
+        ValueError: an unknown ``kind`` or shapes that differ.
     """
     check_choice(kind, "kind", ("gaussian", "sse", "bce"))
     check_tensor(x, "x", min_ndim=1, finite=False)

@@ -61,6 +61,14 @@ class CircleLatent(Latent):
     ``a = (hi - lo)/2``, ``c = (hi + lo)/2`` and that Linear zero-initialised (weight and bias), so
     ``log_t = (lo + hi)/2`` at initialisation. Default ``log_t_range = (-10, -5)`` (the experiment
     script; the official class default is ``(-10, -6)``).
+
+    Args:
+        in_features: the encoder feature size ``F``.
+        log_t_range: ``(lo, hi)`` of the posterior's log diffusion time, ``lo < hi``.
+        steps: random-walk steps of the reparameterised sample.
+
+    Raises:
+        ValueError: ``in_features < 1``, ``hi <= lo`` or ``steps < 1``.
     """
 
     is_circle = True
@@ -119,6 +127,13 @@ class GaussianLatent(Latent):
     """``R^dim`` subspace with a diagonal Gaussian posterior; the group acts trivially on it.
 
     ``mu = Linear(F, dim)(h)``, ``log_sigma = Linear(F, dim)(h)`` (zero weight and bias).
+
+    Args:
+        in_features: the encoder feature size ``F``.
+        dim: the subspace dimension.
+
+    Raises:
+        ValueError: ``in_features < 1`` or ``dim < 1``.
     """
 
     is_circle = False

@@ -28,6 +28,27 @@ class LSBDVAE(pl.LightningModule):
     Adam (``lr`` 1e-3, ``eps`` 1e-7, the Keras default; fused kernel on CPU/CUDA). Logs ``train/recon_u``, ``train/kl_u``,
     ``train/recon_s``, ``train/kl_s``, ``train/equiv_s``, ``train/loss``; ``val/recon`` and, when the
     datamodule has a ``grid``, ``val/dlsbd`` and ``val/omega_k`` on the locations of the whole grid.
+
+    Args:
+        model: a zoo name or a built :class:`LSBDAutoencoder`.
+        model_kwargs: overrides of the zoo entry.
+        dist_weight: ``gamma``: the weight of the LSBD (equivariance) loss, one number or one per
+            subspace.
+        equivariance_mode: ``"per_subspace"`` or ``"official_concat"`` (see
+            :func:`~ballroom.lsbd.nn.equivariance_loss`).
+        equivariance_reduction: ``"sum"`` or ``"mean"`` over the views of a set.
+        anchor_locations: compute the equivariance loss on the posterior locations instead of the
+            samples.
+        stop_gradient: detach the re-anchored codes ``zhat`` in the equivariance loss.
+        recon: the reconstruction loss: ``"gaussian"``, ``"sse"`` or ``"bce"``.
+        schedule: ``"alternate"`` or ``"joint"`` (must match the data module's).
+        lr: Adam's learning rate.
+        adam_eps: Adam's ``eps``.
+        manifold: ``"torus"`` or ``"cylinder"``: how ``val/dlsbd`` reads the grid.
+
+    Raises:
+        ValueError: an unknown option or a non-positive ``lr`` / ``adam_eps``.
+        TypeError: ``model`` does not build an :class:`LSBDAutoencoder`.
     """
 
     def __init__(

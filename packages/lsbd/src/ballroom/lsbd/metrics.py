@@ -118,6 +118,10 @@ def dlsbd_per_factor(Z: Any, omega: Sequence[int] | Tensor, manifold: str = "tor
         Z: codes ``(N_1, ..., N_K, d)`` (torus) or ``(n_objects, N, d)`` (cylinder, one frequency,
             averaged over objects, ``K = 1``); numpy or torch, any float dtype and device.
         omega: ``K`` integer frequencies.
+        manifold: ``"torus"`` (a full factor grid) or ``"cylinder"`` (objects x one cyclic factor).
+
+    Raises:
+        ValueError: an unknown ``manifold``, bad codes, or an ``omega`` of the wrong length.
     """
     manifold = check_choice(manifold, "manifold", ("torus", "cylinder"))
     z = _check_codes(Z, manifold)

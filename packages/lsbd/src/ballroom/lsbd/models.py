@@ -29,7 +29,15 @@ def _image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
 
 class DislibEncoder(nn.Module):
     """Conv(32) -> Conv(32) -> Conv(64) -> Conv(64) (4x4, stride 2, 'same' = ``padding=1``, ReLU),
-    flatten, Dense 256 ReLU: ``(B, C, H, W) -> (B, 256)``."""
+    flatten, Dense 256 ReLU: ``(B, C, H, W) -> (B, 256)``.
+
+    Args:
+        image_shape: ``(C, H, W)``, ``H`` and ``W`` divisible by 16.
+        features: the width of the final dense layer (the output size).
+
+    Raises:
+        ValueError: a bad ``image_shape`` or ``features < 1``.
+    """
 
     def __init__(self, image_shape: Sequence[int] = (1, 64, 64), features: int = 256) -> None:
         super().__init__()
@@ -53,7 +61,16 @@ class DislibEncoder(nn.Module):
 
 class DislibDecoder(nn.Module):
     """Dense 256 ReLU -> Dense(64 * H/16 * W/16) ReLU -> reshape -> ConvT(64) -> ConvT(32) -> ConvT(32)
-    -> ConvT(C, sigmoid), all 4x4 stride 2 ``padding=1``: ``(B, D) -> (B, C, H, W)``."""
+    -> ConvT(C, sigmoid), all 4x4 stride 2 ``padding=1``: ``(B, D) -> (B, C, H, W)``.
+
+    Args:
+        latent_dim: the code size ``D``.
+        image_shape: ``(C, H, W)`` of the output, ``H`` and ``W`` divisible by 16.
+        hidden: the width of the first dense layer.
+
+    Raises:
+        ValueError: a bad ``image_shape`` or ``latent_dim < 1``.
+    """
 
     def __init__(self, latent_dim: int, image_shape: Sequence[int] = (1, 64, 64), hidden: int = 256) -> None:
         super().__init__()
@@ -77,7 +94,15 @@ class DislibDecoder(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """Flatten, then Linear-ReLU layers of widths ``hidden``: ``(B, *in_shape) -> (B, hidden[-1])``."""
+    """Flatten, then Linear-ReLU layers of widths ``hidden``: ``(B, *in_shape) -> (B, hidden[-1])``.
+
+    Args:
+        in_features: the flattened input size.
+        hidden: the layer widths (non-empty).
+
+    Raises:
+        ValueError: ``in_features < 1`` or a bad ``hidden``.
+    """
 
     def __init__(self, in_features: int = 256, hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()

@@ -29,6 +29,16 @@ class LSBDAutoencoder(nn.Module):
     """Encoder ``f``, latent subspaces (each with its own heads on ``f(x)``), decoder ``g``.
 
     ``forward(x (B, ...)) -> (B, D)``: the concatenated posterior locations (what D_LSBD scores).
+
+    Args:
+        encoder: ``f``: images ``(B, ...)`` -> features ``(B, F)``.
+        decoder: ``g``: codes ``(B, D)`` -> images.
+        latents: the subspaces (:class:`~ballroom.lsbd.latent.CircleLatent`,
+            :class:`~ballroom.lsbd.latent.GaussianLatent`), in code order; ``D`` is the sum of their
+            dimensions.
+
+    Raises:
+        ValueError: ``latents`` is empty.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latents: Sequence[Latent]) -> None:
