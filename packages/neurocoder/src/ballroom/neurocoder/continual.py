@@ -42,7 +42,14 @@ Regularizer = Callable[[nn.Module], Tensor]
 
 @dataclass
 class Task:
-    """One task: its train and test sets (``(x, y)`` tensors) and the original classes it holds."""
+    """One task: its train and test sets (``(x, y)`` tensors) and the original classes it holds.
+
+    Args:
+        name: a label for reports (``"0-1"`` for a split task, ``"perm2"`` for a permuted one).
+        train: the training set, ``TensorDataset(x, y)``.
+        test: the test set, ``TensorDataset(x, y)``.
+        classes: the original class ids of the task's examples.
+    """
 
     name: str
     train: TensorDataset
@@ -81,6 +88,20 @@ def split_tasks(
 
     ``remap=True`` maps each task's labels to ``0..classes_per_task-1`` (incremental domain, one
     shared head); ``False`` keeps the original labels (incremental class).
+
+    Args:
+        x_train: ``(N, ...)`` training inputs.
+        y_train: ``(N,)`` integer training labels.
+        x_test: ``(M, ...)`` test inputs.
+        y_test: ``(M,)`` integer test labels.
+        classes_per_task: classes per task; must divide the number of training classes.
+        remap: remap the labels (above).
+
+    Returns:
+        One :class:`Task` per group, in class order.
+
+    Raises:
+        ValueError: bad tensors, or a class count that ``classes_per_task`` does not divide.
     """
     _check_xy(x_train, y_train, x_test, y_test)
     cpt = check_int(classes_per_task, "classes_per_task", min=1)
@@ -103,7 +124,22 @@ def split_tasks(
 def permuted_tasks(
     x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, num_tasks: int = 5, seed: int = 0
 ) -> list[Task]:
-    """``num_tasks`` tasks with all classes, each with its own seeded pixel permutation (task 0: identity)."""
+    """``num_tasks`` tasks with all classes, each with its own seeded pixel permutation (task 0: identity).
+
+    Args:
+        x_train: ``(N, ...)`` training inputs.
+        y_train: ``(N,)`` integer training labels.
+        x_test: ``(M, ...)`` test inputs.
+        y_test: ``(M,)`` integer test labels.
+        num_tasks: the number of tasks (>= 1).
+        seed: the seed of the permutations.
+
+    Returns:
+        ``num_tasks`` :class:`Task` objects named ``perm0``, ``perm1``, ...
+
+    Raises:
+        ValueError: bad tensors or ``num_tasks < 1``.
+    """
     _check_xy(x_train, y_train, x_test, y_test)
     num_tasks = check_int(num_tasks, "num_tasks", min=1)
     shape = x_train.shape[1:]
@@ -176,7 +212,16 @@ def fisher_diagonal(
     model: nn.Module, loader: DataLoader, regularizer: Regularizer | None = None
 ) -> dict[str, Tensor]:
     """Diagonal Fisher estimate: squared gradients of CE at the predicted labels (plus ``regularizer``),
-    per mini-batch, weighted ``len(batch) / num_batches``; covers every trainable parameter."""
+    per mini-batch, weighted ``len(batch) / num_batches``; covers every trainable parameter.
+
+    Args:
+        model: the network (run in eval mode; its mode is restored).
+        loader: batches ``(x, ...)``; the labels are not used.
+        regularizer: ``model -> scalar`` added to each batch's loss, or ``None``.
+
+    Returns:
+        ``{parameter name: (same shape) Fisher estimate}``.
+    """
     params = _params(model)
     fisher = {n: torch.zeros_like(p) for n, p in params.items()}
     was_training = model.training
@@ -223,7 +268,14 @@ class OnlineEWCAgent(EWCAgent):
 
 
 class SIAgent(L2Agent):
-    """Synaptic intelligence: ``omega += w / (delta^2 + damping)``, ``w -= g_task * step`` along training."""
+    """Synaptic intelligence: ``omega += w / (delta^2 + damping)``, ``w -= g_task * step`` along training.
+
+    Only :func:`run_stream` drives it (it sets the start point and passes the per-step task gradients).
+
+    Args:
+        coef: the penalty weight lambda (>= 0).
+        damping: ``xi`` in the denominator (> 0).
+    """
 
     needs_task_grads = True
 
@@ -273,7 +325,16 @@ def make_agent(name: str, coef: float | None = None) -> Agent:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset: TensorDataset, batch_size: int = 512) -> float:
-    """Accuracy of ``model`` on ``dataset``."""
+    """Accuracy of ``model`` on ``dataset``.
+
+    Args:
+        model: the network (run in eval mode; its mode is restored).
+        dataset: ``TensorDataset(x, y)``.
+        batch_size: examples per forward pass.
+
+    Returns:
+        The fraction of correct argmax predictions (0 for an empty dataset).
+    """
     was_training = model.training
     model.eval()
     correct = 0
@@ -302,7 +363,22 @@ def run_stream(
 ) -> Tensor:
     """Train ``model`` on ``tasks`` in order; returns ``acc (T, T)``, ``acc[i, j]`` = test accuracy on
     task ``j`` after training task ``i``. One optimiser (``adam``, ``adagrad`` or ``sgd``) over all tasks;
-    loss = CE + ``regularizer(model)`` + the agent's penalty. Seeded shuffling (``seed``)."""
+    loss = CE + ``regularizer(model)`` + the agent's penalty. Seeded shuffling (``seed``).
+
+    Args:
+        model: the network, trained in place.
+        tasks: the stream, in training order.
+        agent: the continual-learning agent (``None``: the plain :class:`Agent`).
+        epochs: epochs per task (>= 1).
+        lr: the learning rate (> 0).
+        batch_size: training batch size.
+        seed: the seed of the shuffling generator, shared by all tasks.
+        regularizer: ``model -> scalar`` added to the loss (e.g. the orthogonality terms), or ``None``.
+        optimizer: ``"adam"``, ``"adagrad"`` or ``"sgd"`` (without momentum).
+
+    Raises:
+        ValueError: ``epochs < 1``, ``lr <= 0`` or an unknown ``optimizer``.
+    """
     check_int(epochs, "epochs", min=1)
     check_positive(lr, "lr")
     check_choice(optimizer, "optimizer", ("adam", "adagrad", "sgd"))

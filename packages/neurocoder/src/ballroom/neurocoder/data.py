@@ -45,7 +45,12 @@ def stratified_split(y: Tensor, test_fraction: float = 0.3, seed: int = 0) -> tu
 
 
 def load_digits_flat(test_fraction: float = 0.3, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """scikit-learn digits as ``(x_train (N, 64), y_train, x_test, y_test)``, pixels ``/8 - 1`` in [-1, 1]."""
+    """scikit-learn digits as ``(x_train (N, 64), y_train, x_test, y_test)``, pixels ``/8 - 1`` in [-1, 1].
+
+    Args:
+        test_fraction: the test fraction of every class (stratified).
+        seed: the seed of the split.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -85,7 +90,20 @@ def load_stream(
     download: bool = False,
 ) -> list[Task]:
     """A task stream: ``dataset`` in digits | mnist | cifar10 | cifar100, ``kind`` split (2 classes per
-    task for 10-class sets, labels remapped: incremental domain) or permuted (``num_tasks`` tasks)."""
+    task for 10-class sets, labels remapped: incremental domain) or permuted (``num_tasks`` tasks).
+
+    Args:
+        dataset: ``"digits"`` (offline), ``"mnist"``, ``"cifar10"`` or ``"cifar100"``.
+        kind: ``"split"`` (``n_classes // num_tasks`` classes per task) or ``"permuted"``.
+        num_tasks: the number of tasks.
+        seed: the digits split's seed and the permutations' seed.
+        root: the data folder of the real datasets.
+        download: fetch missing files of the real datasets.
+
+    Raises:
+        ValueError: an unknown ``dataset`` or ``kind``, or a ``num_tasks`` that does not split the
+            classes.
+    """
     check_choice(dataset, "dataset", ("digits", "mnist", "cifar10", "cifar100"))
     check_choice(kind, "kind", ("split", "permuted"))
     check_int(num_tasks, "num_tasks", min=1)
@@ -102,6 +120,13 @@ class NeurocoderDataModule(SplitDataModule):
     ``task`` (0-4) keeps only classes ``{2 task, 2 task + 1}`` remapped to {0, 1} (the split-digits
     stream); ``None`` keeps every class. The 70/30 stratified split's training part is split again
     into train/val (``val_fraction``); test is the 30 %.
+
+    Args:
+        task: ``0..4`` or ``None`` (above).
+        val_fraction: the share of the training part held out for validation.
+        batch_size: the batch size of every dataloader.
+        num_workers: dataloader worker processes.
+        seed: the seed of both splits and of the shuffling.
     """
 
     def __init__(

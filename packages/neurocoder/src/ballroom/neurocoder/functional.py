@@ -64,7 +64,12 @@ def _similarity(q: Tensor, keys: Tensor, eps: float, scale_by_key_dim: bool) -> 
 
 
 def read_weights(similarity: Tensor, beta: float = 1.0) -> Tensor:
-    """Read weights over slots ``softmax_P(beta * sim)``: ``(B, R, P) -> (B, R, P)``, rows sum to 1."""
+    """Read weights over slots ``softmax_P(beta * sim)``: ``(B, R, P) -> (B, R, P)``, rows sum to 1.
+
+    Args:
+        similarity: ``(..., P)`` similarities of each read to the ``P`` slots.
+        beta: the inverse temperature (> 0).
+    """
     check_tensor(similarity, "similarity", min_ndim=1)
     check_positive(beta, "beta")
     return torch.softmax(beta * similarity, dim=-1)
@@ -163,7 +168,11 @@ def working_program(U: Tensor, sigma: Tensor, V: Tensor) -> Tensor:
 
 
 def orthogonality_loss(memory: Tensor) -> Tensor:
-    """``|M M^T - I_P|_F`` (Frobenius norm, not squared) of a slot matrix ``M (P, D)``; a scalar."""
+    """``|M M^T - I_P|_F`` (Frobenius norm, not squared) of a slot matrix ``M (P, D)``; a scalar.
+
+    Args:
+        memory: the slot matrix ``M (P, D)``.
+    """
     check_tensor(memory, "memory", ndim=2)
     gram = memory @ memory.t()
     eye = torch.eye(memory.shape[0], dtype=memory.dtype, device=memory.device)

@@ -28,6 +28,19 @@ class NeurocoderLightningModule(ClassifierModule):
     ``train/read_entropy`` (mean entropy of the read weights, nats), ``train/sigma_mean``,
     ``train/sigma_min`` over every Neurocoder layer. The optimiser is created once and kept, so a
     :class:`ContinualLightningRunner` shares it across tasks (as the released CL code).
+
+    Args:
+        model: a zoo name or a built network.
+        model_kwargs: overrides of the zoo entry.
+        num_classes: the number of classes.
+        lr: AdamW's learning rate.
+        weight_decay: AdamW's weight decay.
+        cosine_epochs: accepted (and saved) for :class:`~ballroom.core.lit.ClassifierModule`'s
+            signature, but not used: this module's optimiser has no schedule.
+        ortho_weight: the weight of the orthogonality terms (>= 0).
+
+    Raises:
+        ValueError: ``ortho_weight < 0`` or a bad :class:`~ballroom.core.lit.ClassifierModule` setting.
     """
 
     def __init__(
@@ -108,6 +121,19 @@ class ContinualLightningRunner:
     trainer's logger; :attr:`acc` is the ``(T, T)`` matrix. ``agent`` (L2, EWC, online EWC; SI needs
     the per-step task gradients of :func:`~ballroom.neurocoder.continual.run_stream`) adds its penalty.
     ``trainer_factory(max_epochs)`` builds each task's Trainer (default: core's quiet CPU trainer).
+
+    Args:
+        module: the module to train (its optimiser is kept across tasks).
+        tasks: the stream, in training order (non-empty).
+        epochs: epochs per task.
+        batch_size: training batch size.
+        agent: an L2/EWC/online-EWC agent, or ``None``.
+        seed: task ``i`` shuffles with ``seed + i``.
+        trainer_factory: ``(**kwargs) -> pl.Trainer``, called with ``max_epochs`` and
+            ``num_sanity_val_steps=0``.
+
+    Raises:
+        ValueError: an SI agent, no tasks, ``epochs < 1`` or ``batch_size < 1``.
     """
 
     def __init__(

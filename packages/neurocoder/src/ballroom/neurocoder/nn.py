@@ -36,6 +36,16 @@ class ProgramMemory(nn.Module):
     program. ``key_mode="content"`` computes ``K_U = key_u(M_U[:, k:])``, ``K_V = key_v(M_V[:, k:])``
     (keys follow the programs), ``K_S = M_S[:, :k]``; ``"learned"`` uses the stored key columns.
     Init: xavier-uniform (gain 1) on each whole matrix; key Linears keep PyTorch's default.
+
+    Args:
+        num_programs: the number of slots ``P``.
+        key_dim: the key size ``k``.
+        in_features: the program's input size ``n``.
+        out_features: the program's output size ``m``.
+        key_mode: ``"content"`` or ``"learned"`` (above).
+
+    Raises:
+        ValueError: a size below 1 or an unknown ``key_mode``.
     """
 
     def __init__(
@@ -355,6 +365,17 @@ class NeurocoderConv2d(nn.Module):
     pooled input ``(B, C_in)``; the low-rank program is applied to the unfolded patches, so no
     per-sample kernel is built. ``(B, C_in, H, W) -> (B, C_out, H', W')``. Keyword arguments go to
     :class:`NeurocoderLinear`.
+
+    Args:
+        in_channels: input channels ``C_in``.
+        out_channels: output channels ``C_out``.
+        kernel_size: ``kh`` (= ``kw``) or ``(kh, kw)``.
+        stride: the convolution stride (``F.unfold``'s).
+        padding: the zero padding (``F.unfold``'s).
+        **kwargs: keyword arguments of :class:`NeurocoderLinear`.
+
+    Raises:
+        ValueError: a channel count or kernel size below 1.
     """
 
     def __init__(

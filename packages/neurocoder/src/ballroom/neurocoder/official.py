@@ -79,6 +79,18 @@ def load_official_state_dict(layer: NeurocoderLinear, state_dict: Mapping[str, T
 
     The official ``bias`` is dropped when ``layer`` has no bias and it is all zeros (a layer trained
     with ``bias=False``); a non-zero one raises, since ours would silently change the outputs.
+
+    Args:
+        layer: the layer to load into.
+        state_dict: the official layer's ``state_dict()``.
+
+    Returns:
+        ``layer``, with the weights loaded.
+
+    Raises:
+        TypeError: ``layer`` is not a :class:`NeurocoderLinear`.
+        KeyError: a key the official layer does not have.
+        ValueError: a non-zero official bias for a layer without bias.
     """
     if not isinstance(layer, NeurocoderLinear):
         raise TypeError(f"layer must be a NeurocoderLinear, got {type(layer).__name__}")
