@@ -1,0 +1,176 @@
+"""Plain-PyTorch loops of the search protocol: train a supernet, collect importances on the selection
+split, mask ops, train a derived network (what :mod:`ballroom.agnas.reproduce` runs; the Lightning
+modules in :mod:`ballroom.agnas.lit` wrap the same pieces)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ballroom.agnas.baselines import darts_first_order_step
+from ballroom.agnas.nn import ImportanceAccumulator
+
+__all__ = [
+    "accuracy",
+    "collect_importance",
+    "masked_op_drops",
+    "sgd_cosine",
+    "train_network",
+    "train_supernet",
+]
+
+Batches = Iterable[Sequence[Tensor]]
+
+
+def sgd_cosine(
+    params: Iterable[nn.Parameter],
+    lr: float,
+    epochs: int,
+    steps_per_epoch: int,
+    lr_min: float = 0.0,
+    momentum: float = 0.9,
+    weight_decay: float = 3e-4,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """SGD(momentum, wd) with cosine decay ``lr -> lr_min`` over ``epochs`` (stepped per epoch)."""
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=lr_min)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches: Batches) -> float:
+    """Top-1 accuracy of ``model`` in eval mode (mode restored)."""
+    was = model.training
+    model.eval()
+    correct = total = 0
+    for x, y, *_ in batches:
+        correct += int((model(x).argmax(-1) == y).sum())
+        total += len(y)
+    model.train(was)
+    return correct / max(total, 1)
+
+
+def collect_importance(model: nn.Module, batches: Batches) -> Tensor:
+    """Importance summed over ``batches`` in eval mode: ``(layers, E, K)`` (float64)."""
+    return ImportanceAccumulator().collect(model, batches)
+
+
+def train_supernet(
+    model: nn.Module,
+    train: Sequence[Sequence[Tensor]],
+    epochs: int,
+    lr: float = 0.025,
+    lr_min: float = 0.001,
+    weight_decay: float = 3e-4,
+    grad_clip: float = 5.0,
+    val: Sequence[Sequence[Tensor]] | None = None,
+    arch_lr: float = 3e-4,
+    arch_weight_decay: float = 1e-3,
+    on_epoch=None,
+) -> list[float]:
+    """Train a supernet (spec's search schedule); returns the mean training loss per epoch.
+
+    AGNAS (no ``arch_parameters``): SGD on every weight, attention included. DARTS (the model has
+    ``arch_parameters()`` and ``val`` is given): alternating first-order updates, alpha by
+    Adam(``arch_lr``, betas (0.5, 0.999), ``arch_weight_decay``) on ``val`` batches.
+    """
+    arch = list(getattr(model, "arch_parameters", list)())
+    weights = list(model.weight_parameters()) if arch else list(model.parameters())
+    opt, sched = sgd_cosine(weights, lr, epochs, len(train), lr_min, weight_decay=weight_decay)
+    a_opt = (
+        torch.optim.Adam(arch, lr=arch_lr, betas=(0.5, 0.999), weight_decay=arch_weight_decay)
+        if arch
+        else None
+    )
+    if arch and val is None:
+        raise ValueError("val must be given to train a DARTS supernet (alpha is fit on it)")
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        total, n = 0.0, 0
+        val_iter = itertools.cycle(val) if val is not None else None
+        for batch in train:
+            if a_opt is not None:
+                assert val_iter is not None
+                loss = darts_first_order_step(model, batch, next(val_iter), opt, a_opt, grad_clip)
+            else:
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(batch[0]), batch[1])
+                loss.backward()
+                nn.utils.clip_grad_norm_(weights, grad_clip)
+                opt.step()
+            total += float(loss.detach()) * len(batch[1])
+            n += len(batch[1])
+        sched.step()
+        losses.append(total / max(n, 1))
+        if on_epoch is not None:
+            on_epoch(epoch, model)
+    return losses
+
+
+@torch.no_grad()
+def masked_op_drops(
+    model: nn.Module, edges: Sequence[nn.Module], batches: Sequence[Sequence[Tensor]]
+) -> Tensor:
+    """Selection-accuracy drop when one op of one edge is removed: ``(len(edges), K)``.
+
+    ``edges`` are mixed ops of ``model`` (``.masked`` switches one op off); entry ``[e, k]`` is
+    ``acc(full) - acc(op k of edge e removed)``; ``none`` (never computed) gets 0.
+    """
+    base = accuracy(model, batches)
+    K = len(edges[0].primitives)
+    drops = torch.zeros(len(edges), K, dtype=torch.float64)
+    for e, edge in enumerate(edges):
+        for k, p in enumerate(edge.primitives):
+            if p == "none":
+                continue
+            edge.masked = k
+            try:
+                drops[e, k] = base - accuracy(model, batches)
+            finally:
+                edge.masked = None
+    return drops
+
+
+def train_network(
+    net: nn.Module,
+    train: Sequence[Sequence[Tensor]],
+    epochs: int,
+    lr: float = 0.025,
+    weight_decay: float = 3e-4,
+    grad_clip: float = 5.0,
+    auxiliary_weight: float = 0.4,
+    drop_path_prob: float = 0.0,
+) -> list[float]:
+    """Evaluation training from scratch: SGD cosine ``lr -> 0``, clip; auxiliary loss and linearly
+    growing drop path when ``net`` has them (:class:`~ballroom.agnas.evalnet.EvalNetwork`)."""
+    opt, sched = sgd_cosine(net.parameters(), lr, epochs, len(train), 0.0, weight_decay=weight_decay)
+    losses = []
+    net.train()
+    for epoch in range(epochs):
+        if hasattr(net, "drop_path_prob"):
+            net.drop_path_prob = drop_path_prob * epoch / max(epochs, 1)
+        total, n = 0.0, 0
+        for x, y, *_ in train:
+            opt.zero_grad(set_to_none=True)
+            if hasattr(net, "forward_with_aux"):
+                logits, aux = net.forward_with_aux(x)
+                loss = F.cross_entropy(logits, y)
+                if aux is not None:
+                    loss = loss + auxiliary_weight * F.cross_entropy(aux, y)
+            else:
+                loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+            opt.step()
+            total += float(loss.detach()) * len(y)
+            n += len(y)
+        sched.step()
+        losses.append(total / max(n, 1))
+    if math.isnan(losses[-1]) if losses else False:
+        raise FloatingPointError("training diverged (NaN loss)")
+    return losses
