@@ -98,7 +98,9 @@ def test_weighted_sum_matches_concat_and_skips_none() -> None:
     a = torch.rand(2, 9)
     ref = sum(a[:, 3 * k : 3 * k + 3, None, None] * o for k, o in enumerate(outs))
     torch.testing.assert_close(attention_weighted_sum(outs, a), ref)
-    torch.testing.assert_close(attention_weighted_sum([outs[0], None, outs[2]], a), ref - a[:, 3:6, None, None] * outs[1])
+    torch.testing.assert_close(
+        attention_weighted_sum([outs[0], None, outs[2]], a), ref - a[:, 3:6, None, None] * outs[1]
+    )
     torch.testing.assert_close(op_importance(a, 3), a.view(2, 3, 3).sum((0, 2)))
 
 
@@ -112,7 +114,9 @@ def test_channel_attention_formula() -> None:
 
 
 def test_gradcheck_through_the_mixed_op() -> None:
-    op = AttentionMixedOp(2, 1, primitives=("sep_conv_3x3", "skip_connect", "avg_pool_3x3", "none"), pool_bn=False)
+    op = AttentionMixedOp(
+        2, 1, primitives=("sep_conv_3x3", "skip_connect", "avg_pool_3x3", "none"), pool_bn=False
+    )
     op = op.double().eval()
     x = torch.randn(2, 2, 4, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: op(t)[0], (x,))
@@ -134,7 +138,9 @@ def test_ops_shapes_and_bn_layout() -> None:
     xr = torch.randn(1, 6, 4, 4)
     direct = fr.bn(torch.cat([fr.conv_1(xr.relu()), fr.conv_2(xr.relu()[:, :, 1:, 1:])], 1))
     fr.eval()
-    torch.testing.assert_close(fr(xr), fr.bn(torch.cat([fr.conv_1(xr.relu()), fr.conv_2(xr.relu()[:, :, 1:, 1:])], 1)))
+    torch.testing.assert_close(
+        fr(xr), fr.bn(torch.cat([fr.conv_1(xr.relu()), fr.conv_2(xr.relu()[:, :, 1:, 1:])], 1))
+    )
     assert direct.shape == (1, 6, 2, 2)
     # avg pool excludes padding: a constant image stays constant at the border
     pool = OPS["avg_pool_3x3"](1, 1, False)
@@ -224,7 +230,9 @@ def test_official_layout_loads_by_name_and_gives_the_same_outputs() -> None:
     assert "cells.0._ops.3._ops.0.op.1.weight" in {v for v in to_official.values()}
 
 
-def test_supernet_loss_drops_within_two_epochs_and_noise_op_ranks_low(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_supernet_loss_drops_within_two_epochs_and_noise_op_ranks_low(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from ballroom.agnas.data import AgnasDigitsDataModule, TensorBatches
     from ballroom.agnas.search import collect_importance, train_supernet
 

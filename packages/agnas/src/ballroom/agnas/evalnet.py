@@ -123,7 +123,8 @@ class EvalNetwork(nn.Module):
 
     Args:
         genotypes_per_stage: ``2 * len(reductions) + 1`` genotypes: stage 1, reduction 1, stage 2, ...
-            (5 for the official rule; :data:`ballroom.agnas.AGNAS_GENOTYPES` is the paper's result).
+            (5 for the official rule); empty: the first ones of :data:`ballroom.agnas.AGNAS_GENOTYPES`,
+            the paper's result.
         C: channels of stage 1 (36 in the paper).
         layers: cells (20 in the paper); reductions at ``layers // 3`` and ``2 * layers // 3`` unless given.
         auxiliary: add the auxiliary head after cell ``2 * layers // 3`` (weight 0.4 in training).
@@ -148,7 +149,8 @@ class EvalNetwork(nn.Module):
         check_int(num_classes, "num_classes", min=2)
         check_probability(drop_path_prob, "drop_path_prob", open_high=True)
         self.reductions = tuple(reductions) if reductions is not None else (layers // 3, 2 * layers // 3)
-        genotypes = [as_genotype(g) for g in (genotypes_per_stage or _default())]
+        need = 2 * len(self.reductions) + 1
+        genotypes = [as_genotype(g) for g in (genotypes_per_stage or _default()[:need])]
         if len(genotypes) != 2 * len(self.reductions) + 1:
             raise ValueError(
                 f"genotypes_per_stage must hold {2 * len(self.reductions) + 1} genotypes for reductions "

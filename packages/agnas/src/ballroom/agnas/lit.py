@@ -23,17 +23,18 @@ __all__ = ["AGNASSearch", "ArchitectureTrainer"]
 
 class AGNASSearch(pl.LightningModule):
     """Train the attention supernet on the train split; each validation epoch (the *selection*
-    split, eval mode) sums the op importances, derives the genotypes and logs them.
+        split, eval mode) sums the op importances, derives the genotypes and logs them.
 
-    After each validation epoch ``self.importance`` holds the summed ``(layers, E, K)`` table,
-    ``self.genotypes`` the derived genotype of every cell (DARTS space) or the NB201 arch string, and
-    ``self.history`` one entry per epoch. Logs ``train/loss``, ``train/acc``, ``val/acc``; an
-    importance heat map goes to a logger that has ``add_figure`` (TensorBoard) when matplotlib exists.
+        After each validation epoch ``self.importance`` holds the summed ``(layers, E, K)`` table,
+        ``self.genotypes`` the derived genotype of every cell (DARTS space) or the NB201 arch string, and
+        ``self.history`` one entry per epoch. Logs ``train/loss``, ``train/acc``, ``val/acc``,
+    ``val/selection_samples`` (images summed into the importance, over all ranks); an
+        importance heat map goes to a logger that has ``add_figure`` (TensorBoard) when matplotlib exists.
 
-    Args:
-        space: ``"darts"`` (:class:`AttentionSupernet`) or ``"nb201"`` (:class:`NB201Supernet`).
-        C, layers, steps, reductions: the DARTS supernet (``layers`` = cells per stage for NB201).
-        lr, lr_min, momentum, weight_decay, grad_clip: SGD with cosine ``lr -> lr_min`` over ``max_epochs``.
+        Args:
+            space: ``"darts"`` (:class:`AttentionSupernet`) or ``"nb201"`` (:class:`NB201Supernet`).
+            C, layers, steps, reductions: the DARTS supernet (``layers`` = cells per stage for NB201).
+            lr, lr_min, momentum, weight_decay, grad_clip: SGD with cosine ``lr -> lr_min`` over ``max_epochs``.
     """
 
     def __init__(
@@ -91,11 +92,13 @@ class AGNASSearch(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.accumulator.reset()
+        self._samples = 0
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         x, y = batch[0], batch[1]
         logits, importance = self.net(x, return_importance=True)
         self.accumulator.update(importance)
+        self._samples += len(y)
         self.val_acc(logits, y)
         self.log("val/acc", self.val_acc, prog_bar=True)
 
@@ -103,9 +106,12 @@ class AGNASSearch(pl.LightningModule):
         total = self.accumulator.total
         if total is None:
             return
+        samples = self.all_gather(torch.tensor(float(self._samples), device=self.device)).sum()
         total = self.all_gather(total)
-        if total.ndim == 4:  # (world, layers, E, K)
+        if total.ndim == self.accumulator.total.ndim + 1:  # (world, ...) under DDP
             total = total.sum(0)
+        # selection images summed over every rank (the whole split, up to DistributedSampler padding)
+        self.log("val/selection_samples", samples, rank_zero_only=False)
         self.importance = total.cpu()
         if self.hparams.space == "darts":
             prims = self.net.primitives
