@@ -11,4 +11,4 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_quickstart_runs() -> None:
     out = run_quickstart(README)
-    assert "torch.Size([4, 10])" in out
+    assert "torch.Size([8, 10])" in out

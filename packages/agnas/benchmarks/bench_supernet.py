@@ -1,0 +1,119 @@
+"""Supernet training-step time and activation memory: ours vs the official module formulation vs a
+DARTS-1st supernet of the same size, side by side in one run.
+
+``nox -s "bench(agnas, cpu)"`` -> ``.benchmarks/agnas-cpu.json`` (time); the memory table is printed
+by ``python packages/agnas/benchmarks/bench_supernet.py`` (ratios for the README).
+
+The official formulation (implemented here as the reference, checked equal to ours): every op's
+output including ``none``'s zeros is concatenated into ``Z (B, 8C, H, W)``, SE runs on ``Z``,
+``Z * a`` is materialised and its 8 chunks summed. Ours pools each op separately, multiplies each
+output by its attention chunk and never builds ``Z`` nor ``Z * a``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ballroom.agnas import AttentionMixedOp, AttentionSupernet, DartsSupernet, op_importance
+
+B, SIDE, C, LAYERS, REDUCTIONS = 32, 16, 4, 3, [1]
+
+
+class OfficialMixedOp(AttentionMixedOp):
+    """The official computation on our parameter layout (same weights, same outputs)."""
+
+    def forward(self, x: Tensor, weights: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        Z = torch.cat([op(x) for op in self.ops], dim=1)
+        a = self.attention(Z.mean((2, 3)))
+        out = Z * a[:, :, None, None]
+        y = sum(out[:, k * self.C : (k + 1) * self.C] for k in range(len(self.ops)))
+        return y, op_importance(a, len(self.ops))  # official: .item() per op; kept on device here
+
+
+class OfficialSupernet(AttentionSupernet):
+    def _mixed_factory(self):
+        prims = self.primitives
+        return lambda c, s: OfficialMixedOp(c, s, prims)
+
+
+def _models() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    ours = AttentionSupernet(C=C, layers=LAYERS, reductions=REDUCTIONS)
+    official = OfficialSupernet(C=C, layers=LAYERS, reductions=REDUCTIONS)
+    official.load_state_dict(ours.state_dict())
+    darts = DartsSupernet(C=C, layers=LAYERS, reductions=REDUCTIONS)
+    return {"agnas (ours)": ours, "official formulation": official, "darts-1st": darts}
+
+
+def _batch() -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(B, 3, SIDE, SIDE, generator=g), torch.randint(0, 10, (B,), generator=g)
+
+
+def _step(model: torch.nn.Module, x: Tensor, y: Tensor) -> None:
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+
+
+def saved_activation_bytes(model: torch.nn.Module, x: Tensor, y: Tensor) -> int:
+    """Bytes of the distinct storages autograd saves for backward in one training step."""
+    seen: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        if (t.layout == torch.strided and t.device.type == "cpu") or t.is_cuda:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    return sum(seen.values())
+
+
+def test_official_formulation_is_equal_to_ours() -> None:
+    models = _models()
+    x, _ = _batch()
+    ours, official = models["agnas (ours)"].eval(), models["official formulation"].eval()
+    lo, io = ours(x, return_importance=True)
+    lr, ir = official(x, return_importance=True)
+    torch.testing.assert_close(lo, lr, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(io, ir, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["agnas (ours)", "official formulation", "darts-1st"])
+def test_supernet_step(benchmark: pytest.FixtureRequest, name: str) -> None:
+    benchmark.group = "supernet-step"
+    model = _models()[name].train()
+    x, y = _batch()
+    benchmark.pedantic(_step, args=(model, x, y), rounds=5, warmup_rounds=1)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    models = _models()
+    x, y = _batch()
+    times: dict[str, float] = {}
+    mem = {name: saved_activation_bytes(m.train(), x, y) for name, m in models.items()}
+    for _ in range(2):  # interleaved rounds, best of each
+        for name, m in models.items():
+            _step(m, x, y)
+            t = time.perf_counter()
+            for _ in range(3):
+                _step(m, x, y)
+            times[name] = min(times.get(name, float("inf")), (time.perf_counter() - t) / 3)
+    ours = "agnas (ours)"
+    print(f"supernet C={C}, {LAYERS} cells, batch {B}, {SIDE}x{SIDE}, 1 thread (CPU)")
+    print("| model | step (ms) | saved activations (MiB) | time / ours | memory / ours |")
+    print("|---|---|---|---|---|")
+    for name in models:
+        print(f"| {name} | {1000 * times[name]:.0f} | {mem[name] / 2**20:.1f} | "
+              f"{times[name] / times[ours]:.2f} | {mem[name] / mem[ours]:.2f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
