@@ -32,19 +32,24 @@ def importance_heatmap(
 def draw_cell(gene: Sequence[tuple[str, int]], ax: Any, title: str = "") -> None:
     """Draw a DARTS cell: inputs c_{k-2}, c_{k-1}, nodes 0..n-1, labelled edges; ``ax`` is a matplotlib axes."""
     steps = len(gene) // 2
-    pos = {0: (0.0, 0.75), 1: (0.0, 0.25)}
+    pos = {0: (0.0, 0.8), 1: (0.0, 0.2)}
     for i in range(steps):
-        pos[2 + i] = (0.3 + 0.6 * i / max(steps - 1, 1), 0.9 - 0.8 * i / max(steps - 1, 1))
+        pos[2 + i] = (0.3 + 0.65 * i / max(steps - 1, 1), 0.5 + (0.3 if i % 2 == 0 else -0.3))
     names = {0: "c_{k-2}", 1: "c_{k-1}", **{2 + i: str(i) for i in range(steps)}}
     for k, (op, j) in enumerate(gene):
         a, b = pos[j], pos[2 + k // 2]
-        ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "->", "color": "gray"})
+        ax.annotate(
+            "", xy=b, xytext=a, arrowprops={"arrowstyle": "->", "color": "gray", "shrinkA": 12, "shrinkB": 12}
+        )
+        f = 0.35 if k % 2 == 0 else 0.6  # the two inputs of a node get their labels at different places
         ax.text(
-            (a[0] + b[0]) / 2,
-            (a[1] + b[1]) / 2 + 0.02 * (k % 2 * 2 - 1),
+            a[0] + f * (b[0] - a[0]),
+            a[1] + f * (b[1] - a[1]),
             op.replace("_", " "),
-            fontsize=6,
+            fontsize=7,
             ha="center",
+            color="darkblue",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
         )
     for n, (x, y) in pos.items():
         ax.text(
@@ -54,7 +59,7 @@ def draw_cell(gene: Sequence[tuple[str, int]], ax: Any, title: str = "") -> None
             ha="center",
             va="center",
             bbox={"boxstyle": "round", "fc": "lightyellow"},
-            fontsize=8,
+            fontsize=9,
         )
     ax.set_xlim(-0.1, 1.0)
     ax.set_ylim(0.0, 1.0)
