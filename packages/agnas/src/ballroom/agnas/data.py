@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -37,7 +37,7 @@ class AgnasDigitsDataModule(DigitsDataModule):
     def tensors(self, split: str) -> tuple[Tensor, Tensor]:
         """``(x, y)`` of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
         ds = self._dataset(check_choice(split, "split", ("train", "val", "test")))
-        return ds.tensors[0], ds.tensors[1]  # type: ignore[attr-defined]
+        return ds.tensors[0], ds.tensors[1]
 
 
 class TensorBatches:
@@ -75,7 +75,10 @@ class TensorBatches:
 
 
 def cifar_datamodule(
-    name: str = "cifar10", data_dir: str = "data", download: bool = False, **kwargs: Any
+    name: Literal["cifar10", "cifar100"] = "cifar10",
+    data_dir: str = "data",
+    download: bool = False,
+    **kwargs: Any,
 ) -> Any:
     """The spec's CIFAR search split through core: train = first half, selection (``val``) = the other
     half of the official training set (``VisionDataModule(val_size=25000)``); test = the test set.

@@ -143,12 +143,17 @@ def derive_genotype(
     for i in range(steps):
         n = 2 + i
         rows = table[start : start + n]
-        best = [max(allowed, key=lambda k, r=r: (r[k], -k)) for r in rows]  # ties -> lower k
+        best = [best_op(allowed, r) for r in rows]  # ties -> lower k
         score = [rows[j][best[j]] for j in range(n)]
         for j in sorted(range(n), key=lambda j: -score[j])[:2]:  # stable: ties -> lower j
             gene.append((primitives[best[j]], j))
         start += n
     return Genotype(tuple(gene), tuple(range(2, steps + 2)))
+
+
+def best_op(allowed: Sequence[int], row: Sequence[float]) -> int:
+    """``argmax_{k in allowed} row[k]``, ties to the lower ``k``."""
+    return max(allowed, key=lambda k: (row[k], -k))
 
 
 def stage_genotypes(per_cell: Sequence[Genotype], reductions: Sequence[int]) -> list[Genotype]:

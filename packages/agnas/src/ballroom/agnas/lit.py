@@ -21,6 +21,13 @@ from ballroom.core.validate import check_choice
 __all__ = ["AGNASSearch", "ArchitectureTrainer"]
 
 
+def _as_tensor(value: object) -> Tensor:
+    """Narrow ``all_gather``'s result (a tensor for a tensor input)."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"all_gather returned {type(value).__name__}, expected a Tensor")
+    return value
+
+
 class AGNASSearch(pl.LightningModule):
     """Train the attention supernet on the train split; each validation epoch (the *selection*
         split, eval mode) sums the op importances, derives the genotypes and logs them.
@@ -58,7 +65,7 @@ class AGNASSearch(pl.LightningModule):
             reductions = list(reductions)
         self.save_hyperparameters()
         if space == "darts":
-            self.net: nn.Module = AttentionSupernet(
+            self.net: AttentionSupernet | NB201Supernet = AttentionSupernet(
                 C=C, layers=layers, steps=steps, num_classes=num_classes, in_channels=in_channels,
                 reductions=reductions,
             )  # fmt: skip
@@ -71,8 +78,16 @@ class AGNASSearch(pl.LightningModule):
         self.genotypes: list[Genotype] | str | None = None
         self.history: list[dict[str, Any]] = []
 
+    @property
+    def primitives(self) -> tuple[str, ...]:
+        """The candidate op names of the supernet."""
+        return self.net.primitives
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        """Logits ``(B, num_classes)`` of the supernet for ``x (B, in_channels, H, W)``."""
+        out = self.net(x)
+        assert isinstance(out, Tensor)
+        return out
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1]
@@ -87,7 +102,7 @@ class AGNASSearch(pl.LightningModule):
         self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
     ) -> None:
         self.clip_gradients(
-            optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+            optimizer, gradient_clip_val=self.hparams["grad_clip"], gradient_clip_algorithm="norm"
         )
 
     def on_validation_epoch_start(self) -> None:
@@ -106,16 +121,17 @@ class AGNASSearch(pl.LightningModule):
         total = self.accumulator.total
         if total is None:
             return
-        samples = self.all_gather(torch.tensor(float(self._samples), device=self.device)).sum()
-        total = self.all_gather(total)
-        if total.ndim == self.accumulator.total.ndim + 1:  # (world, ...) under DDP
-            total = total.sum(0)
+        samples = _as_tensor(self.all_gather(torch.tensor(float(self._samples), device=self.device))).sum()
+        gathered = _as_tensor(self.all_gather(total))
+        if gathered.ndim == total.ndim + 1:  # (world, ...) under DDP
+            gathered = gathered.sum(0)
+        total = gathered
         # selection images summed over every rank (the whole split, up to DistributedSampler padding)
         self.log("val/selection_samples", samples, rank_zero_only=False)
         self.importance = total.cpu()
-        if self.hparams.space == "darts":
-            prims = self.net.primitives
-            self.genotypes = [derive_genotype(t, prims, steps=self.hparams.steps) for t in self.importance]
+        if self.hparams["space"] == "darts":
+            prims = self.primitives
+            self.genotypes = [derive_genotype(t, prims, steps=self.hparams["steps"]) for t in self.importance]
             text: Any = [list(g.gene) for g in self.genotypes]
         else:
             space = NB201SearchSpace()
@@ -127,7 +143,8 @@ class AGNASSearch(pl.LightningModule):
     def _log_heatmap(self) -> None:
         experiment = getattr(self.logger, "experiment", None)
         if (
-            not self.trainer.is_global_zero
+            experiment is None
+            or not self.trainer.is_global_zero
             or not hasattr(experiment, "add_figure")
             or self.importance is None
         ):
@@ -141,7 +158,7 @@ class AGNASSearch(pl.LightningModule):
             return
         from ballroom.agnas.plotting import importance_heatmap
 
-        fig = importance_heatmap(self.importance[0], self.net.primitives, plt, title="cell 0 importance")
+        fig = importance_heatmap(self.importance[0], self.primitives, plt, title="cell 0 importance")
         experiment.add_figure("importance/cell0", fig, global_step=self.global_step)
         text = "\n".join(
             str(g) for g in (self.genotypes if isinstance(self.genotypes, list) else [self.genotypes])
@@ -152,9 +169,11 @@ class AGNASSearch(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        opt = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        opt = torch.optim.SGD(
+            self.parameters(), lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"]
+        )
         epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=hp.lr_min)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=hp["lr_min"])
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
@@ -191,24 +210,26 @@ class ArchitectureTrainer(ClassifierModule):
             logits, aux = self.net(x), None
         loss = F.cross_entropy(logits, y)
         if aux is not None:
-            loss = loss + self.hparams.auxiliary_weight * F.cross_entropy(aux, y)
+            loss = loss + self.hparams["auxiliary_weight"] * F.cross_entropy(aux, y)
         return loss, logits, y
 
     def on_train_epoch_start(self) -> None:
         if hasattr(self.net, "drop_path_prob"):
             epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-            self.net.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / epochs
+            self.net.drop_path_prob = self.hparams["drop_path_prob"] * self.current_epoch / epochs
 
     def configure_gradient_clipping(
         self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
     ) -> None:
         self.clip_gradients(
-            optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+            optimizer, gradient_clip_val=self.hparams["grad_clip"], gradient_clip_algorithm="norm"
         )
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        opt = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        opt = torch.optim.SGD(
+            self.parameters(), lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"]
+        )
         epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

@@ -128,7 +128,7 @@ class MacroSupernet(nn.Module):
     @property
     def candidates(self) -> list[list[str]]:
         """The candidate names of every layer."""
-        return [list(b.candidates) for b in self.blocks]
+        return [list(b.candidates) for b in self.blocks if isinstance(b, AttentionSuperBlock)]
 
     def forward(self, x: Tensor, return_importance: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
         check_tensor(x, "x", ndim=4)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ballroom.agnas.nn import AttentionMixedOp, DartsMixedOp
+from ballroom.agnas.functional import best_op
+from ballroom.agnas.nn import AttentionMixedOp, DartsMixedOp, MixedOpBase
 from ballroom.agnas.ops import NB201_PRIMITIVES, ReLUConvBN, build_op
 from ballroom.core.validate import check_choice, check_int, check_tensor
 
@@ -98,7 +99,7 @@ class NB201SearchSpace:
             )
         allowed = [k for k, p in enumerate(self.primitives) if p != exclude]
         rows = table.detach().double().cpu().tolist()
-        return tuple(self.primitives[max(allowed, key=lambda k, r=r: (r[k], -k))] for r in rows)
+        return tuple(self.primitives[best_op(allowed, r)] for r in rows)
 
 
 class NB201Cell(nn.Module):
@@ -230,9 +231,13 @@ class NB201Supernet(_Skeleton):
         ids = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in ids]
 
-    def cell_edges(self) -> list[list[nn.Module]]:
+    def cell_edges(self) -> list[list[MixedOpBase]]:
         """The mixed ops of every cell (``[cell][edge]``)."""
-        return [list(layer.edges) for layer in self.layers if isinstance(layer, NB201Cell)]
+        return [
+            [e for e in layer.edges if isinstance(e, MixedOpBase)]
+            for layer in self.layers
+            if isinstance(layer, NB201Cell)
+        ]
 
     def forward(self, x: Tensor, return_importance: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         check_tensor(x, "x", ndim=4)

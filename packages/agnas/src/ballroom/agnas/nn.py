@@ -44,8 +44,15 @@ class ChannelAttention(nn.Module):
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(g))))
 
 
-class _Mixed(nn.Module):
-    """Shared part of the mixed ops: the candidate modules and the masked-op switch."""
+class MixedOpBase(nn.Module):
+    """Shared part of the mixed ops: the candidate modules and the masked-op switch.
+
+    Args:
+        C: channels of every op.
+        stride: 1 or 2.
+        primitives: the ``K`` candidate names (keys of ``OPS``).
+        pool_bn: follow pooling ops with a non-affine BN.
+    """
 
     def __init__(self, C: int, stride: int, primitives: Sequence[str], pool_bn: bool) -> None:
         super().__init__()
@@ -78,7 +85,7 @@ def _known() -> set[str]:
     return set(OPS)
 
 
-class AttentionMixedOp(_Mixed):
+class AttentionMixedOp(MixedOpBase):
     """One edge of AGNAS: all candidates, re-weighted channel-wise by attention and summed.
 
     ``forward(x) -> (y, importance)``: ``x (B, C, H, W) -> y (B, C, H/s, W/s)`` and
@@ -118,7 +125,7 @@ class AttentionMixedOp(_Mixed):
         return attention_weighted_sum(outs, a), op_importance(a, len(outs))
 
 
-class DartsMixedOp(_Mixed):
+class DartsMixedOp(MixedOpBase):
     """DARTS' mixed op: ``y = sum_k w_k o_k(x)`` with ``w = softmax(alpha)`` given by the network.
 
     ``forward(x, weights (K,)) -> (y, weights.detach())``, shapes as :class:`AttentionMixedOp`.
@@ -256,9 +263,13 @@ class AttentionSupernet(nn.Module):
         """``(layers, E, K)``: the shape of one forward's importance."""
         return self.layers, num_edges(self.steps), len(self.primitives)
 
-    def edge(self, layer: int, edge: int) -> nn.Module:
+    def edge(self, layer: int, edge: int) -> MixedOpBase:
         """The mixed op of ``edge`` in cell ``layer``."""
-        return self.cells[layer].edges[edge]
+        cell = self.cells[layer]
+        assert isinstance(cell, SearchCell)
+        op = cell.edges[edge]
+        assert isinstance(op, MixedOpBase)
+        return op
 
     def forward(self, x: Tensor, return_importance: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         check_tensor(x, "x", ndim=4)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +108,8 @@ def darts(ctx: Context) -> Outcome:
 
     def after_epoch(epoch: int, model: torch.nn.Module) -> None:
         imp = collect_importance(model, val)
-        genos = [derive_genotype(t, model.primitives) for t in imp]
-        with_none = [derive_genotype(t, model.primitives, exclude=None) for t in imp]
+        genos = [derive_genotype(t, sup.primitives) for t in imp]
+        with_none = [derive_genotype(t, sup.primitives, exclude=None) for t in imp]
         state.update(importance=imp, genotypes=genos)
         rows.append({
             "stage": "search", "epoch": epoch + 1, "selection_acc": round(accuracy(model, val), 4),
@@ -248,7 +248,7 @@ def macro(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=[])
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Heat map + derived cell (DARTS space), NB201-mini accuracies and Kendall tau."""
     from ballroom.agnas.plotting import draw_cell, importance_heatmap
 

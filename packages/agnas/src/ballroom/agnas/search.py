@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ballroom.agnas.baselines import darts_first_order_step
-from ballroom.agnas.nn import ImportanceAccumulator
+from ballroom.agnas.evalnet import EvalNetwork
+from ballroom.agnas.nn import ImportanceAccumulator, MixedOpBase
 
 __all__ = [
     "accuracy",
@@ -27,6 +29,24 @@ __all__ = [
 Batches = Iterable[Sequence[Tensor]]
 
 
+class SizedBatches(Protocol):
+    """What the loops take: re-iterable batches ``(x, y, ...)`` with a length (a list of tuples or
+    :class:`~ballroom.agnas.data.TensorBatches`)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Sequence[Tensor]]: ...
+
+
+@runtime_checkable
+class _ArchModel(Protocol):
+    """A DARTS supernet: architecture parameters alpha apart from the network weights."""
+
+    def arch_parameters(self) -> list[nn.Parameter]: ...
+
+    def weight_parameters(self) -> list[nn.Parameter]: ...
+
+
 def sgd_cosine(
     params: Iterable[nn.Parameter],
     lr: float,
@@ -36,14 +56,35 @@ def sgd_cosine(
     momentum: float = 0.9,
     weight_decay: float = 3e-4,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """SGD(momentum, wd) with cosine decay ``lr -> lr_min`` over ``epochs`` (stepped per epoch)."""
+    """SGD(momentum, wd) with cosine decay ``lr -> lr_min`` over ``epochs`` (stepped per epoch).
+
+    Args:
+        params: the parameters to optimise.
+        lr: initial learning rate.
+        epochs: epochs of the cosine period.
+        steps_per_epoch: batches per epoch (kept for the signature; the schedule steps per epoch).
+        lr_min: final learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay.
+
+    Returns:
+        ``(optimizer, scheduler)``.
+    """
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=lr_min)
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, batches: Batches) -> float:
-    """Top-1 accuracy of ``model`` in eval mode (mode restored)."""
+    """Top-1 accuracy of ``model`` in eval mode (mode restored).
+
+    Args:
+        model: maps ``x (B, ...)`` to logits ``(B, classes)``.
+        batches: ``(x, y, ...)`` batches, ``y (B,)`` integer labels.
+
+    Returns:
+        the fraction of correct predictions (0 for no batches).
+    """
     was = model.training
     model.eval()
     correct = total = 0
@@ -55,31 +96,55 @@ def accuracy(model: nn.Module, batches: Batches) -> float:
 
 
 def collect_importance(model: nn.Module, batches: Batches) -> Tensor:
-    """Importance summed over ``batches`` in eval mode: ``(layers, E, K)`` (float64)."""
+    """Importance summed over ``batches`` in eval mode.
+
+    Args:
+        model: a supernet whose ``forward(x, return_importance=True)`` returns ``(logits, importance)``.
+        batches: ``(x, y, ...)`` batches of the selection split.
+
+    Returns:
+        the summed importance, e.g. ``(layers, E, K)``, float64.
+    """
     return ImportanceAccumulator().collect(model, batches)
 
 
 def train_supernet(
     model: nn.Module,
-    train: Sequence[Sequence[Tensor]],
+    train: SizedBatches,
     epochs: int,
     lr: float = 0.025,
     lr_min: float = 0.001,
     weight_decay: float = 3e-4,
     grad_clip: float = 5.0,
-    val: Sequence[Sequence[Tensor]] | None = None,
+    val: SizedBatches | None = None,
     arch_lr: float = 3e-4,
     arch_weight_decay: float = 1e-3,
-    on_epoch=None,
+    on_epoch: Callable[[int, nn.Module], object] | None = None,
 ) -> list[float]:
     """Train a supernet (spec's search schedule); returns the mean training loss per epoch.
 
     AGNAS (no ``arch_parameters``): SGD on every weight, attention included. DARTS (the model has
     ``arch_parameters()`` and ``val`` is given): alternating first-order updates, alpha by
     Adam(``arch_lr``, betas (0.5, 0.999), ``arch_weight_decay``) on ``val`` batches.
+
+    Args:
+        model: the supernet (``(B, 3, H, W) -> (B, classes)``).
+        train: training batches ``(x, y)``.
+        epochs: passes over ``train``.
+        lr: initial SGD learning rate (cosine to ``lr_min``).
+        lr_min: final learning rate.
+        weight_decay: SGD weight decay.
+        grad_clip: gradient-norm clip of the weights.
+        val: selection batches for alpha's updates (DARTS only).
+        arch_lr: Adam learning rate of alpha.
+        arch_weight_decay: Adam weight decay of alpha.
+        on_epoch: called as ``on_epoch(epoch, model)`` after every epoch.
+
+    Returns:
+        the mean training loss of every epoch.
     """
-    arch = list(getattr(model, "arch_parameters", list)())
-    weights = list(model.weight_parameters()) if arch else list(model.parameters())
+    arch = list(model.arch_parameters()) if isinstance(model, _ArchModel) else []
+    weights = list(model.weight_parameters()) if isinstance(model, _ArchModel) else list(model.parameters())
     opt, sched = sgd_cosine(weights, lr, epochs, len(train), lr_min, weight_decay=weight_decay)
     a_opt = (
         torch.optim.Adam(arch, lr=arch_lr, betas=(0.5, 0.999), weight_decay=arch_weight_decay)
@@ -113,13 +178,17 @@ def train_supernet(
 
 
 @torch.no_grad()
-def masked_op_drops(
-    model: nn.Module, edges: Sequence[nn.Module], batches: Sequence[Sequence[Tensor]]
-) -> Tensor:
-    """Selection-accuracy drop when one op of one edge is removed: ``(len(edges), K)``.
+def masked_op_drops(model: nn.Module, edges: Sequence[MixedOpBase], batches: SizedBatches) -> Tensor:
+    """Selection-accuracy drop when one op of one edge is removed.
 
-    ``edges`` are mixed ops of ``model`` (``.masked`` switches one op off); entry ``[e, k]`` is
-    ``acc(full) - acc(op k of edge e removed)``; ``none`` (never computed) gets 0.
+    Args:
+        model: the supernet.
+        edges: mixed ops of ``model`` (``.masked`` switches one op off), all with the same ``K`` ops.
+        batches: selection batches ``(x, y)``.
+
+    Returns:
+        ``(len(edges), K)`` float64: entry ``[e, k]`` is ``acc(full) - acc(op k of edge e removed)``;
+        ``none`` (never computed) gets 0.
     """
     base = accuracy(model, batches)
     K = len(edges[0].primitives)
@@ -138,7 +207,7 @@ def masked_op_drops(
 
 def train_network(
     net: nn.Module,
-    train: Sequence[Sequence[Tensor]],
+    train: SizedBatches,
     epochs: int,
     lr: float = 0.025,
     weight_decay: float = 3e-4,
@@ -147,17 +216,31 @@ def train_network(
     drop_path_prob: float = 0.0,
 ) -> list[float]:
     """Evaluation training from scratch: SGD cosine ``lr -> 0``, clip; auxiliary loss and linearly
-    growing drop path when ``net`` has them (:class:`~ballroom.agnas.evalnet.EvalNetwork`)."""
+    growing drop path when ``net`` has them (:class:`~ballroom.agnas.evalnet.EvalNetwork`).
+
+    Args:
+        net: the network to train (``(B, 3, H, W) -> (B, classes)``).
+        train: training batches ``(x, y)``.
+        epochs: passes over ``train``.
+        lr: initial SGD learning rate (cosine to 0).
+        weight_decay: SGD weight decay.
+        grad_clip: gradient-norm clip.
+        auxiliary_weight: weight of the auxiliary head's cross-entropy.
+        drop_path_prob: final drop-path probability (grows linearly from 0).
+
+    Returns:
+        the mean training loss of every epoch.
+    """
     opt, sched = sgd_cosine(net.parameters(), lr, epochs, len(train), 0.0, weight_decay=weight_decay)
     losses = []
     net.train()
     for epoch in range(epochs):
-        if hasattr(net, "drop_path_prob"):
+        if isinstance(net, EvalNetwork):
             net.drop_path_prob = drop_path_prob * epoch / max(epochs, 1)
         total, n = 0.0, 0
         for x, y, *_ in train:
             opt.zero_grad(set_to_none=True)
-            if hasattr(net, "forward_with_aux"):
+            if isinstance(net, EvalNetwork):
                 logits, aux = net.forward_with_aux(x)
                 loss = F.cross_entropy(logits, y)
                 if aux is not None:
