@@ -23,6 +23,16 @@ class DartsSupernet(AttentionSupernet):
     not DARTS' two shared normal/reduce tables), initialised ``1e-3 * N(0, 1)`` as in DARTS.
 
     ``forward(x, return_importance=True)`` returns ``softmax(alpha)`` as the importance.
+
+    Args:
+        C: channels of the first stage.
+        layers: cells.
+        steps: nodes per cell.
+        num_classes: classifier outputs.
+        in_channels: image channels.
+        primitives: the candidate ops.
+        reductions: reduction cells (default ``layers // 3``, ``2 * layers // 3``).
+        stem_multiplier: the stem has ``stem_multiplier * C`` channels.
     """
 
     def __init__(
@@ -62,7 +72,19 @@ def darts_first_order_step(
     grad_clip: float = 5.0,
 ) -> Tensor:
     """One alternating DARTS-1st step: ``alpha <- alpha - grad_alpha L_val(w, alpha)`` (Adam), then
-    ``w <- w - grad_w L_train(w, alpha)`` (SGD, grad-norm clip). Returns the training loss (detached)."""
+    ``w <- w - grad_w L_train(w, alpha)`` (SGD, grad-norm clip).
+
+    Args:
+        model: a DARTS supernet (``(B, 3, H, W) -> (B, classes)``).
+        train_batch: ``(x, y, ...)`` of the train split (the weights' step).
+        val_batch: ``(x, y, ...)`` of the selection split (alpha's step).
+        w_optimizer: optimiser of the network weights.
+        a_optimizer: optimiser of alpha.
+        grad_clip: gradient-norm clip of the weights.
+
+    Returns:
+        the training loss (detached scalar).
+    """
     xv, yv = val_batch[0], val_batch[1]
     a_optimizer.zero_grad(set_to_none=True)
     F.cross_entropy(model(xv), yv).backward()
@@ -84,7 +106,17 @@ def random_search(
     seed: int = 0,
 ) -> tuple[Any, list[tuple[Any, float]]]:
     """Draw ``n`` architectures with ``sample(n, generator)``, score each (higher is better, e.g. the
-    selection accuracy after short training); returns the best and every ``(arch, score)``."""
+    selection accuracy after short training).
+
+    Args:
+        sample: ``sample(n, generator)`` returns ``n`` architectures.
+        score: higher is better.
+        n: architectures to draw.
+        seed: seed of the sampling generator.
+
+    Returns:
+        ``(best architecture, [(architecture, score), ...])``.
+    """
     check_int(n, "n", min=1)
     archs = list(sample(n, torch.Generator().manual_seed(seed)))
     scored = [(a, float(score(a))) for a in archs]

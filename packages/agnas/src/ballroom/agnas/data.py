@@ -24,6 +24,12 @@ class AgnasDigitsDataModule(DigitsDataModule):
 
     Splits: ``train`` 900 (supernet weights), ``val`` = the 450-image *selection* split (importances,
     DARTS' alpha), ``test`` 447. ``seed`` fixes the split and the shuffling.
+
+    Args:
+        size: side of the upsampled images (16: the spec's x2).
+        batch_size: images per batch.
+        num_workers: DataLoader workers.
+        seed: split and shuffling seed.
     """
 
     def __init__(self, size: int = 16, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
@@ -42,7 +48,15 @@ class AgnasDigitsDataModule(DigitsDataModule):
 
 class TensorBatches:
     """Mini-batches of in-memory tensors, reshuffled every pass when ``shuffle`` (seeded): the fast
-    loop of :mod:`ballroom.agnas.search` (a ``DataLoader`` costs more than the tiny models on CPU)."""
+    loop of :mod:`ballroom.agnas.search` (a ``DataLoader`` costs more than the tiny models on CPU).
+
+    Args:
+        x: inputs ``(N, ...)``.
+        y: integer labels ``(N,)``.
+        batch_size: items per batch (the last one may be smaller).
+        shuffle: draw a new order every pass.
+        seed: seed of the shuffling generator.
+    """
 
     def __init__(
         self, x: Tensor, y: Tensor, batch_size: int = 64, shuffle: bool = False, seed: int = 0
@@ -82,7 +96,17 @@ def cifar_datamodule(
 ) -> Any:
     """The spec's CIFAR search split through core: train = first half, selection (``val``) = the other
     half of the official training set (``VisionDataModule(val_size=25000)``); test = the test set.
-    Downloads (with checksums) only when ``download=True``."""
+    Downloads (with checksums) only when ``download=True``.
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        data_dir: where the dataset lives (or is downloaded to).
+        download: fetch the archive if missing.
+        **kwargs: passed to ``VisionDataModule`` (``batch_size`` ...).
+
+    Returns:
+        a core ``VisionDataModule``.
+    """
     from ballroom.core.data import VisionDataModule
 
     check_choice(name, "name", ("cifar10", "cifar100"))
@@ -94,7 +118,17 @@ def query_nb201(
 ) -> dict[str, Any]:
     """Look an arch string up in the NAS-Bench-201 table (``NAS-Bench-201-v1_1-096897.pth``) with the
     ``nas-bench-201`` API (``pip install nas-bench-201``; not a dependency: the file is 4.7 GB and
-    needs no download here). Returns the API's ``get_more_info`` dict (``test-accuracy`` etc.)."""
+    needs no download here).
+
+    Args:
+        arch: a NB201 arch string (``|op~0|+|op~0|op~1|+|...|``).
+        path: the table file.
+        dataset: ``cifar10``, ``cifar10-valid``, ``cifar100`` or ``ImageNet16-120``.
+        hp: training-epoch setting of the table (``"12"`` or ``"200"``).
+
+    Returns:
+        the API's ``get_more_info`` dict (``test-accuracy`` etc.).
+    """
     check_choice(dataset, "dataset", ("cifar10", "cifar10-valid", "cifar100", "ImageNet16-120"))
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no NAS-Bench-201 table at {os.fspath(path)!r}")

@@ -129,6 +129,10 @@ class EvalNetwork(nn.Module):
         layers: cells (20 in the paper); reductions at ``layers // 3`` and ``2 * layers // 3`` unless given.
         auxiliary: add the auxiliary head after cell ``2 * layers // 3`` (weight 0.4 in training).
         drop_path_prob: the current drop-path probability (the trainer raises it linearly).
+        num_classes: classifier outputs.
+        in_channels: image channels.
+        reductions: the reduction cells.
+        stem_multiplier: the stem has ``stem_multiplier * C`` channels.
     """
 
     def __init__(

@@ -105,7 +105,15 @@ def attention_weighted_sum(outputs: Sequence[Tensor | None], attention: Tensor) 
 
 
 def op_importance(attention: Tensor, num_ops: int) -> Tensor:
-    """``I_k = sum_b sum_{c in chunk k} a_b[c]``: ``(B, K * C) -> (K,)``, detached, on ``attention``'s device."""
+    """``I_k = sum_b sum_{c in chunk k} a_b[c]``.
+
+    Args:
+        attention: ``(B, K * C)`` channel attention.
+        num_ops: ``K``.
+
+    Returns:
+        ``(K,)``, detached, on ``attention``'s device.
+    """
     check_tensor(attention, "attention", ndim=2, nonempty=False)
     check_int(num_ops, "num_ops", min=1)
     if attention.shape[1] % num_ops:
@@ -158,7 +166,15 @@ def best_op(allowed: Sequence[int], row: Sequence[float]) -> int:
 
 def stage_genotypes(per_cell: Sequence[Genotype], reductions: Sequence[int]) -> list[Genotype]:
     """The official final-network rule: stage 1 uses cell 0, each reduction its own cell, each later
-    stage the cell right after its reduction (cells 0, 2, 3, 5, 6 for 8 cells)."""
+    stage the cell right after its reduction (cells 0, 2, 3, 5, 6 for 8 cells).
+
+    Args:
+        per_cell: one genotype per searched cell.
+        reductions: indices of the reduction cells.
+
+    Returns:
+        ``2 * len(reductions) + 1`` genotypes (stage 1, reduction 1, stage 2, ...).
+    """
     picks = [0]
     for r in reductions:
         picks += [r, r + 1]
@@ -187,7 +203,15 @@ def derive_macro(importance: Sequence[Tensor], candidates: Sequence[Sequence[str
 
 
 def kendall_tau(x: Sequence[float] | Tensor, y: Sequence[float] | Tensor) -> float:
-    """Kendall's tau-b of two equally long sequences (ties counted as in tau-b); NaN if undefined."""
+    """Kendall's tau-b of two equally long sequences (ties counted as in tau-b).
+
+    Args:
+        x: first sequence (``n`` values).
+        y: second sequence (``n`` values).
+
+    Returns:
+        tau-b in ``[-1, 1]``; NaN if undefined (one sequence constant).
+    """
     xs = torch.as_tensor(x, dtype=torch.float64).flatten().tolist()
     ys = torch.as_tensor(y, dtype=torch.float64).flatten().tolist()
     if len(xs) != len(ys):

@@ -41,6 +41,8 @@ class AGNASSearch(pl.LightningModule):
         Args:
             space: ``"darts"`` (:class:`AttentionSupernet`) or ``"nb201"`` (:class:`NB201Supernet`).
             C, layers, steps, reductions: the DARTS supernet (``layers`` = cells per stage for NB201).
+            num_classes: classifier outputs.
+            in_channels: image channels.
             lr, lr_min, momentum, weight_decay, grad_clip: SGD with cosine ``lr -> lr_min`` over ``max_epochs``.
     """
 
@@ -183,6 +185,17 @@ class ArchitectureTrainer(ClassifierModule):
     ``model`` is a zoo name (e.g. ``"agnas-tiny"``) or an ``nn.Module``; an
     :class:`~ballroom.agnas.evalnet.EvalNetwork` with ``auxiliary=True`` adds ``auxiliary_weight`` x its
     auxiliary cross-entropy; its drop-path probability grows ``drop_path_prob * epoch / max_epochs``.
+
+    Args:
+        model: a zoo name or a network ``(B, 3, H, W) -> (B, num_classes)``.
+        model_kwargs: keyword arguments for the zoo entry.
+        num_classes: classes of the accuracy metrics.
+        lr: initial SGD learning rate (cosine to 0 over ``max_epochs``).
+        weight_decay: SGD weight decay.
+        momentum: SGD momentum.
+        grad_clip: gradient-norm clip.
+        auxiliary_weight: weight of the auxiliary cross-entropy.
+        drop_path_prob: final drop-path probability.
     """
 
     def __init__(

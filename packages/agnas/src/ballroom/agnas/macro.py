@@ -22,7 +22,15 @@ PROXYLESS_STAGES: tuple[tuple[int, int, int], ...] = (
 class MBConv(nn.Module):
     """Inverted residual: pw (C_in -> e C_in)-BN-ReLU6 -> dw k x k (stride)-BN-ReLU6 -> pw (-> C_out)-BN,
     plus the input when ``stride == 1`` and ``C_in == C_out``. ``expand == 1`` drops the first pw.
-    ``(B, C_in, H, W) -> (B, C_out, H / stride, W / stride)``."""
+    ``(B, C_in, H, W) -> (B, C_out, H / stride, W / stride)``.
+
+    Args:
+        C_in: input channels.
+        C_out: output channels.
+        kernel: depthwise kernel size (odd; padding ``kernel // 2``).
+        stride: 1 or 2 (on the depthwise conv).
+        expand: expansion ratio ``e`` of the hidden width ``e * C_in``.
+    """
 
     def __init__(self, C_in: int, C_out: int, kernel: int = 3, stride: int = 1, expand: int = 6) -> None:
         super().__init__()
@@ -53,6 +61,14 @@ class AttentionSuperBlock(nn.Module):
     ``C_in == C_out``), channel attention over their concatenation (reduction 16), ``y = sum_k a_k * y_k``.
 
     ``forward(x) -> (y (B, C_out, H/s, W/s), importance (K,))`` with ``I_k = sum_b mean_c a_k``.
+
+    Args:
+        C_in: input channels.
+        C_out: output channels of every candidate.
+        stride: 1 or 2.
+        kernels: MBConv kernel sizes of the candidates.
+        expansions: MBConv expansion ratios of the candidates (every kernel x expansion pair).
+        reduction: SE reduction (hidden width ``K * C_out // reduction``, at least 1).
     """
 
     def __init__(
@@ -93,6 +109,15 @@ class MacroSupernet(nn.Module):
     first conv 3x3 (stride ``first_stride``) -> ``first_channels`` -> MBConv1 3x3 -> ``mb1_channels``
     -> ``widths`` stages ``(channels, layers, stride)`` -> 1x1 conv -> ``last_channels`` -> GAP -> FC.
     ``forward(x) -> logits``; ``forward(x, return_importance=True) -> (logits, [importance (K_l,)] per layer)``.
+
+    Args:
+        widths: the searchable stages ``(channels, layers, stride)`` (default: ProxylessNAS' 21 layers).
+        num_classes: classifier outputs.
+        in_channels: image channels.
+        first_channels: channels of the first 3x3 conv.
+        mb1_channels: output channels of the fixed MBConv1 3x3.
+        last_channels: channels of the final 1x1 conv.
+        first_stride: stride of the first conv (2 on ImageNet).
     """
 
     def __init__(

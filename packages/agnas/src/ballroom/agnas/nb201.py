@@ -211,6 +211,13 @@ class NB201Supernet(_Skeleton):
     ``mixed="attention"``: each cell has its own attention; ``mixed="darts"``: one ``alpha (6, K)``
     shared by all cells (NB201's DARTS setting; ``arch_parameters()`` returns it).
     ``forward(x) -> logits``; ``forward(x, return_importance=True) -> (logits, importance (cells, 6, K))``.
+
+    Args:
+        C: channels of the first stage (16, 32, 64 in NB201).
+        N: cells per stage.
+        num_classes: classifier outputs.
+        in_channels: image channels.
+        mixed: ``"attention"`` (AGNAS) or ``"darts"`` (softmax of alpha).
     """
 
     def __init__(

@@ -129,6 +129,12 @@ class DartsMixedOp(MixedOpBase):
     """DARTS' mixed op: ``y = sum_k w_k o_k(x)`` with ``w = softmax(alpha)`` given by the network.
 
     ``forward(x, weights (K,)) -> (y, weights.detach())``, shapes as :class:`AttentionMixedOp`.
+
+    Args:
+        C: channels of every op.
+        stride: 1 or 2.
+        primitives: the ``K`` candidate names.
+        pool_bn: follow pooling ops with a non-affine BN (the DARTS supernet).
     """
 
     def __init__(
@@ -158,6 +164,15 @@ class SearchCell(nn.Module):
     ``forward(s0, s1, weights=None) -> (out (B, steps * C, H', W'), importance (E, K))``;
     ``s0 (B, C_pp, H0, W0)``, ``s1 (B, C_p, H, W)``; reduction cells halve ``H, W`` (stride-2 edges from
     the inputs). ``weights (E, K)`` are op weights for DARTS mixed ops (ignored by attention ops).
+
+    Args:
+        steps: intermediate nodes.
+        C_prev_prev: channels of ``s0``.
+        C_prev: channels of ``s1``.
+        C: channels of every node.
+        reduction: a reduction cell (stride-2 edges from the inputs, ``C`` doubled by the network).
+        reduction_prev: the previous cell reduced (``s0`` goes through FactorizedReduce).
+        mixed: ``(C, stride) -> mixed op`` (default :class:`AttentionMixedOp` on the DARTS space).
     """
 
     def __init__(
@@ -351,6 +366,12 @@ def official_to_ours(key: str) -> str:
 
 
 def load_official_state_dict(model: nn.Module, state: Mapping[str, Tensor], strict: bool = True) -> None:
-    """Load an official AGNAS supernet ``state_dict`` (``module.`` prefixes of DataParallel stripped)."""
+    """Load an official AGNAS supernet ``state_dict`` (``module.`` prefixes of DataParallel stripped).
+
+    Args:
+        model: our :class:`AttentionSupernet` of the same size.
+        state: the official ``state_dict`` (keys mapped by :func:`official_to_ours`).
+        strict: as ``nn.Module.load_state_dict``.
+    """
     mapped = {official_to_ours(k.removeprefix("module.")): v for k, v in state.items()}
     model.load_state_dict(mapped, strict=strict)
