@@ -94,8 +94,10 @@ def cifar_datamodule(
     download: bool = False,
     **kwargs: Any,
 ) -> Any:
-    """The spec's CIFAR search split through core: train = first half, selection (``val``) = the other
-    half of the official training set (``VisionDataModule(val_size=25000)``); test = the test set.
+    """The spec's CIFAR search split through core: train = one half, selection (``val``) = the other
+    half of the official training set (``VisionDataModule(val_size=25000)``: a seeded random half,
+    where the official code takes the first 25000 images); test = the test set. Core applies no
+    random crop / flip, which the spec's search schedule uses.
     Downloads (with checksums) only when ``download=True``.
 
     Args:

@@ -69,7 +69,7 @@ class Settings:
 
 SETTINGS = {
     "smoke": Settings(8, 128, 60, 2, 3, (1,), 1, 4, 3, (1,), 1, False, False, 4, 1, 1, 2, 1, 1, 1, 1),
-    "quick": Settings(16, 900, 450, 4, 3, (1,), 3, 8, 3, (1,), 8, False, False, 8, 1, 6, 8, 8, 2, 1, 1),
+    "quick": Settings(16, 900, 450, 4, 3, (1,), 3, 8, 3, (1,), 8, False, False, 8, 1, 6, 8, 8, 3, 1, 1),
     "full": Settings(
         16, 900, 450, 8, 5, (1, 3), 10, 16, 8, (2, 5), 15, True, True, 8, 1, 10, 30, 15, 3, 3, 5
     ),
