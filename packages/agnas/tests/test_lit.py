@@ -114,6 +114,17 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     assert trainer.callback_metrics["val/selection_samples"].item() == 450
 
 
+def test_bf16_mixed_search_and_retrain_on_cpu() -> None:
+    """bf16-mixed autocast (CPU here; the same flag on CUDA): finite losses, importances summed in float64."""
+    pl.seed_everything(0)
+    search = AGNASSearch(space="nb201", C=4, layers=1)
+    make_trainer(max_epochs=1, limit_train_batches=2, precision="bf16-mixed").fit(search, datamodule=_dm())
+    assert search.importance is not None and search.importance.dtype == torch.float64
+    assert torch.isfinite(search.importance).all() and isinstance(search.genotypes, str)
+    _, trainer = _fit(0, epochs=1, limit_train_batches=3, precision="bf16-mixed")
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
 @pytest.mark.cuda
 def test_cuda_fit_and_parity_with_cpu() -> None:
     model, trainer = _fit(0, epochs=2, accelerator="gpu", devices=1)
