@@ -22,6 +22,7 @@ from ballroom.agnas import (
     derive_macro,
     kendall_tau,
     op_importance,
+    query_nb201,
 )
 
 _op = AttentionMixedOp(4, 1)
@@ -183,6 +184,18 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         lambda: TensorBatches(torch.randn(3, 2), torch.zeros(2, dtype=torch.long)),
         ValueError,
         "same length",
+    ),
+    (
+        "nb201 table: dataset",
+        lambda: query_nb201("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "x.pth", "svhn"),
+        ValueError,
+        "dataset must be one of",
+    ),
+    (
+        "nb201 table: missing file",
+        lambda: query_nb201("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "/nonexistent/nb.pth"),
+        FileNotFoundError,
+        "path: no NAS-Bench-201 table at '/nonexistent/nb.pth'",
     ),
 ]
 
