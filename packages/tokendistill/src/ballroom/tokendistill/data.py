@@ -56,8 +56,8 @@ def stratified_split(labels: Tensor, sizes: Sequence[int], seed: int = 0) -> lis
     return parts
 
 
-def random_shift(x: Tensor, pad: int = 1, generator: torch.Generator | None = None) -> Tensor:
-    """Shift every image by a random ``(dy, dx)`` in ``[-pad, pad]^2`` with zero fill (pad + random crop).
+def random_shift(x: Tensor, pad: int = 1, generator: torch.Generator | None = None, fill: float = 0.0) -> Tensor:
+    """Shift every image by a random ``(dy, dx)`` in ``[-pad, pad]^2`` (pad with ``fill`` + random crop).
 
     ``(B, C, H, W) -> (B, C, H, W)``; one gather, no loop over samples.
     """
@@ -66,7 +66,7 @@ def random_shift(x: Tensor, pad: int = 1, generator: torch.Generator | None = No
     if pad == 0 or x.shape[0] == 0:
         return x
     b, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
+    padded = F.pad(x, (pad, pad, pad, pad), value=fill)
     off = torch.randint(0, 2 * pad + 1, (2, b), generator=generator).to(x.device)
     rows = (torch.arange(h, device=x.device)[None] + off[0][:, None])[:, None, :, None]  # (B, 1, H, 1)
     cols = (torch.arange(w, device=x.device)[None] + off[1][:, None])[:, None, None, :]  # (B, 1, 1, W)
@@ -97,13 +97,14 @@ class _AugmentMixin:
     shift: int
     flip: bool
     trainer: Any
+    fill: float = 0.0  # the padding value of the shift (the digits' standardised background)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         trainer = getattr(self, "trainer", None)
         if trainer is None or not trainer.training or (self.shift == 0 and not self.flip):
             return batch
         x, *rest = batch
-        x = random_shift(x, self.shift)
+        x = random_shift(x, self.shift, fill=self.fill)
         if self.flip:
             do = torch.rand(x.shape[0]) < 0.5
             x = torch.where(do.to(x.device)[:, None, None, None], x.flip(-1), x)
@@ -119,7 +120,7 @@ class DigitsDistillDataModule(_AugmentMixin, SplitDataModule):
     ``labeled_mask`` marking the labelled ones (STD, kd_head); ``"labeled"``: only the labelled
     images (the ``base`` variant); ``labeled=None``: every pool image labelled (the teacher).
     Validation is the test split (no model selection is made on it). Training images are shifted by
-    up to ``shift`` pixels.
+    up to ``shift`` pixels, padded with the background value.
     """
 
     num_classes = 10
@@ -161,6 +162,7 @@ class DigitsDistillDataModule(_AugmentMixin, SplitDataModule):
             mask[lab] = True
         mean, std = images[pool].mean(), images[pool].std()
         x = (images - mean) / std
+        self.fill = float(-mean / std)  # the background (pixel 0) after standardisation
         train_idx = pool if self.train_on == "pool" else pool[mask]
         train_mask = mask if self.train_on == "pool" else torch.ones(int(mask.sum()), dtype=torch.bool)
         test_set = TensorDataset(x[test], labels[test])

@@ -72,7 +72,7 @@ class TokenLayer(nn.Module):
 
 
 class STDModule(nn.Module):
-    """Learned tokens ``t_s (N,)``, ``t_c (P,)`` (trunc-normal std 0.02), ``num_layers`` :class:`TokenLayer` s
+    """Learned tokens ``t_s (N,)``, ``t_c (P,)`` (normal std 0.02 truncated at +-2 std), ``num_layers`` :class:`TokenLayer` s
     on the same ``Z``, and the head ``Linear(N + P -> K)`` on ``tau = [t_s, t_c]``.
 
     ``forward(z (B, P, N)) -> (logits (B, K), t_s (B, N), t_c (B, P))``.
@@ -93,8 +93,8 @@ class STDModule(nn.Module):
         self.num_patches, self.dim = num_patches, dim
         self.spatial_token = nn.Parameter(torch.empty(dim))
         self.channel_token = nn.Parameter(torch.empty(num_patches))
-        nn.init.trunc_normal_(self.spatial_token, std=0.02)
-        nn.init.trunc_normal_(self.channel_token, std=0.02)
+        for token in (self.spatial_token, self.channel_token):
+            nn.init.trunc_normal_(token, std=0.02, a=-0.04, b=0.04)  # truncated at 2 std
         self.layers = nn.ModuleList(
             [TokenLayer(num_patches, dim, spatial_hidden, channel_hidden) for _ in range(num_layers)]
         )
