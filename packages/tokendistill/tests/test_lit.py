@@ -49,7 +49,9 @@ def test_one_epoch_of_std_reduces_both_cross_entropy_terms(mi_weight: float) -> 
     x, y, mask = dm.datasets["train"][:512]  # type: ignore[index]
     # a fixed random linear teacher: its argmax labels vary over the images (an untrained CNN's do not)
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
-    model = STDLightningModule("tokendistill-tiny", teachers=[teacher], mi_weight=mi_weight, label_smoothing=0.0)
+    model = STDLightningModule(
+        "tokendistill-tiny", teachers=[teacher], mi_weight=mi_weight, label_smoothing=0.0
+    )
     assert len(set(model.teacher_logits(x)[0].argmax(1).tolist())) >= 5
     model.eval()
     with torch.no_grad():
@@ -64,7 +66,14 @@ def test_one_epoch_of_std_reduces_both_cross_entropy_terms(mi_weight: float) -> 
     factor = 0.9 if mi_weight == 0 else 1.0
     assert after["loss_cls"] < factor * before["loss_cls"]
     assert after["loss_dist"] < factor * before["loss_dist"]
-    keys = ["train/loss_cls", "train/loss_dist", "train/teacher_weight_0", "val/acc", "val/acc_cls", "val/acc_dist"]
+    keys = [
+        "train/loss_cls",
+        "train/loss_dist",
+        "train/teacher_weight_0",
+        "val/acc",
+        "val/acc_cls",
+        "val/acc_dist",
+    ]
     for key in keys + (["train/mine_V"] if mi_weight else []):
         assert key in trainer.callback_metrics, key
 

@@ -56,7 +56,9 @@ def stratified_split(labels: Tensor, sizes: Sequence[int], seed: int = 0) -> lis
     return parts
 
 
-def random_shift(x: Tensor, pad: int = 1, generator: torch.Generator | None = None, fill: float = 0.0) -> Tensor:
+def random_shift(
+    x: Tensor, pad: int = 1, generator: torch.Generator | None = None, fill: float = 0.0
+) -> Tensor:
     """Shift every image by a random ``(dy, dx)`` in ``[-pad, pad]^2`` (pad with ``fill`` + random crop).
 
     ``(B, C, H, W) -> (B, C, H, W)``; one gather, no loop over samples.

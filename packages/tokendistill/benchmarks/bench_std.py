@@ -1,0 +1,156 @@
+"""STD's cost against the baselines on the same host, side by side in one run.
+
+* training step (forward + backward + AdamW, teacher excluded: its argmax labels are precomputed):
+  ``base`` (host, CE), ``kd_head`` (DeiT-style second head, no tokens), ``std`` (one 2-layer module
+  after the last block). Target: ``std <= 1.25 x kd_head``.
+* saved-activation bytes of one training forward (what autograd keeps: the CPU stand-in for peak
+  memory; on CUDA ``torch.cuda.max_memory_allocated`` is reported as well).
+* inference: ``STDStudent.predict`` (averaged heads) against the plain host's forward.
+
+``nox -s "bench(tokendistill, cpu)"`` -> ``.benchmarks/tokendistill-cpu.json``; or
+``python packages/tokendistill/benchmarks/bench_std.py`` prints the ratio table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ballroom.tokendistill.mixer import MLPMixer
+from ballroom.tokendistill.nn import KDHeadStudent, STDStudent
+
+HOSTS: dict[str, dict[str, Any]] = {
+    # the reproduction's digits host (P = 16, N = 64, depth 4) and a CIFAR-size one (P = 64, N = 128, depth 8)
+    "digits": {"img_size": 8, "patch_size": 2, "in_chans": 1, "num_classes": 10, "dim": 64, "depth": 4,
+               "token_hidden": 32, "channel_hidden": 128},
+    "cifar": {"img_size": 32, "patch_size": 4, "in_chans": 3, "num_classes": 100, "dim": 128, "depth": 8,
+              "token_hidden": 64, "channel_hidden": 512},
+}  # fmt: skip
+BATCH = {"digits": 64, "cifar": 32}
+VARIANTS = ("base", "kd_head", "std")
+
+
+def build(variant: str, host: str, device: torch.device) -> torch.nn.Module:
+    torch.manual_seed(0)
+    mixer = MLPMixer(**HOSTS[host])
+    net = {"base": mixer, "kd_head": KDHeadStudent(mixer), "std": STDStudent(mixer)}[variant]
+    return net.to(device)
+
+
+def train_step(net: torch.nn.Module, device: torch.device, host: str) -> Callable[[], None]:
+    """One optimizer step on a fixed batch; the teacher's hard labels are given (excluded from the time)."""
+    cfg = HOSTS[host]
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(BATCH[host], cfg["in_chans"], cfg["img_size"], cfg["img_size"], generator=gen).to(device)
+    y = torch.randint(0, cfg["num_classes"], (BATCH[host],), generator=gen).to(device)
+    y_teacher = torch.randint(0, cfg["num_classes"], (BATCH[host],), generator=gen).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+
+    def step() -> None:
+        out = net(x)
+        if isinstance(out, torch.Tensor):
+            loss = F.cross_entropy(out, y)
+        else:
+            loss = 0.5 * F.cross_entropy(out.cls_logits, y) + 0.5 * F.cross_entropy(
+                out.dist_logits[0], y_teacher
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def saved_bytes(net: torch.nn.Module, device: torch.device, host: str) -> int:
+    """Bytes of the tensors autograd saves for backward in one training forward."""
+    cfg = HOSTS[host]
+    x = torch.randn(BATCH[host], cfg["in_chans"], cfg["img_size"], cfg["img_size"], device=device)
+    total = 0
+    seen: set[int] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        key = t.untyped_storage().data_ptr()
+        if key not in seen and not isinstance(t, torch.nn.Parameter):
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(x)
+    return total
+
+
+def infer(net: torch.nn.Module, device: torch.device, host: str) -> Callable[[], None]:
+    cfg = HOSTS[host]
+    x = torch.randn(BATCH[host], cfg["in_chans"], cfg["img_size"], cfg["img_size"], device=device)
+    net.eval()
+    fn = net.predict if hasattr(net, "predict") else net
+
+    def run() -> None:
+        with torch.no_grad():
+            fn(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return run
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_train_step(benchmark: Any, device: torch.device, host: str, variant: str) -> None:
+    benchmark.group = f"train-step-{host}"
+    net = build(variant, host, device)
+    benchmark.extra_info["saved_activation_bytes"] = saved_bytes(net, device, host)
+    benchmark(train_step(net, device, host))
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+@pytest.mark.parametrize("variant", ["base", "std"])
+def test_inference(benchmark: Any, device: torch.device, host: str, variant: str) -> None:
+    benchmark.group = f"inference-{host}"
+    benchmark(infer(build(variant, host, device), device, host))
+
+
+def _time(fn: Callable[[], None], repeats: int = 30, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(3):  # best of 3 blocks: robust on a shared machine
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
+
+
+def main() -> None:
+    """Print the ratio table (one thread, CPU unless a GPU is present)."""
+    torch.set_num_threads(1)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    for host in HOSTS:
+        times, mem = {}, {}
+        for v in VARIANTS:
+            net = build(v, host, device)
+            mem[v] = saved_bytes(net, device, host)
+            times[v] = _time(train_step(net, device, host))
+        inf = {v: _time(infer(build(v, host, device), device, host)) for v in ("base", "std")}
+        print(f"\n{host} host, batch {BATCH[host]}, {device}:")
+        for v in VARIANTS:
+            print(f"  train step {v:8s} {1e3 * times[v]:7.2f} ms  ({times[v] / times['kd_head']:.2f}x kd_head, "
+                  f"{times[v] / times['base']:.2f}x base)  saved activations {mem[v] / 2**20:6.2f} MiB "
+                  f"({mem[v] / mem['kd_head']:.2f}x kd_head)")  # fmt: skip
+        print(f"  inference: predict (averaged heads) {1e3 * inf['std']:.2f} ms vs host {1e3 * inf['base']:.2f} ms "
+              f"({inf['std'] / inf['base']:.2f}x; throughput {BATCH[host] / inf['std']:.0f} vs "
+              f"{BATCH[host] / inf['base']:.0f} images/s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
