@@ -22,14 +22,11 @@ _S16 = {"img_size": 224, "patch_size": 16, "in_chans": 3, "num_classes": 1000,
 _B16 = {**_S16, "dim": 768, "depth": 12, "token_hidden": 384, "channel_hidden": 3072}
 _C100 = {"img_size": 32, "patch_size": 4, "in_chans": 3, "num_classes": 100,
          "dim": 128, "depth": 8, "token_hidden": 64, "channel_hidden": 512}  # fmt: skip
-_DIGITS_IN = "standardised 8x8 digits (B, 1, 8, 8) float"
-_IMNET_IN = "ImageNet images (B, 3, 224, 224) float, normalised"
-_C100_IN = "CIFAR-100 images (B, 3, 32, 32) float, normalised"
 
 ZOO: dict[str, ModelCfg] = {
     "tokendistill-tiny": ModelCfg(
         builder=f"{_NN}:build_std_student",
-        input=f"{_DIGITS_IN} -> STDOutput (cls (B, 10), [dist (B, 10)], tokens)",
+        input="standardised 8x8 digits (B, 1, 8, 8) float -> STDOutput (cls (B, 10), [dist (B, 10)], tokens)",
         kwargs=DIGITS_MIXER,
         paper=PAPER,
         section="spec: offline reproduction plan (std)",
@@ -37,7 +34,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "tokendistill-mixer-digits": ModelCfg(
         builder=f"{_NN}:build_mixer",
-        input=f"{_DIGITS_IN} -> logits (B, 10)",
+        input="standardised 8x8 digits (B, 1, 8, 8) float -> logits (B, 10)",
         kwargs=DIGITS_MIXER,
         paper=PAPER,
         section="spec: offline reproduction plan (base)",
@@ -45,7 +42,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "tokendistill-kdhead-digits": ModelCfg(
         builder=f"{_NN}:build_kd_head_student",
-        input=f"{_DIGITS_IN} -> STDOutput (cls (B, 10), [dist (B, 10)], [])",
+        input="standardised 8x8 digits (B, 1, 8, 8) float -> STDOutput (cls (B, 10), [dist (B, 10)], [])",
         kwargs=DIGITS_MIXER,
         paper=PAPER,
         section="spec: offline reproduction plan (kd_head)",
@@ -53,7 +50,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "tokendistill-teacher-cnn": ModelCfg(
         builder=f"{_NN}:TeacherCNN",
-        input=f"{_DIGITS_IN} -> logits (B, 10)",
+        input="standardised 8x8 digits (B, 1, 8, 8) float -> logits (B, 10)",
         kwargs={"in_chans": 1, "num_classes": 10},
         paper=PAPER,
         section="spec: offline reproduction plan (teacher)",
@@ -61,7 +58,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "tokendistill-mixer-s16-std": ModelCfg(
         builder=f"{_NN}:build_std_student",
-        input=f"{_IMNET_IN} -> STDOutput (cls (B, 1000), [dist (B, 1000)] * 2, tokens)",
+        input="ImageNet images (B, 3, 224, 224) float, normalised -> STDOutput (cls (B, 1000), [dist (B, 1000)] * 2, tokens)",
         kwargs={**_S16, "tap_blocks": (4, -1), "num_teachers": 2, "teacher_assignment": (0, 1)},
         paper=PAPER,
         section="paper: Mixer-S16 + STD, 75.7 top-1",
@@ -69,7 +66,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "tokendistill-mixer-b16-std": ModelCfg(
         builder=f"{_NN}:build_std_student",
-        input=f"{_IMNET_IN} -> STDOutput (cls (B, 1000), [dist (B, 1000)], tokens)",
+        input="ImageNet images (B, 3, 224, 224) float, normalised -> STDOutput (cls (B, 1000), [dist (B, 1000)], tokens)",
         kwargs=_B16,
         paper=PAPER,
         section="spec: host network (Mixer-B/16)",
@@ -77,7 +74,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "tokendistill-mixer-cifar100-std": ModelCfg(
         builder=f"{_NN}:build_std_student",
-        input=f"{_C100_IN} -> STDOutput (cls (B, 100), [dist (B, 100)], tokens)",
+        input="CIFAR-100 images (B, 3, 32, 32) float, normalised -> STDOutput (cls (B, 100), [dist (B, 100)], tokens)",
         kwargs=_C100,
         paper=PAPER,
         section="spec: offline plan, real datasets (CIFAR-100, patch 4)",
