@@ -45,13 +45,14 @@ def stratified_split(labels: Tensor, sizes: Sequence[int], seed: int = 0) -> lis
                        for c in labels.unique()])  # fmt: skip
     # deal the class-sorted order to the parts, each step to the part furthest below its quota
     n, k = len(labels), len(sizes)
-    quota = torch.tensor([float(v) for v in sizes]) / n
-    counts = torch.zeros(k)
-    part_of = torch.empty(n, dtype=torch.long)
+    quota = [float(v) / n for v in sizes]
+    counts = [0] * k
+    assigned = []
     for j in range(n):
-        i = int(torch.argmax(quota * (j + 1) - counts))
-        part_of[j] = i
+        i = max(range(k), key=lambda c: quota[c] * (j + 1) - counts[c])
+        assigned.append(i)
         counts[i] += 1
+    part_of = torch.tensor(assigned, dtype=torch.long)
     parts = [order[part_of == i].sort().values for i in range(k)]
     return parts
 
