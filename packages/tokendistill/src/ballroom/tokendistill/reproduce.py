@@ -85,7 +85,8 @@ def run_seed(ctx: Context, seed: int, with_mine: bool = True) -> list[dict[str, 
             dm = DigitsDistillDataModule(labeled=LABELED, train_on="labeled", seed=seed)
         else:
             student = "tokendistill-kdhead-digits" if variant == "kd_head" else "tokendistill-tiny"
-            mi = s.mine_weight if variant == "std_mine" else 0.0
+            weight = ctx.opts.mine_weight if ctx.opts.mine_weight is not None else s.mine_weight
+            mi = weight if variant == "std_mine" else 0.0
             module = STDLightningModule(
                 student, teachers=[net], mi_weight=mi, cosine_epochs=cosine, **STUDENT
             )
@@ -165,9 +166,10 @@ def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--seeds 0,1``: replace the mode's seeds."""
+    """``--seeds 0,1``: replace the mode's seeds; ``--mine-weight 0.1``: lambda_MI of ``std_mine``."""
     parser.add_argument("--seeds", type=lambda s: tuple(int(p) for p in s.split(",") if p), default=None,
                         help="comma-separated seeds (default: the mode's)")  # fmt: skip
+    parser.add_argument("--mine-weight", type=float, default=None, help="lambda_MI of std_mine (default 1.0)")
 
 
 REPRODUCTION = Reproduction(
