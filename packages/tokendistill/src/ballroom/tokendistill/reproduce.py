@@ -11,10 +11,9 @@ head on the pooled features), ``std`` (a 2-layer STD module after the last block
 (``std`` + the MINE regulariser). Claims (``--quick``, mean over seeds): ``std`` beats ``base`` by
 >= 5 points; ``std``'s class head alone beats ``base``; ``std`` is within 1.5 points of ``kd_head``.
 
-``--smoke`` takes seconds (the tests); ``--quick`` (default) 3 seeds, teacher 15 epochs, students 12
-epochs (``base`` 30: it has 5 batches an epoch), ``std_mine`` on the first seed, about 4-5 minutes on
-2 busy CPU cores; ``--full`` the spec's schedule: 5 seeds, teacher 60 epochs, students 30 epochs,
-``std_mine`` on every seed.
+``--smoke`` takes seconds (the tests); ``--quick`` (default) 3 seeds, teacher 15 epochs, students the
+spec's 30 epochs, ``std_mine`` on the first seed, a few minutes on 2 CPU cores; ``--full`` 5 seeds,
+the spec's 60 teacher epochs and ``std_mine`` on every seed.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ class Settings:
     seeds: tuple[int, ...]
     teacher_epochs: int
     student_epochs: int
-    base_epochs: int  # base sees 300 images (5 batches an epoch): the spec's 30 epochs cost little
+    base_epochs: int  # base sees the 300 labelled images only (5 batches an epoch)
     mine_seeds: int  # std_mine runs on the first `mine_seeds` seeds (it is reported, not asserted)
     mine_weight: float = 1.0  # lambda_MI of std_mine (the spec's choice: Algorithm 1's unit weight)
 
