@@ -9,6 +9,7 @@ global generator.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -36,6 +37,14 @@ def stratified_split(labels: Tensor, sizes: Sequence[int], seed: int = 0) -> lis
 
     ``sizes`` are counts summing to ``len(labels)``. Each class's samples are shuffled and dealt to
     the parts in proportion (largest remainders), then each part is sorted.
+
+    Args:
+        labels: ``(n,)`` integer class labels.
+        sizes: the parts' sizes, non-negative, summing to ``n``.
+        seed: seed of the shuffle.
+
+    Returns:
+        one sorted int64 index tensor per part.
     """
     check_tensor(labels, "labels", ndim=1, dtype="integer")
     if sum(sizes) != len(labels) or any(s < 0 for s in sizes):
@@ -63,6 +72,12 @@ def random_shift(
     """Shift every image by a random ``(dy, dx)`` in ``[-pad, pad]^2`` (pad with ``fill`` + random crop).
 
     ``(B, C, H, W) -> (B, C, H, W)``; one gather, no loop over samples.
+
+    Args:
+        x: images ``(B, C, H, W)``.
+        pad: the largest shift in pixels (0: ``x`` unchanged).
+        generator: the CPU ``torch.Generator`` of the offsets (default: the global one).
+        fill: the value of the pixels shifted in.
     """
     check_tensor(x, "x", ndim=4, finite=False, nonempty=False)
     check_int(pad, "pad", min=0)
@@ -79,7 +94,12 @@ def random_shift(
 
 
 class LabeledMaskDataset(Dataset):
-    """``(x, y)`` pairs of ``base`` plus a fixed ``labeled`` flag per index: ``(x, y, mask)``."""
+    """``(x, y)`` pairs of ``base`` plus a fixed ``labeled`` flag per index: ``(x, y, mask)``.
+
+    Args:
+        base: a dataset of ``(x, y, ...)`` items.
+        labeled: ``(len(base),)`` flags; default every sample labelled.
+    """
 
     def __init__(self, base: Dataset, labeled: Tensor | None = None) -> None:
         self.base = base
@@ -124,6 +144,16 @@ class DigitsDistillDataModule(_AugmentMixin, SplitDataModule):
     images (the ``base`` variant); ``labeled=None``: every pool image labelled (the teacher).
     Validation is the test split (no model selection is made on it). Training images are shifted by
     up to ``shift`` pixels, padded with the background value.
+
+    Args:
+        labeled: labelled pool images (``None``: all).
+        train_on: ``"pool"`` or ``"labeled"`` (see above).
+        test_fraction: share of the 1797 images held out for test, in ``(0, 1)``.
+        size: resize the 8x8 images to ``size x size`` (default: keep 8x8).
+        shift: largest train-time shift in pixels.
+        batch_size: of every loader.
+        num_workers: of every loader.
+        seed: of the splits (the labelled subset uses ``seed + 1``).
     """
 
     num_classes = 10
@@ -179,7 +209,20 @@ class DigitsDistillDataModule(_AugmentMixin, SplitDataModule):
 class STDVisionDataModule(_AugmentMixin, VisionDataModule):
     """CIFAR-10/100 (or MNIST) through core's :class:`~ballroom.core.data.VisionDataModule` (checksummed
     download only with ``download=True``), with ``labeled_mask`` (the first ``labeled`` training images
-    of a seeded order, or all) and random-crop (``shift`` pixels) + flip augmentation."""
+    of a seeded order, or all) and random-crop (``shift`` pixels) + flip augmentation.
+
+    Args:
+        name: ``"cifar10"``, ``"cifar100"``, ``"mnist"`` or ``"fashion_mnist"``.
+        data_dir: where the dataset's files are (or are downloaded to).
+        download: download (checksummed) when the files are missing.
+        val_size: training images held out for validation.
+        labeled: labelled training images (``None``: all).
+        shift: largest train-time shift in pixels.
+        flip: random horizontal flips while training.
+        batch_size: of every loader.
+        num_workers: of every loader.
+        seed: of the validation split and the labelled subset.
+    """
 
     def __init__(
         self,
@@ -215,7 +258,15 @@ class ImageFolderDataModule(_AugmentMixin, SplitDataModule):
     """ImageNet-style ``root/{train,val}/<class>/<image>`` folders (for users with the data; needs the
     ``imagenet`` extra, torchvision). Images are resized to ``img_size + img_size // 7`` and centre-
     cropped to ``img_size`` (train: random-resized crop + flip), normalised with ImageNet's mean/std.
-    The ``val`` folder is both the validation and the test split."""
+    The ``val`` folder is both the validation and the test split.
+
+    Args:
+        root: the folder holding ``train/`` and ``val/``.
+        img_size: side of the (square) crops.
+        batch_size: of every loader.
+        num_workers: of every loader.
+        seed: of the loaders' shuffling.
+    """
 
     def __init__(
         self,
@@ -231,11 +282,13 @@ class ImageFolderDataModule(_AugmentMixin, SplitDataModule):
 
     def build(self) -> dict[str, Dataset]:
         try:
-            from torchvision import datasets, transforms
+            # torchvision ships no type information (no py.typed): imported as an untyped module
+            tv: Any = importlib.import_module("torchvision")
         except ImportError as err:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "ImageFolderDataModule needs torchvision: pip install 'ballroom-tokendistill[imagenet]'"
             ) from err
+        datasets, transforms = tv.datasets, tv.transforms
         norm = transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         train_tf = transforms.Compose([transforms.RandomResizedCrop(self.img_size), transforms.RandomHorizontalFlip(),
                                        transforms.ToTensor(), norm])  # fmt: skip

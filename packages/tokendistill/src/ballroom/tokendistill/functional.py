@@ -90,7 +90,14 @@ def mine_lower_bound(
 
 
 def negative_entropy(logits: Tensor) -> Tensor:
-    """``S(g) = sum_k p_k log p_k`` with ``p = softmax(g)`` along the last axis (``(*, K) -> (*)``), via log_softmax."""
+    """``S(g) = sum_k p_k log p_k`` with ``p = softmax(g)`` along the last axis, via log_softmax.
+
+    Args:
+        logits: ``(*, K)`` logits ``g``.
+
+    Returns:
+        ``(*)``, the negative entropy (``<= 0``; 0 for a one-hot distribution).
+    """
     logp = F.log_softmax(logits, dim=-1)
     return (logp.exp() * logp).sum(-1)
 
@@ -124,6 +131,9 @@ def class_loss(
         targets: ``(B,)`` int64 labels in ``[0, K)`` (entries outside ``labeled_mask`` are ignored).
         label_smoothing: in ``[0, 1)``.
         labeled_mask: ``(B,)`` bool, ``True`` where the label may be used; default all.
+
+    Returns:
+        a scalar tensor.
     """
     if labeled_mask is None:
         return F.cross_entropy(cls_logits, targets, label_smoothing=label_smoothing)

@@ -41,6 +41,7 @@ class STDLightningModule(pl.LightningModule):
         mi_weight: ``lambda_MI`` of the MINE term (0 turns MINE off and builds no statistics network).
         label_smoothing: of the class-head term only.
         lr, weight_decay, cosine_epochs: AdamW and an optional per-epoch cosine schedule.
+        num_classes: ``K`` of the accuracy metrics.
         mine_hidden, mine_depth: the statistics networks (one per STD module).
         save_teachers: keep the teachers' weights in checkpoints (default: left out; on loading they
             are rebuilt from ``teachers``).
@@ -91,7 +92,7 @@ class STDLightningModule(pl.LightningModule):
         n_modules = len(getattr(self.net, "std", []))
         if mi_weight > 0 and n_modules:
             in_dim = self.net.dim + self.net.num_patches
-            self.psi = nn.ModuleList(
+            self.psi: nn.ModuleList | None = nn.ModuleList(
                 [StatisticsNetwork(in_dim, mine_hidden, mine_depth) for _ in range(n_modules)]
             )
         else:
@@ -121,16 +122,16 @@ class STDLightningModule(pl.LightningModule):
         g = self.teacher_logits(x)
         out = self.net(x)
         hp = self.hparams
-        l_cls = class_loss(out.cls_logits, y, hp.label_smoothing, mask)
+        l_cls = class_loss(out.cls_logits, y, hp["label_smoothing"], mask)
         l_dist, weights = distillation_loss(out.dist_logits, g, self.assignment)
-        loss = (1 - hp.alpha) * l_cls + hp.alpha * l_dist
+        loss = (1 - hp["alpha"]) * l_cls + hp["alpha"] * l_dist
         terms = {"loss_cls": l_cls, "loss_dist": l_dist, "weights": weights}
         if self.psi is not None and x.shape[0] >= 2:
             v = sum(
                 mine_lower_bound(psi, t_s, t_c) for psi, (t_s, t_c) in zip(self.psi, out.tokens, strict=True)
             )
             assert isinstance(v, Tensor)
-            loss = loss + hp.mi_weight * v
+            loss = loss + hp["mi_weight"] * v
             terms["mine_V"] = v
         terms["loss"] = loss
         return terms
@@ -154,6 +155,7 @@ class STDLightningModule(pl.LightningModule):
         avg = 0.5 * (out.cls_logits + dist)
         for head, logits in (("avg", avg), ("cls", out.cls_logits), ("dist", dist)):
             metric = self.metrics[f"{stage}_{head}"]
+            assert isinstance(metric, torchmetrics.Metric)
             metric(logits, y)
             key = f"{stage}/acc" if head == "avg" else f"{stage}/acc_{head}"
             self.log(key, metric, prog_bar=head == "avg" and stage == "val", batch_size=x.shape[0])
@@ -172,14 +174,14 @@ class STDLightningModule(pl.LightningModule):
         groups: list[dict[str, Any]] = [{"params": list(self.net.parameters())}]
         if self.psi is not None:
             groups.append({"params": list(self.psi.parameters()), "maximize": True, "weight_decay": 0.0})
-        opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
+        opt = torch.optim.AdamW(groups, lr=hp["lr"], weight_decay=hp["weight_decay"])
         if not hp.get("cosine_epochs"):
             return opt
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=hp.cosine_epochs)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=hp["cosine_epochs"])
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if not self.hparams.save_teachers:
+        if not self.hparams["save_teachers"]:
             state = checkpoint["state_dict"]
             for key in [k for k in state if k.startswith("teachers.")]:
                 del state[key]
@@ -199,7 +201,15 @@ def _plain(value: object) -> bool:
 
 
 def load_student(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> nn.Module:
-    """The student of an :class:`STDLightningModule` checkpoint (zoo-named student), in eval mode, no teacher."""
+    """The student of an :class:`STDLightningModule` checkpoint (zoo-named student), in eval mode, no teacher.
+
+    Args:
+        path: the ``.ckpt`` file.
+        map_location: where the weights are loaded.
+
+    Returns:
+        the student module (``STDStudent`` or ``KDHeadStudent``).
+    """
     ckpt = read_checkpoint(path, map_location)
     hp = dict(ckpt.get("hyper_parameters") or {})
     name = hp.get("student")
@@ -215,6 +225,15 @@ class TeacherLightningModule(ClassifierModule):
 
     As core's ``ClassifierModule`` (``self.net``, ``train/loss``, ``val/acc``, ``test/acc``), plus
     ``label_smoothing`` and the batches' optional ``labeled_mask`` (CE on labelled samples only).
+
+    Args:
+        model: a zoo name or a built module ``(B, C, H, W) -> (B, K)``.
+        model_kwargs: overrides of the zoo entry's keyword arguments.
+        num_classes: ``K`` of the accuracy metric.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        cosine_epochs: length of a per-epoch cosine schedule (``None``: constant).
+        label_smoothing: of the cross-entropy, in ``[0, 1)``.
     """
 
     def __init__(
@@ -235,4 +254,4 @@ class TeacherLightningModule(ClassifierModule):
         x, y = batch[0], batch[1]
         mask = batch[2] if len(batch) > 2 else None
         logits = self(x)
-        return class_loss(logits, y, self.hparams.label_smoothing, mask), logits, y
+        return class_loss(logits, y, self.hparams["label_smoothing"], mask), logits, y

@@ -21,7 +21,13 @@ LN_EPS = 1e-6
 
 
 class MLP(nn.Module):
-    """``fc2(drop(GELU(fc1(x))))`` along the last axis: ``(*, d_in) -> (*, d_in)`` through ``hidden``."""
+    """``fc2(drop(GELU(fc1(x))))`` along the last axis: ``(*, d_in) -> (*, d_in)`` through ``hidden``.
+
+    Args:
+        d_in: input and output width.
+        hidden: hidden width.
+        drop: dropout probability.
+    """
 
     def __init__(self, d_in: int, hidden: int, drop: float = 0.0) -> None:
         super().__init__()
@@ -40,6 +46,13 @@ class MixerBlock(nn.Module):
 
     Shapes: ``(B, P, N) -> (B, P, N)`` with ``P = num_patches``, ``N = dim``; the token MLP is
     ``P -> token_hidden -> P``, the channel MLP ``N -> channel_hidden -> N``.
+
+    Args:
+        num_patches: ``P``, the patches (rows of ``Z``).
+        dim: ``N``, the channels (columns of ``Z``).
+        token_hidden: ``D_S``, hidden width of the token (spatial) MLP.
+        channel_hidden: ``D_C``, hidden width of the channel MLP.
+        drop: dropout probability after the GELU and after each MLP, in ``[0, 1)``.
     """
 
     def __init__(
@@ -62,7 +75,14 @@ class MixerBlock(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping ``p x p`` patches -> ``Linear(p^2 C -> N)`` (a stride-``p`` convolution): ``(B, C, H, W) -> (B, P, N)``."""
+    """Non-overlapping ``p x p`` patches -> ``Linear(p^2 C -> N)`` (a stride-``p`` convolution): ``(B, C, H, W) -> (B, P, N)``.
+
+    Args:
+        img_size: side of the square images, a multiple of ``patch_size``.
+        patch_size: side ``p`` of a patch.
+        in_chans: input channels ``C``.
+        dim: ``N``, output channels per patch.
+    """
 
     def __init__(self, img_size: int, patch_size: int, in_chans: int, dim: int) -> None:
         super().__init__()
@@ -87,6 +107,17 @@ class MLPMixer(nn.Module):
     ``depth`` block outputs ``(B, P, N)`` (what STD taps; the host is not changed by it);
     ``forward_head(z)`` maps the last of them to logits. Mixer-S/16: ``dim=512, depth=8,
     token_hidden=256, channel_hidden=2048``; Mixer-B/16: ``768, 12, 384, 3072``.
+
+    Args:
+        img_size: side ``H = W`` of the square input images, a multiple of ``patch_size``.
+        patch_size: side ``p`` of the non-overlapping patches (``P = (img_size / p)^2``).
+        in_chans: input channels ``C``.
+        num_classes: ``K``, classes of the head.
+        dim: ``N``, channels per patch.
+        depth: number of Mixer blocks.
+        token_hidden: ``D_S`` of every block's token MLP.
+        channel_hidden: ``D_C`` of every block's channel MLP.
+        drop: dropout probability inside the blocks' MLPs.
     """
 
     def __init__(
@@ -120,7 +151,11 @@ class MLPMixer(nn.Module):
         self.head = nn.Linear(dim, num_classes)
 
     def forward_features(self, x: Tensor) -> list[Tensor]:
-        """The output of every block, ``depth`` tensors ``(B, P, N)``."""
+        """The output of every block, ``depth`` tensors ``(B, P, N)``.
+
+        Args:
+            x: images ``(B, C, H, W)``.
+        """
         z = self.stem(x)
         outs = []
         for block in self.blocks:
@@ -129,11 +164,19 @@ class MLPMixer(nn.Module):
         return outs
 
     def pooled(self, z: Tensor) -> Tensor:
-        """``mean_P(LN(z))``: ``(B, P, N) -> (B, N)``, the features the class head reads."""
+        """``mean_P(LN(z))``: ``(B, P, N) -> (B, N)``, the features the class head reads.
+
+        Args:
+            z: the last block output ``(B, P, N)``.
+        """
         return self.norm(z).mean(1)
 
     def forward_head(self, z: Tensor) -> Tensor:
-        """Logits ``(B, K)`` from the last block output ``(B, P, N)``."""
+        """Logits ``(B, K)`` from the last block output ``z (B, P, N)``.
+
+        Args:
+            z: the last block output ``(B, P, N)``.
+        """
         return self.head(self.pooled(z))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -146,6 +189,9 @@ class TimmMixerHost(nn.Module):
     ``forward_features`` runs the stem and every block and returns the block outputs ``(B, P, N)``
     (timm's own ``forward_features`` returns only the normed last one); ``forward_head`` applies
     timm's final norm and head. The wrapped model's weights are used as they are (``self.model``).
+
+    Args:
+        model: a timm ``MlpMixer`` (e.g. ``timm.create_model("mixer_s16_224")``).
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -156,25 +202,37 @@ class TimmMixerHost(nn.Module):
                     f"model: expected a timm MlpMixer-like model with .{attr}, got {type(model).__name__}"
                 )
         self.model = model
-        blocks: Any = model.blocks
-        first = blocks[0]
-        self.num_patches = int(model.stem.num_patches)  # type: ignore[union-attr]
-        self.dim = int(getattr(model, "embed_dim", first.norm1.normalized_shape[0]))
-        self.depth = len(blocks)
-        self.num_classes = int(getattr(model, "num_classes"))  # noqa: B009
+        # timm ships no stubs of MlpMixer's attributes: read them untyped, checked above
+        timm_model: Any = model
+        first = timm_model.blocks[0]
+        self.num_patches = int(timm_model.stem.num_patches)
+        self.dim = int(getattr(timm_model, "embed_dim", first.norm1.normalized_shape[0]))
+        self.depth = len(timm_model.blocks)
+        self.num_classes = int(timm_model.num_classes)
         self.token_hidden = int(first.mlp_tokens.fc1.out_features)
         self.channel_hidden = int(first.mlp_channels.fc1.out_features)
 
     def forward_features(self, x: Tensor) -> list[Tensor]:
-        z = self.model.stem(x)  # type: ignore[operator]
+        """The output of every block of the wrapped model, ``depth`` tensors ``(B, P, N)``.
+
+        Args:
+            x: images ``(B, C, H, W)`` as the wrapped model takes them.
+
+        Returns:
+            one ``(B, P, N)`` tensor per block.
+        """
+        timm_model: Any = self.model
+        z = timm_model.stem(x)
         outs = []
-        for block in self.model.blocks:  # type: ignore[union-attr]
+        for block in timm_model.blocks:
             z = block(z)
             outs.append(z)
         return outs
 
     def forward_head(self, z: Tensor) -> Tensor:
-        return self.model.forward_head(self.model.norm(z))  # type: ignore[operator]
+        """Logits ``(B, K)`` of the wrapped model's final norm and head on the last block output ``z (B, P, N)``."""
+        timm_model: Any = self.model
+        return timm_model.forward_head(timm_model.norm(z))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x)[-1])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,18 @@ __all__ = [
 ]
 
 
+class STDHost(Protocol):
+    """What :class:`STDStudent` needs of a host: block outputs and the class head."""
+
+    def forward_features(self, x: Tensor) -> list[Tensor] | Tensor:
+        """The block outputs ``(B, P, N)`` (one per block; a single tensor counts as one block)."""
+        ...
+
+    def forward_head(self, z: Tensor) -> Tensor:
+        """Class logits ``(B, K)`` from the last block output ``(B, P, N)``."""
+        ...
+
+
 class TokenLayer(nn.Module):
     """One spatial and one channel token update (pre-norm + residual), batched matmuls only.
 
@@ -40,6 +52,12 @@ class TokenLayer(nn.Module):
     Only the token outputs are kept; ``Z`` is read, never modified.
 
     ``forward(z (B, P, N), t_s (B, N), t_c (B, P)) -> (t_s (B, N), t_c (B, P))``.
+
+    Args:
+        num_patches: ``P``, rows of ``Z`` (the spatial MLP reads ``P + 1`` entries per column).
+        dim: ``N``, columns of ``Z`` (the channel MLP reads ``N + 1`` entries per row).
+        spatial_hidden: ``D_S``, hidden width of the spatial token MLP.
+        channel_hidden: ``D_C``, hidden width of the channel token MLP.
     """
 
     def __init__(self, num_patches: int, dim: int, spatial_hidden: int, channel_hidden: int) -> None:
@@ -76,6 +94,14 @@ class STDModule(nn.Module):
     on the same ``Z``, and the head ``Linear(N + P -> K)`` on ``tau = [t_s, t_c]``.
 
     ``forward(z (B, P, N)) -> (logits (B, K), t_s (B, N), t_c (B, P))``.
+
+    Args:
+        num_patches: ``P`` of the tapped block output (the channel token's length).
+        dim: ``N`` of the tapped block output (the spatial token's length).
+        num_classes: ``K``, classes of the distillation head.
+        num_layers: ``L_t``, token layers (each with its own weights).
+        spatial_hidden: ``D_S`` of the token layers (default: Mixer-S/16's 256).
+        channel_hidden: ``D_C`` of the token layers (default: Mixer-S/16's 2048).
     """
 
     def __init__(
@@ -136,6 +162,9 @@ class STDStudent(nn.Module):
         teacher_assignment: the teacher each module distils; default: module ``i`` -> teacher ``i``
             when there are as many modules as teachers, else all teacher 0 (one teacher).
         num_layers: token layers per module (``L_t = 2``).
+        num_patches, dim, num_classes: ``P``, ``N``, ``K`` (default: the host's attributes).
+        spatial_hidden, channel_hidden: ``D_S``, ``D_C`` of the token layers (default: the host's
+            ``token_hidden``, ``channel_hidden``).
 
     ``forward(x) -> STDOutput``; ``predict(x) = (cls + mean_i dist_i) / 2`` (teacher-free).
     """
@@ -190,13 +219,18 @@ class STDStudent(nn.Module):
 
     @staticmethod
     def two_thirds(depth: int) -> int:
-        """The paper's intermediate position: after block ``floor(2 depth / 3)`` (1-based), i.e. index ``floor(2 depth / 3) - 1``."""
+        """The paper's intermediate position: after block ``floor(2 depth / 3)`` (1-based), i.e. index ``floor(2 depth / 3) - 1``.
+
+        Args:
+            depth: the host's number of blocks.
+        """
         return (2 * depth) // 3 - 1
 
     def forward(self, x: Tensor) -> STDOutput:
-        feats = self.host.forward_features(x)
-        feats = [feats] if isinstance(feats, Tensor) else list(feats)
-        cls_logits = self.host.forward_head(feats[-1])
+        host = cast(STDHost, self.host)  # checked in __init__
+        out = host.forward_features(x)
+        feats = [out] if isinstance(out, Tensor) else list(out)
+        cls_logits = host.forward_head(feats[-1])
         dist, tokens = [], []
         for tap, module in zip(self.tap_blocks, self.std, strict=True):
             logits, t_s, t_c = module(feats[tap])
@@ -206,7 +240,11 @@ class STDStudent(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
-        """Inference logits ``(B, K) = (cls(x) + mean_i dist_i(x)) / 2`` (no teacher)."""
+        """Inference logits ``(B, K) = (cls(x) + mean_i dist_i(x)) / 2`` (no teacher).
+
+        Args:
+            x: the host's input, e.g. images ``(B, C, H, W)``.
+        """
         return _averaged(self(x))
 
 
@@ -215,6 +253,10 @@ class KDHeadStudent(nn.Module):
 
     The host must offer ``pooled(z_last) -> (B, N)`` and ``head`` (as :class:`MLPMixer`).
     ``forward(x) -> STDOutput(cls, [dist], [])``; ``predict`` averages the two heads.
+
+    Args:
+        host: the :class:`MLPMixer` whose pooled features both heads read.
+        num_teachers: distillation heads, one per teacher.
     """
 
     def __init__(self, host: MLPMixer, num_teachers: int = 1) -> None:
@@ -233,7 +275,11 @@ class KDHeadStudent(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
-        """Inference logits: the mean of the class head and the distillation heads' mean."""
+        """Inference logits ``(B, K)``: the mean of the class head and the distillation heads' mean.
+
+        Args:
+            x: images ``(B, C, H, W)``.
+        """
         return _averaged(self(x))
 
 
@@ -241,6 +287,11 @@ class StatisticsNetwork(nn.Module):
     """MINE's ``psi: R^{in_dim} -> R``: ``depth`` linear layers of width ``hidden`` with GELU between.
 
     ``forward(u (B, in_dim)) -> (B,)``.
+
+    Args:
+        in_dim: input width, ``N + P`` for the pair ``[t_s, t_c]``.
+        hidden: width of the hidden layers.
+        depth: number of linear layers.
     """
 
     def __init__(self, in_dim: int, hidden: int = 512, depth: int = 3) -> None:
@@ -265,6 +316,11 @@ class TeacherCNN(nn.Module):
     """The digits teacher: conv32-conv64-maxpool-conv64-GAP-linear (3x3 convs, BatchNorm, ReLU).
 
     ``forward(x (B, C, H, W)) -> logits (B, K)``.
+
+    Args:
+        in_chans: input channels ``C``.
+        num_classes: ``K``.
+        widths: the three conv widths.
     """
 
     def __init__(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ SETTINGS = {
 }
 VARIANTS = ("base", "kd_head", "std", "std_mine")
 LABELED = 300
-STUDENT = {"lr": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1}
+STUDENT: dict[str, Any] = {"lr": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1}
 
 
 def _fit_test(
@@ -137,7 +138,7 @@ def digits(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"summary": summary, "mine_delta": mine})
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Test accuracy per variant: bars = mean over seeds, dots = seeds, error bars = min..max."""
     out = outcomes["digits"]
     summary = out.data["summary"]
