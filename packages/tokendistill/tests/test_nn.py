@@ -230,6 +230,12 @@ BAD = [
     (lambda: _host()(torch.randn(2, 1, 8, 8).numpy()), TypeError, "x must be a torch.Tensor"),
     (lambda: MixerBlock(P, N, DS, DC, drop=1.0), ValueError, "drop"),
     (lambda: StatisticsNetwork(0), ValueError, "in_dim"),
+    (lambda: TokenLayer(P, N, DS, DC)(torch.randn(2, P, N + 1), torch.randn(2, N), torch.randn(2, P)), ValueError, r"z must have shape"),
+    (lambda: TokenLayer(P, N, DS, DC)(torch.randn(2, P, N), torch.randn(3, N), torch.randn(2, P)), ValueError, r"t_s must have shape \(2, "),
+    (lambda: TokenLayer(P, N, DS, DC)(torch.randn(2, P, N), torch.randn(2, N), torch.randn(2, P).long()), TypeError, "t_c must have"),
+    (lambda: STDModule(P, N, 3, 1, DS, DC)(torch.randn(2, P + 1, N)), ValueError, "z must have shape"),
+    (lambda: STDModule(P, N, 3, 1, DS, DC)(torch.randn(0, P, N)), ValueError, "z must not be empty"),
+    (lambda: STDModule(P, N, 3, 1, DS, DC)(torch.randn(P, N).numpy()), TypeError, "z must be a torch.Tensor"),
     (lambda: TeacherCNN()(torch.randn(8, 8)), ValueError, "x must have rank 4"),
     (lambda: KDHeadStudent(torch.nn.Linear(2, 2)), TypeError, "host: needs pooled"),  # type: ignore[arg-type]
 ]  # fmt: skip

@@ -86,6 +86,21 @@ class TokenLayer(nn.Module):
         return t_c + self.fc4(h).squeeze(-1)
 
     def forward(self, z: Tensor, t_s: Tensor, t_c: Tensor) -> tuple[Tensor, Tensor]:
+        """Both token updates on the same ``Z``.
+
+        Args:
+            z: the tapped block output ``(B, P, N)`` (read, not modified).
+            t_s: spatial tokens ``(B, N)``.
+            t_c: channel tokens ``(B, P)``.
+
+        Returns:
+            the updated ``(t_s (B, N), t_c (B, P))``.
+        """
+        p, n = self.num_patches, self.dim
+        check_tensor(z, "z", shape=(None, p, n), finite=False)
+        b = z.shape[0]
+        check_tensor(t_s, "t_s", shape=(b, n), finite=False)
+        check_tensor(t_c, "t_c", shape=(b, p), finite=False)
         return self.spatial(z, t_s), self.channel(z, t_c)
 
 
@@ -127,6 +142,15 @@ class STDModule(nn.Module):
         self.head = nn.Linear(dim + num_patches, num_classes)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Tokens from the block output ``z (B, P, N)``.
+
+        Args:
+            z: the tapped block output ``(B, P, N)``.
+
+        Returns:
+            ``(logits (B, K), t_s (B, N), t_c (B, P))``, the tokens after the last layer.
+        """
+        check_tensor(z, "z", shape=(None, self.num_patches, self.dim), finite=False)
         b = z.shape[0]
         t_s = self.spatial_token.expand(b, -1)
         t_c = self.channel_token.expand(b, -1)
