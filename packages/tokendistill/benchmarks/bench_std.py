@@ -136,17 +136,29 @@ def main() -> None:
     torch.set_num_threads(1)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     for host in HOSTS:
-        times, mem = {}, {}
+        times: dict[str, float] = {}
+        mem: dict[str, int] = {}
+        peak: dict[str, int] = {}
         for v in VARIANTS:
             net = build(v, host, device)
             mem[v] = saved_bytes(net, device, host)
-            times[v] = _time(train_step(net, device, host))
+            step = train_step(net, device, host)
+            if device.type == "cuda":
+                step()
+                torch.cuda.reset_peak_memory_stats(device)
+                step()
+                peak[v] = torch.cuda.max_memory_allocated(device)
+            times[v] = _time(step)
         inf = {v: _time(infer(build(v, host, device), device, host)) for v in ("base", "std")}
         print(f"\n{host} host, batch {BATCH[host]}, {device}:")
         for v in VARIANTS:
             print(f"  train step {v:8s} {1e3 * times[v]:7.2f} ms  ({times[v] / times['kd_head']:.2f}x kd_head, "
                   f"{times[v] / times['base']:.2f}x base)  saved activations {mem[v] / 2**20:6.2f} MiB "
                   f"({mem[v] / mem['kd_head']:.2f}x kd_head)")  # fmt: skip
+            if v in peak:
+                print(
+                    f"    CUDA peak memory {peak[v] / 2**20:.1f} MiB ({peak[v] / peak['kd_head']:.2f}x kd_head)"
+                )
         print(f"  inference: predict (averaged heads) {1e3 * inf['std']:.2f} ms vs host {1e3 * inf['base']:.2f} ms "
               f"({inf['std'] / inf['base']:.2f}x; throughput {BATCH[host] / inf['std']:.0f} vs "
               f"{BATCH[host] / inf['base']:.0f} images/s)")  # fmt: skip
