@@ -10,6 +10,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from torch.utils.data import TensorDataset
 
 from ballroom.core.checkpoint import load_zoo_model
 from ballroom.core.training import make_trainer
@@ -19,6 +20,7 @@ from ballroom.tokendistill import (
     STDStudent,
     TeacherCNN,
     TeacherLightningModule,
+    cache_teacher_logits,
     load_student,
 )
 from ballroom.tokendistill.cli import main as cli_main
@@ -114,6 +116,26 @@ def test_class_term_ignores_unlabelled_labels_and_distillation_uses_every_sample
     torch.manual_seed(1)
     c = model.losses((x[:4], y[:4], mask[:4]))
     assert not torch.equal(a["loss_dist"], c["loss_dist"])
+
+
+def test_cached_teacher_logits_give_the_same_loss_without_calling_the_teacher() -> None:
+    torch.manual_seed(0)
+    model = _module(mi_weight=0.0).eval()
+    x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    mask = torch.tensor([True, False] * 4)
+    cached = cache_teacher_logits(list(model.teachers), TensorDataset(x, y, mask), batch_size=3)
+    assert len(cached) == 8 and cached.tensors[3].shape == (8, 1, 10)
+    direct = model.losses((x, y, mask))
+    calls = []
+    model.teachers[0].register_forward_hook(lambda *a: calls.append(1))
+    via_cache = model.losses(tuple(cached.tensors))
+    assert calls == []
+    torch.testing.assert_close(via_cache["loss"], direct["loss"])
+    assert torch.equal(cached.tensors[2], mask)
+    # a fit on cached batches (no augmentation) runs and never calls the teacher
+    loader = torch.utils.data.DataLoader(cached, batch_size=4)
+    make_trainer(max_epochs=1).fit(model.train(), train_dataloaders=loader)
+    assert calls == []
 
 
 def test_predict_never_calls_the_teacher() -> None:
@@ -260,6 +282,9 @@ BAD = [
     (lambda: DigitsDistillDataModule(labeled=0), ValueError, "labeled"),
     (lambda: DigitsDistillDataModule(test_fraction=1.0), ValueError, "test_fraction"),
     (lambda: load_student("/nonexistent.ckpt"), FileNotFoundError, "no checkpoint file"),
+    (lambda: cache_teacher_logits([], TensorDataset(torch.randn(2, 1, 8, 8), torch.zeros(2, dtype=torch.long))), ValueError, "teachers: need at least one"),
+    (lambda: cache_teacher_logits([TeacherCNN()], TensorDataset(torch.randn(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))), ValueError, "dataset: is empty"),
+    (lambda: cache_teacher_logits([TeacherCNN()], TensorDataset(torch.randn(2, 1, 8, 8)), batch_size=0), ValueError, "batch_size"),
 ]  # fmt: skip
 
 

@@ -35,7 +35,12 @@ if TYPE_CHECKING:
         negative_entropy,
         random_derangement,
     )
-    from ballroom.tokendistill.lit import STDLightningModule, TeacherLightningModule, load_student
+    from ballroom.tokendistill.lit import (
+        STDLightningModule,
+        TeacherLightningModule,
+        cache_teacher_logits,
+        load_student,
+    )
     from ballroom.tokendistill.mixer import MixerBlock, MLPMixer, TimmMixerHost
     from ballroom.tokendistill.nn import (
         KDHeadStudent,
@@ -71,6 +76,7 @@ _SOURCES = {
     "TeacherLightningModule": _L,
     "TimmMixerHost": _M,
     "TokenLayer": _N,
+    "cache_teacher_logits": _L,
     "class_loss": _F,
     "confidence_weights": _F,
     "distillation_loss": _F,

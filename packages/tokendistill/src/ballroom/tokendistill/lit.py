@@ -10,15 +10,16 @@ import pytorch_lightning as pl
 import torch
 import torchmetrics
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ballroom.core.checkpoint import load_zoo_model, read_checkpoint, zoo_state_dict
 from ballroom.core.lit import ClassifierModule
-from ballroom.core.validate import check_number, check_probability
+from ballroom.core.validate import check_int, check_number, check_probability
 from ballroom.core.zoo import create_model, resolve_model
 from ballroom.tokendistill.functional import class_loss, distillation_loss, mine_lower_bound
 from ballroom.tokendistill.nn import StatisticsNetwork, STDOutput
 
-__all__ = ["STDLightningModule", "TeacherLightningModule", "load_student"]
+__all__ = ["STDLightningModule", "TeacherLightningModule", "cache_teacher_logits", "load_student"]
 
 
 def _teacher(spec: str | nn.Module) -> nn.Module:
@@ -46,7 +47,10 @@ class STDLightningModule(pl.LightningModule):
         save_teachers: keep the teachers' weights in checkpoints (default: left out; on loading they
             are rebuilt from ``teachers``).
 
-    Batches: ``(x, y)`` or ``(x, y, labeled_mask)``. The statistics networks are in the same AdamW
+    Batches: ``(x, y)``, ``(x, y, labeled_mask)`` or ``(x, y, labeled_mask, teacher_logits (B, M, K))``:
+    the fourth entry, cached by :func:`cache_teacher_logits`, replaces the teachers' forward (valid
+    only when the training images are not augmented: the spec's "cache the teacher's argmax when
+    augmentation is off"). The statistics networks are in the same AdamW
     with ``maximize=True`` (gradient ascent on ``V``) while the student descends the same loss.
     Logs ``train/loss``, ``train/loss_cls``, ``train/loss_dist``, ``train/mine_V``,
     ``train/teacher_weight_i``, ``val/acc`` (averaged heads), ``val/acc_cls``, ``val/acc_dist``,
@@ -119,7 +123,7 @@ class STDLightningModule(pl.LightningModule):
         """Every term of the objective on one batch: ``loss``, ``loss_cls``, ``loss_dist``, ``weights``, ``mine_V``."""
         x, y = batch[0], batch[1]
         mask = batch[2] if len(batch) > 2 else None
-        g = self.teacher_logits(x)
+        g = batch[3].transpose(0, 1) if len(batch) > 3 else self.teacher_logits(x)
         out = self.net(x)
         hp = self.hparams
         l_cls = class_loss(out.cls_logits, y, hp["label_smoothing"], mask)
@@ -190,6 +194,46 @@ class STDLightningModule(pl.LightningModule):
         state = checkpoint["state_dict"]
         for key, value in self.teachers.state_dict(prefix="teachers.").items():
             state.setdefault(key, value)  # teachers left out of the checkpoint: keep the rebuilt ones
+
+
+@torch.no_grad()
+def cache_teacher_logits(
+    teachers: Sequence[nn.Module], dataset: Dataset[Any], batch_size: int = 256
+) -> TensorDataset:
+    """The frozen teachers' logits of every sample, once: ``(x, y, labeled_mask, teacher_logits (M, K))`` items.
+
+    For training without augmentation (the teacher's output of an image never changes): batches of
+    the result make :class:`STDLightningModule` skip the teachers' forward.
+
+    Args:
+        teachers: the ``M`` teachers ``(B, C, H, W) -> (B, K)``; run in eval mode on the CPU.
+        dataset: items ``(x, y)`` or ``(x, y, labeled_mask)`` (every sample labelled when absent).
+        batch_size: of the teachers' forward passes.
+
+    Returns:
+        a ``TensorDataset`` of ``x (n, C, H, W)``, ``y (n,)``, ``labeled_mask (n,)`` and the logits
+        ``(n, M, K)``.
+    """
+    if not teachers:
+        raise ValueError("teachers: need at least one teacher")
+    check_int(batch_size, "batch_size", min=1)
+    xs, ys, masks, logits = [], [], [], []
+    modes = [t.training for t in teachers]
+    for t in teachers:
+        t.eval()
+    try:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            x, y = batch[0], batch[1]
+            xs.append(x)
+            ys.append(y)
+            masks.append(batch[2].to(torch.bool) if len(batch) > 2 else torch.ones(len(y), dtype=torch.bool))
+            logits.append(torch.stack([t(x) for t in teachers], dim=1))
+    finally:
+        for t, mode in zip(teachers, modes, strict=True):
+            t.train(mode)
+    if not xs:
+        raise ValueError("dataset: is empty")
+    return TensorDataset(torch.cat(xs), torch.cat(ys), torch.cat(masks), torch.cat(logits))
 
 
 def _plain(value: object) -> bool:
