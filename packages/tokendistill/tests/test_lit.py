@@ -138,6 +138,30 @@ def test_cached_teacher_logits_give_the_same_loss_without_calling_the_teacher() 
     assert calls == []
 
 
+def test_mine_into_host_false_keeps_the_mine_gradient_out_of_the_host() -> None:
+    x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    grads = {}
+    for into_host in (True, False):
+        torch.manual_seed(0)
+        model = _module(mine_into_host=into_host)
+        torch.manual_seed(1)
+        terms = model.losses((x, y))
+        host = list(model.net.host.parameters())
+        tokens = list(model.net.std.parameters())
+        g = torch.autograd.grad(terms["mine_V"], host + tokens, allow_unused=True)
+        grads[into_host] = (g[: len(host)], g[len(host) :], terms)
+    host_on, tok_on, terms_on = grads[True]
+    host_off, tok_off, terms_off = grads[False]
+    assert any(h is not None and h.abs().sum() > 0 for h in host_on)
+    assert all(h is None or h.abs().sum() == 0 for h in host_off)
+    assert any(t is not None and t.abs().sum() > 0 for t in tok_off)
+    for key in ("loss", "loss_cls", "loss_dist", "mine_V"):  # the same values, only the gradient path differs
+        torch.testing.assert_close(terms_on[key], terms_off[key])
+    for a, b in zip(tok_on, tok_off, strict=True):  # the token layers get the same MINE gradient
+        if a is not None and b is not None:
+            torch.testing.assert_close(a, b)
+
+
 def test_predict_never_calls_the_teacher() -> None:
     class Boom(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,11 @@ class STDLightningModule(pl.LightningModule):
         mine_hidden, mine_depth: the statistics networks (one per STD module).
         save_teachers: keep the teachers' weights in checkpoints (default: left out; on loading they
             are rebuilt from ``teachers``).
+        mine_into_host: let the MINE term's gradient reach the host through ``Z`` (default ``True``:
+            the spec's "every student parameter descends ``V``"). ``False`` computes the MINE tokens a
+            second time on detached block outputs, so ``V`` trains the token layers only (one more
+            module forward per step; see the README: at ``mi_weight=1`` on digits the host path
+            costs about 20 points).
 
     Batches: ``(x, y)``, ``(x, y, labeled_mask)`` or ``(x, y, labeled_mask, teacher_logits (B, M, K))``:
     the fourth entry, cached by :func:`cache_teacher_logits`, replaces the teachers' forward (valid
@@ -72,6 +77,7 @@ class STDLightningModule(pl.LightningModule):
         mine_hidden: int = 512,
         mine_depth: int = 3,
         save_teachers: bool = False,
+        mine_into_host: bool = True,
     ) -> None:
         super().__init__()
         check_probability(alpha, "alpha")
@@ -101,6 +107,8 @@ class STDLightningModule(pl.LightningModule):
             )
         else:
             self.psi = None
+        if self.psi is not None and not mine_into_host and not hasattr(self.net, "forward_taps"):
+            raise ValueError("mine_into_host=False needs a student with forward_taps (STDStudent)")
         acc = lambda: torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)  # noqa: E731
         self.metrics = nn.ModuleDict(
             {f"{s}_{h}": acc() for s in ("val", "test") for h in ("avg", "cls", "dist")}
@@ -124,16 +132,21 @@ class STDLightningModule(pl.LightningModule):
         x, y = batch[0], batch[1]
         mask = batch[2] if len(batch) > 2 else None
         g = batch[3].transpose(0, 1) if len(batch) > 3 else self.teacher_logits(x)
-        out = self.net(x)
+        detach = self.psi is not None and not self.hparams["mine_into_host"]
+        if detach:
+            out, taps = self.net.forward_taps(x)
+        else:
+            out = self.net(x)
         hp = self.hparams
         l_cls = class_loss(out.cls_logits, y, hp["label_smoothing"], mask)
         l_dist, weights = distillation_loss(out.dist_logits, g, self.assignment)
         loss = (1 - hp["alpha"]) * l_cls + hp["alpha"] * l_dist
         terms = {"loss_cls": l_cls, "loss_dist": l_dist, "weights": weights}
         if self.psi is not None and x.shape[0] >= 2:
-            v = sum(
-                mine_lower_bound(psi, t_s, t_c) for psi, (t_s, t_c) in zip(self.psi, out.tokens, strict=True)
-            )
+            tokens = out.tokens
+            if detach:  # tokens whose MINE gradient stops at Z: only the token layers descend V
+                tokens = [tuple(m(z.detach())[1:]) for m, z in zip(self.net.std, taps, strict=True)]
+            v = sum(mine_lower_bound(psi, t_s, t_c) for psi, (t_s, t_c) in zip(self.psi, tokens, strict=True))
             assert isinstance(v, Tensor)
             loss = loss + hp["mi_weight"] * v
             terms["mine_V"] = v

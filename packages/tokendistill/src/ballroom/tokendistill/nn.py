@@ -250,17 +250,37 @@ class STDStudent(nn.Module):
         """
         return (2 * depth) // 3 - 1
 
-    def forward(self, x: Tensor) -> STDOutput:
+    def forward_taps(self, x: Tensor) -> tuple[STDOutput, list[Tensor]]:
+        """:meth:`forward` plus the block outputs the modules read.
+
+        Args:
+            x: the host's input, e.g. images ``(B, C, H, W)``.
+
+        Returns:
+            ``(STDOutput, [Z (B, P, N) per module])``.
+        """
         host = cast(STDHost, self.host)  # checked in __init__
         out = host.forward_features(x)
         feats = [out] if isinstance(out, Tensor) else list(out)
         cls_logits = host.forward_head(feats[-1])
-        dist, tokens = [], []
+        dist, tokens, taps = [], [], []
         for tap, module in zip(self.tap_blocks, self.std, strict=True):
             logits, t_s, t_c = module(feats[tap])
             dist.append(logits)
             tokens.append((t_s, t_c))
-        return STDOutput(cls_logits, dist, tokens)
+            taps.append(feats[tap])
+        return STDOutput(cls_logits, dist, tokens), taps
+
+    def forward(self, x: Tensor) -> STDOutput:
+        """Class logits, distillation logits and tokens of every module.
+
+        Args:
+            x: the host's input, e.g. images ``(B, C, H, W)``.
+
+        Returns:
+            ``STDOutput(cls_logits (B, K), dist_logits [(B, K)] per module, tokens [(t_s (B, N), t_c (B, P))])``.
+        """
+        return self.forward_taps(x)[0]
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:

@@ -88,7 +88,12 @@ def run_seed(ctx: Context, seed: int, with_mine: bool = True) -> list[dict[str, 
             weight = ctx.opts.mine_weight if ctx.opts.mine_weight is not None else s.mine_weight
             mi = weight if variant == "std_mine" else 0.0
             module = STDLightningModule(
-                student, teachers=[net], mi_weight=mi, cosine_epochs=cosine, **STUDENT
+                student,
+                teachers=[net],
+                mi_weight=mi,
+                cosine_epochs=cosine,
+                mine_into_host=not ctx.opts.mine_stop_at_z,
+                **STUDENT,
             )
             dm = DigitsDistillDataModule(labeled=LABELED, train_on="pool", seed=seed)
         res = _fit_test(ctx, module, dm, s.base_epochs if variant == "base" else s.student_epochs)
@@ -187,10 +192,17 @@ def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--seeds 0,1``: replace the mode's seeds; ``--mine-weight 0.1``: lambda_MI of ``std_mine``."""
+    """``--seeds 0,1``: replace the mode's seeds; ``--mine-weight 0.1``: lambda_MI of ``std_mine``;
+    ``--mine-stop-at-z``: ``std_mine`` with ``mine_into_host=False``.
+
+    Args:
+        parser: the reproduction's command line parser.
+    """
     parser.add_argument("--seeds", type=lambda s: tuple(int(p) for p in s.split(",") if p), default=None,
                         help="comma-separated seeds (default: the mode's)")  # fmt: skip
     parser.add_argument("--mine-weight", type=float, default=None, help="lambda_MI of std_mine (default 1.0)")
+    parser.add_argument("--mine-stop-at-z", action="store_true",
+                        help="std_mine: the MINE gradient trains the token layers only (mine_into_host=False)")  # fmt: skip
 
 
 REPRODUCTION = Reproduction(
