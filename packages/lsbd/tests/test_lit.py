@@ -134,3 +134,15 @@ def test_bf16_mixed_fit_runs_with_finite_losses() -> None:
     _, trainer = _fit(0, epochs=1, precision="bf16-mixed")
     metrics = trainer.callback_metrics
     assert all(torch.isfinite(v).all() for v in metrics.values()) and "val/dlsbd" in metrics
+
+
+def test_fused_adam_only_where_torch_has_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ballroom.lsbd.lit import fused_adam_supported, make_adam
+
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    monkeypatch.setattr(torch, "__version__", "2.1.0+cpu")
+    assert not fused_adam_supported(p)  # torch < 2.4 has no fused CPU Adam
+    assert make_adam(p, lr=1e-3, eps=1e-7).defaults["fused"] is False
+    monkeypatch.setattr(torch, "__version__", "2.4.1")
+    assert fused_adam_supported(p)
+    assert not fused_adam_supported([torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))])

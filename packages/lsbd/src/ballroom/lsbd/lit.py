@@ -158,5 +158,17 @@ class LSBDVAE(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = list(self.parameters())
-        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-        return torch.optim.Adam(params, lr=self.hparams["lr"], eps=self.hparams["adam_eps"], fused=fused)
+        return make_adam(params, lr=self.hparams["lr"], eps=self.hparams["adam_eps"])
+
+
+def fused_adam_supported(params: Sequence[Tensor]) -> bool:
+    """Whether ``torch.optim.Adam(params, fused=True)`` runs here: floating parameters on CUDA, or on
+    the CPU from torch 2.4 (the first release with the fused CPU kernel)."""
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2] if p.isdigit())
+    devices = {"cuda", "cpu"} if version >= (2, 4) else {"cuda"}
+    return bool(params) and all(p.device.type in devices and p.is_floating_point() for p in params)
+
+
+def make_adam(params: Sequence[Tensor], lr: float, eps: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where it exists (same update, fewer kernel launches), else the default."""
+    return torch.optim.Adam(params, lr=lr, eps=eps, fused=fused_adam_supported(params))

@@ -32,6 +32,7 @@ from ballroom.core.report import Claim
 from ballroom.core.runner import Context, Outcome, Reproduction
 from ballroom.core.training import torch_threads
 from ballroom.lsbd.data import LSBDDataModule
+from ballroom.lsbd.lit import make_adam
 from ballroom.lsbd.metrics import dlsbd
 from ballroom.lsbd.zoo import create
 
@@ -109,7 +110,7 @@ def _train_run(pairs: int, seed: int, steps: int, model: str, dataset: str) -> d
     dm = LSBDDataModule(dataset, pairs=pairs, seed=seed)
     dm.setup()
     net = create(model)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, fused=True)
+    opt = make_adam(list(net.parameters()), lr=1e-3, eps=1e-7)
     gen = torch.Generator().manual_seed(seed)
     lab = _Batches(len(dm.labelled), 32, gen) if dm.labelled is not None else None
     unl = _Batches(len(dm.unlabelled), 64, gen) if dm.unlabelled is not None else None
