@@ -185,3 +185,29 @@ def test_build_attention_is_deprecated() -> None:
     assert isinstance(attn, FlowAttention) and attn.causal and attn.source_clamp is None
     with pytest.warns(DeprecationWarning, match="deprecated"):
         assert isinstance(build_attention("linear", 16, 2, source_clamp=None), LinearAttention)
+
+
+def test_causal_softmax_attention_stays_causal_with_a_padding_mask() -> None:
+    """The causal mask and a key padding mask combine (a padding mask used to switch causality off)."""
+    torch.manual_seed(5)
+    soft = SoftmaxAttention(8, 8, 8, 2, causal=True).double()
+    x = torch.randn(2, 7, 8, dtype=torch.float64)
+    pad = torch.zeros(2, 7, dtype=torch.bool)
+    pad[1, 5:] = True  # the second sequence has 5 tokens
+    out = soft(x, x, x, key_padding_mask=pad)
+    torch.testing.assert_close(
+        out[0], soft(x[:1], x[:1], x[:1])[0], rtol=1e-12, atol=1e-12
+    )  # no padding: as unmasked
+    later = x.clone()
+    later[:, 3:] += torch.randn(2, 4, 8, dtype=torch.float64)  # change only positions 3..6
+    moved = soft(later, later, later, key_padding_mask=pad)
+    torch.testing.assert_close(
+        moved[:, :3], out[:, :3], rtol=1e-12, atol=1e-12
+    )  # positions 0..2 cannot see them
+    q, k, v = (soft._heads(p(x)) for p in (soft.query_projection, soft.key_projection, soft.value_projection))
+    logits = (q @ k.transpose(-2, -1) / 2.0).masked_fill(
+        ~torch.ones(7, 7, dtype=torch.bool).tril(), float("-inf")
+    )
+    logits = logits.masked_fill(pad[:, None, None, :], float("-inf"))
+    ref = soft.out_projection((torch.softmax(logits, -1) @ v).transpose(1, 2).reshape(2, 7, 8))
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)  # the hand-built masked softmax

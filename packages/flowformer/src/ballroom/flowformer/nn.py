@@ -250,8 +250,8 @@ class SoftmaxAttention(_MultiHead):
         d_model: the total width of the heads (divisible by ``n_heads``).
         d_output: the output feature size.
         n_heads: the number of heads.
-        causal: causal attention (``is_causal`` of SDPA); note that it is dropped when a
-            ``key_padding_mask`` is given.
+        causal: causal attention (query ``i`` sees keys ``j <= i``, top-left aligned as SDPA's
+            ``is_causal``); with a ``key_padding_mask`` the two masks are combined.
         dropout: dropout on the output projection, in ``[0, 1)``.
 
     Raises:
@@ -273,8 +273,13 @@ class SoftmaxAttention(_MultiHead):
         self.causal = causal
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None) -> Tensor:
-        mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal and mask is None)
+        if key_padding_mask is None:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        mask = ~key_padding_mask[:, None, None, :]  # (B, 1, 1, S): True = attend
+        if self.causal:  # SDPA takes is_causal or attn_mask, not both: fold the causal mask in
+            L, S = q.shape[-2], k.shape[-2]
+            mask = mask & torch.ones(L, S, dtype=torch.bool, device=q.device).tril()
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 # ----------------------------------------------------------------------------------------------
