@@ -105,3 +105,11 @@ def test_rtd_metric_bad_input(x: torch.Tensor, y: torch.Tensor, match: str) -> N
 def test_rtd_metric_bad_options() -> None:
     with pytest.raises(ValueError, match="batch"):
         RTD(batch=1)
+
+
+def test_n_threads_minus_one_means_every_core_and_zero_is_refused() -> None:
+    P, Pt = _cloud(30, 2, 8), _cloud(30, 2, 9)
+    assert rtd_sym(P, Pt, n_threads=-1) == pytest.approx(rtd_sym(P, Pt, n_threads=1), rel=1e-12)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="n_threads must be"):
+            rtd_sym(P, Pt, n_threads=bad)

@@ -101,9 +101,9 @@ def _clean(dgm: np.ndarray) -> np.ndarray:
 
 
 def _threads(n_threads: int | None) -> int:
-    if n_threads is not None:
+    if n_threads is not None and n_threads != -1:  # -1: every available core (giotto-ph's convention)
         if n_threads < 1:
-            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+            raise ValueError(f"n_threads must be >= 1 or -1 (every available core), got {n_threads}")
         return n_threads
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 

@@ -116,6 +116,8 @@ def cross_bars(
         raise ValueError(f"growth must be > 1 (the cut grows by this factor), got {growth}")
     if n_threads is not None:
         check_int(n_threads, "n_threads", min=-1)
+        if n_threads == 0:
+            raise ValueError("n_threads must be >= 1 or -1 (every available core), got 0")
     order = a_first_order(M.shape[0] // 2)
     Mo = M[np.ix_(order, order)]
     run = {"maxdim": dim, "backend": backend, "n_threads": n_threads, "collapse_edges": collapse_edges}
