@@ -27,9 +27,10 @@ def test_names_and_aliases_resolve_to_one_class_each() -> None:
         "dseparable",
         "dgseparable",
         "separable+2d",
+        "gseparable+2d",
     )
     assert ALIASES == {"none": "nonseparable", "g": "gseparable", "hc": "separable", "dw": "dseparable",
-                       "dwg": "dgseparable", "hc2d": "separable+2d"}  # fmt: skip
+                       "dwg": "dgseparable", "hc2d": "separable+2d", "g2d": "gseparable+2d"}  # fmt: skip
     for cls in FACTORISATIONS:
         assert (
             factorisation_class(cls.name) is factorisation_class(cls.alias) is factorisation_class(cls) is cls
@@ -40,7 +41,7 @@ def test_names_and_aliases_resolve_to_one_class_each() -> None:
 
 @pytest.mark.parametrize("cls", FACTORISATIONS, ids=lambda c: c.name)
 def test_the_layer_holds_its_factorisation_and_reads_its_attributes(cls: type[KernelFactorisation]) -> None:
-    group = Sim2(4, 2, 1.5) if cls.name == "separable+2d" else SE2(4)
+    group = Sim2(4, 2, 1.5) if cls.name.endswith("+2d") else SE2(4)
     conv = GroupConv(group, 3, 2, 3, implementation=cls.alias, hidden=8)
     assert type(conv.factorisation) is cls and conv.implementation == cls.name
     names = {n.split(".")[1] for n, _ in conv.named_parameters()}

@@ -51,7 +51,7 @@ def test_lifting_rot90_equivariance(group: SE2) -> None:
 @pytest.mark.parametrize("group", GROUPS, ids=repr)
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_group_conv_rot90_equivariance(group: SE2, implementation: str) -> None:
-    if implementation == "separable+2d" and not isinstance(group, Sim2):
+    if implementation.endswith("+2d") and not isinstance(group, Sim2):
         pytest.skip("separable+2d is Sim(2) only")
     torch.manual_seed(1)
     conv = GroupConv(group, 3, 2, 5, implementation=implementation, hidden=16).double()  # type: ignore[arg-type]
@@ -79,7 +79,7 @@ def test_separable_two_paths_agree(group: SE2) -> None:
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_forward_equals_conv_with_the_full_kernel(implementation: str) -> None:
     """Every factorised forward pass == one conv2d with the materialised kernel (two independent paths)."""
-    group = Sim2(4, 2, 1.5) if implementation == "separable+2d" else SE2(4)
+    group = Sim2(4, 2, 1.5) if implementation.endswith("+2d") else SE2(4)
     torch.manual_seed(7)
     conv = GroupConv(group, 3, 2, 3, implementation=implementation, hidden=16).double()  # type: ignore[arg-type]
     el = group.sample().double()
@@ -268,3 +268,19 @@ def test_first_siren_frequency_is_separate_and_defaults_to_omega0() -> None:
     assert net.lift.kernel_net.omega0_first == 25.0
     with pytest.raises(ValueError, match="omega0_first must lie in"):
         LiftingConv(SE2(4), 1, 2, 5, omega0_first=0.0)
+
+
+def test_gseparable_2d_kernel_is_the_product_of_its_three_per_pair_factors() -> None:
+    """The official gseparable+2d: k_SO2^{o,i}(theta) k_R+^{o,i}(s) k_R^{o,i}(x), each per channel pair."""
+    torch.manual_seed(9)
+    group = Sim2(4, 2, 1.5)
+    conv = GroupConv(group, 3, 2, 3, implementation="g2d", hidden=16).double()
+    el = group.sample().double()
+    w_rot, w_scale, w_r = conv.kernel(el)  # type: ignore[misc]
+    assert w_rot.shape == (2, 4, 3, 4) and w_scale.shape == (2, 2, 3, 2) and w_r.shape == (16, 3, 3, 3)
+    spatial = w_r.view(2, 4, 2, 3, 3, 3)  # (o, r, s, i, k, k)
+    full = torch.einsum("oaib,osit,oasikl->oasibtkl", w_rot, w_scale, spatial).reshape(16, 24, 3, 3)
+    torch.testing.assert_close(conv.full_kernel(el), full, rtol=1e-12, atol=1e-12)
+    # unlike separable+2d, the scale and spatial factors differ per input channel
+    assert not torch.allclose(w_scale[:, :, 0], w_scale[:, :, 1])
+    assert not torch.allclose(spatial[:, :, :, 0], spatial[:, :, :, 1])

@@ -75,7 +75,7 @@ def test_kernel_generation_gradcheck() -> None:
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_parameter_counts_follow_the_closed_form(implementation: str) -> None:
     for n_rot, k in ((4, 3), (8, 7)):
-        group = Sim2(n_rot, 2, 1.5) if implementation == "separable+2d" else SE2(n_rot)
+        group = Sim2(n_rot, 2, 1.5) if implementation.endswith("+2d") else SE2(n_rot)
         conv = GroupConv(group, 3, 5, k, implementation=implementation, hidden=16, num_hidden=2)  # type: ignore[arg-type]
         assert count_parameters(conv) == group_conv_parameters(implementation, 3, 5, group.dim, 16, 2)
     assert count_parameters(SIRENKernel(2, 7, hidden=16, num_hidden=2)) == (3 * 16) + 2 * 17 * 16 + 17 * 7
@@ -83,7 +83,7 @@ def test_parameter_counts_follow_the_closed_form(implementation: str) -> None:
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_flop_counter_agrees_with_the_closed_form(implementation: str) -> None:
-    group = Sim2(4, 2, 1.5) if implementation == "separable+2d" else SE2(8)
+    group = Sim2(4, 2, 1.5) if implementation.endswith("+2d") else SE2(8)
     conv = GroupConv(group, 3, 4, 5, implementation=implementation, hidden=8).eval()  # type: ignore[arg-type]
     el = group.sample()
     x = torch.randn(2, 3, group.size, 6, 7)

@@ -104,6 +104,7 @@ def group_conv_parameters(
         "dseparable": cin * cout + siren(2 + d, cout),
         "dgseparable": cin * cout + siren(d, cout) + siren(2, cout),
         "separable+2d": siren(1, cout * cin) + siren(1, cout) + siren(2, cout),
+        "gseparable+2d": siren(1, cout * cin) + siren(1, cout * cin) + siren(2, cout * cin),
     }
     if impl not in counts:
         raise ValueError(f"unknown implementation {implementation!r}")
@@ -140,6 +141,9 @@ def group_conv_flops(
         "separable+2d": cin * (n_in // n_scale) * cout * (n_out // n_scale) * n_scale
         + cout * (n_out // n_scale) * n_scale * n_scale
         + spatial,
+        "gseparable+2d": cout * (n_out // n_scale) * cin * n_in
+        + cout * n_out * cin * n_scale
+        + spatial * cin,
     }
     if impl not in macs:
         raise ValueError(f"unknown implementation {implementation!r}")

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 Implementation = Literal[
-    "nonseparable", "gseparable", "separable", "dseparable", "dgseparable", "separable+2d"
+    "nonseparable", "gseparable", "separable", "dseparable", "dgseparable", "separable+2d", "gseparable+2d"
 ]
 
 
@@ -201,6 +201,8 @@ class GroupConv(_GroupLayer):
     - ``"dgseparable"`` (``"dwg"``): the projection, a per-channel ``k_H^o(h)``, a depthwise ``k_R^o(x)``.
     - ``"separable+2d"`` (``"hc2d"``, Sim(2) only): ``k_SO2^{o,i}(theta) k_R+^{o}(s) k_R^{o}(x)``:
       rotation mixing (1x1 over ``C_in N_rot``), per-channel scale mixing, depthwise spatial conv.
+    - ``"gseparable+2d"`` (``"g2d"``, Sim(2) only): ``k_SO2^{o,i}(theta) k_R+^{o,i}(s) k_R^{o,i}(x)``:
+      rotation and scale mixing per channel pair, a grouped spatial conv summing over ``C_in``.
 
     ``forward(x (B, C_in, N_in, H, W), in_elements (N_in, d), out_elements=None)
     -> (y (B, C_out, N_out, H', W'), out_elements)``; ``out_elements=None`` samples the group.
