@@ -17,6 +17,7 @@ from ballroom.sepgcnn.nn import (
     GroupInvariantMax,
     GroupMaxPool2d,
     LiftingConv,
+    SIRENKernel,
     tap_grid,
 )
 
@@ -284,3 +285,18 @@ def test_gseparable_2d_kernel_is_the_product_of_its_three_per_pair_factors() -> 
     # unlike separable+2d, the scale and spatial factors differ per input channel
     assert not torch.allclose(w_scale[:, :, 0], w_scale[:, :, 1])
     assert not torch.allclose(spatial[:, :, :, 0], spatial[:, :, :, 1])
+
+
+@pytest.mark.parametrize("model", ["CKGResNet", "CKGCNN"])
+def test_models_pass_both_siren_frequencies_to_every_kernel(model: str) -> None:
+    """``omega0_first`` (the official ``first_omega_0``) and ``omega0`` reach every SIREN of the model."""
+    import ballroom.sepgcnn as sep
+
+    cls = getattr(sep, model)
+    kw = dict(widths=(4, 4, 8), kernel_size=5, hidden=8, input_size=28)
+    net = cls("SE2", n_rot=4, omega0_first=30.0, omega0=7.0, **kw)
+    sirens = [m for m in net.modules() if isinstance(m, SIRENKernel)]
+    assert len(sirens) >= 5  # lifting, every group conv's factors, the final conv
+    assert all(m.omega0_first == 30.0 and m.omega0 == 7.0 for m in sirens)
+    default = cls("SE2", n_rot=4, omega0=7.0, **kw)
+    assert all(m.omega0_first == 7.0 for m in default.modules() if isinstance(m, SIRENKernel))

@@ -88,6 +88,13 @@ if TYPE_CHECKING:
         SIRENKernel,
         tap_grid,
     )
+    from ballroom.sepgcnn.official import (
+        elements_from_official,
+        elements_to_official,
+        load_official_state_dict,
+        official_key_map,
+        to_official_state_dict,
+    )
 
 __version__ = _version("ballroom-sepgcnn")
 
@@ -126,7 +133,12 @@ _SOURCES = {
     "count_flops": "ballroom.sepgcnn.metrics",
     "count_parameters": "ballroom.sepgcnn.metrics",
     "digits_protocol": "ballroom.sepgcnn.data",
+    "elements_from_official": "ballroom.sepgcnn.official",
+    "elements_to_official": "ballroom.sepgcnn.official",
     "equivariance_error": "ballroom.sepgcnn.metrics",
+    "load_official_state_dict": "ballroom.sepgcnn.official",
+    "official_key_map": "ballroom.sepgcnn.official",
+    "to_official_state_dict": "ballroom.sepgcnn.official",
     "factorisation_class": "ballroom.sepgcnn.kernels",
     "group_conv_flops": "ballroom.sepgcnn.metrics",
     "group_conv_parameters": "ballroom.sepgcnn.metrics",
