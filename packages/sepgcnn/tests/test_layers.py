@@ -300,3 +300,31 @@ def test_models_pass_both_siren_frequencies_to_every_kernel(model: str) -> None:
     assert all(m.omega0_first == 30.0 and m.omega0 == 7.0 for m in sirens)
     default = cls("SE2", n_rot=4, omega0=7.0, **kw)
     assert all(m.omega0_first == 7.0 for m in default.modules() if isinstance(m, SIRENKernel))
+
+
+@pytest.mark.parametrize("group", [SE2(4), SE2(8)], ids=repr)
+def test_free_kernel_is_equivariant_unstructured_and_selected_by_name(group: SE2) -> None:
+    """The section-3 baseline: a plain parameter per (o, i, h, tap), resampled at h_out^-1 x."""
+    from ballroom.sepgcnn.kernels import FreeKernel
+
+    torch.manual_seed(4)
+    conv = GroupConv(group, 3, 2, 5, implementation="free").double()
+    assert isinstance(conv.factorisation, FreeKernel) and conv.weight.shape == (2, 3, group.size, 5, 5)
+    assert [n for n, _ in conv.named_parameters()] == ["factorisation.weight"]  # no SIREN
+    el = group.sample().double()
+    x = torch.randn(2, 3, group.size, 12, 12, dtype=torch.float64)
+    y, _ = conv(x, el)
+    y_rot, _ = conv(_roll_group(_rot(x), group), el)
+    assert float((y_rot - _roll_group(_rot(y), group)).abs().max() / y.abs().max()) < 1e-5
+    full = conv.full_kernel(el)
+    ref = F.conv2d(x.reshape(2, -1, 12, 12), full, padding=2).view_as(y)
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
+    # identity output element: the kernel is the parameter itself (masked by the disc)
+    disc = (tap_grid(5).norm(dim=-1) <= 1 + 1e-6).double()
+    torch.testing.assert_close(full.view(2, group.size, 3, group.size, 5, 5)[:, 0], conv.weight * disc)
+    # i.i.d. init: far from separable
+    assert float(kernel_separability(full, group.size, group.size).mean()) < 0.6
+    with pytest.raises(ValueError, match="SE\\(2\\) only"):
+        GroupConv(Sim2(4, 2, 1.5), 2, 2, 3, implementation="free")
+    with pytest.raises(ValueError, match="discretised grid"):
+        conv.full_kernel(el + 0.1)

@@ -13,7 +13,7 @@ def test_reproduce_smoke(tmp_path: Path) -> None:
     assert reproduce.main(["--smoke", "--out", str(tmp_path)]) == 0
     claims = read_claims(tmp_path / "claims.json")
     names = " ".join(c.claim for c in claims)
-    assert len(claims) == 6 and "(B90)" in names and "(A)" in names and "separable" in names
+    assert len(claims) == 7 and "(B90)" in names and "(A)" in names and "separable" in names
     b90 = next(c for c in claims if "identical accuracy" in c.claim)
     assert b90.holds  # exact invariance does not need training
     upright = (tmp_path / "upright.csv").read_text().splitlines()
@@ -21,6 +21,10 @@ def test_reproduce_smoke(tmp_path: Path) -> None:
     assert upright[0] == protocol_a[0] == "model,protocol,metric,value"
     assert len(upright) + len(protocol_a) > 30
     assert not (tmp_path / "extras.csv").exists()  # --full only
+    free = (tmp_path / "free_kernels.csv").read_text()
+    for stage in ("init", "trained", "random"):
+        assert f"se2-free,A,kernel_separability_{stage}," in free
+    assert any("free per-element kernels" in c.claim for c in claims)
     assert (tmp_path / "sepgcnn.png").stat().st_size > 10_000
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "DGSeparable",
     "DSeparable",
+    "FreeKernel",
     "GSeparable",
     "GSeparable2D",
     "KernelFactorisation",
@@ -508,6 +509,59 @@ class GSeparable2D(Separable2D):
         return F.conv2d(flat, w_r.to(x.dtype), stride=stride, padding=padding, groups=w_r.shape[0])
 
 
+class FreeKernel(_OneConv):
+    """SE(2) only, no SIREN: a free parameter per ``(o, i, h, tap)``, the regular G-CNN's kernel.
+
+    ``weight (C_out, C_in, N, k, k)`` holds ``k^{o,i}(h, x)`` at the identity output element for every
+    offset ``h = h_out^-1 h_in`` of the ``N``-element grid; the kernel of output element ``h_out`` is
+    ``k^{o,i}(h_out^-1 h_in, h_out^-1 x)``: the offset index picks the slice and the taps are resampled at
+    ``h_out^-1 x`` (bilinear; exact for right angles), masked by the unit disc. Initialised i.i.d.
+    ``U(+-sqrt(3 / (C_in N k^2)))`` (unit-variance outputs): non-separable. Element grids must lie on the
+    discretised ``N``-grid (the ``uniform`` sampling is refused). Not in :data:`IMPLEMENTATIONS` (its
+    parameter count grows with ``N k^2``); ``GroupConv(implementation="free")`` selects it. ``hidden``,
+    ``num_hidden`` and the frequencies are accepted and unused.
+    """
+
+    name, alias = "free", "free"
+
+    def __init__(
+        self,
+        group: Group,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        hidden: int = 64,
+        num_hidden: int = 1,
+        omega0: float = 10.0,
+        omega0_first: float | None = None,
+    ) -> None:
+        if isinstance(group, Sim2) or not isinstance(group, SE2):
+            raise ValueError("implementation 'free' is SE(2) only")
+        super().__init__(
+            group, in_channels, out_channels, kernel_size, hidden, num_hidden, omega0, omega0_first
+        )
+        n = group.size
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, n, kernel_size, kernel_size))
+        bound = math.sqrt(3.0 / (in_channels * n * kernel_size**2))
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    def kernel(self, in_el: Tensor, out_el: Tensor) -> Tensor:
+        n, k = self.group.size, self.kernel_size
+        cout, cin = self.out_channels, self.in_channels
+        steps = (self.group.log_offset(out_el, in_el)[..., 0] + 1.0) * (n / 2)  # offsets in grid steps
+        index = torch.round(steps)
+        if bool(((steps - index).abs() > 1e-3).any()):
+            raise ValueError("implementation 'free' needs elements on the discretised grid (2 pi j / N)")
+        index = index.long() % n  # (N_out, N_in)
+        n_out = out_el.shape[0]
+        coords = self._coords(out_el).to(self.weight.dtype)  # (N_out, k, k, 2) = h_out^-1 x, (col, row)
+        maps = self.weight.reshape(1, cout * cin * n, k, k).expand(n_out, -1, -1, -1)
+        taps = F.grid_sample(maps, coords, mode="bilinear", padding_mode="zeros", align_corners=True)
+        taps = taps.view(n_out, cout, cin, n, k, k) * self._mask(coords, 3.0)[:, None, None, None]
+        gathered = taps[torch.arange(n_out)[:, None], :, :, index]  # (N_out, N_in, C_out, C_in, k, k)
+        return gathered.permute(2, 0, 3, 1, 4, 5).reshape(cout * n_out, cin * in_el.shape[0], k, k)
+
+
 #: every variant, in the order of the official code's names
 FACTORISATIONS: tuple[type[KernelFactorisation], ...] = (
     NonSeparable,
@@ -529,7 +583,8 @@ def factorisation_class(implementation: str | type[KernelFactorisation]) -> type
     if isinstance(implementation, type) and issubclass(implementation, KernelFactorisation):
         return implementation
     name = ALIASES.get(implementation, implementation)
-    for cls in FACTORISATIONS:
+    extra: tuple[type[KernelFactorisation], ...] = (FreeKernel,)
+    for cls in FACTORISATIONS + extra:
         if cls.name == name:
             return cls
     names = ", ".join(f"{cls.name!r}/{cls.alias!r}" for cls in FACTORISATIONS)
