@@ -243,3 +243,15 @@ def test_bf16_mixed_trains_and_reports_an_approximate_gap() -> None:
     )
     gaps = [v for k, v in cb.results.items() if "gap" in k]
     assert len(gaps) == 3 and all(1e-6 < g < 0.1 for g in gaps)
+
+
+def test_max_gap_with_an_optimizer_that_has_no_dual_form_says_so() -> None:
+    class AdamClassifier(DualFormClassifier):
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    pl.seed_everything(0)
+    model = AdamClassifier(model="dualform-tiny")
+    trainer = quiet_trainer(max_steps=3, callbacks=[DualFormCallback(analysis_size=32, max_gap=1e-4)])
+    with pytest.raises(RuntimeError, match="max_gap is set but no dual/primal gap was measured"):
+        trainer.fit(model, datamodule=TaskDigitsDataModule(mode="multi"))

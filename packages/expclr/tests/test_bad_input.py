@@ -87,3 +87,10 @@ def test_expert_features_are_constants_and_say_so() -> None:
     )
     with pytest.raises(ValueError, match="reduction must be one of"):
         ExpCLRLoss(reduction="sum")
+
+
+def test_optimal_delta_refuses_coincident_features() -> None:
+    from ballroom.expclr.functional import optimal_delta
+
+    with pytest.raises(ValueError, match="all rows of the expert features coincide"):
+        optimal_delta(torch.ones(5, 3))

@@ -177,3 +177,9 @@ BAD = [
 def test_bad_input_is_refused_clearly(call: object, exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         call()  # type: ignore[operator]
+
+
+def test_si_without_a_start_point_says_what_to_do() -> None:
+    net = NeurocoderMLP(hidden=(4,), layer_kwargs={"num_programs": 3, "key_dim": 2, "rank": 2})
+    with pytest.raises(RuntimeError, match="set agent.start"):
+        SIAgent(1.0).importance(net, DataLoader([]), None)

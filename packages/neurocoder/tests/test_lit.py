@@ -140,3 +140,8 @@ def test_building_blocks_import_without_lightning() -> None:
     code += "ballroom.neurocoder.NeurocoderLinear; ballroom.neurocoder.run_stream; "
     code += "sys.exit('pytorch_lightning' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_cosine_epochs_is_refused_not_ignored() -> None:
+    with pytest.raises(ValueError, match="cosine_epochs must be None"):
+        NeurocoderLightningModule(cosine_epochs=10)

@@ -202,7 +202,13 @@ class DualFormCallback(pl.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(self.results, step=trainer.global_step)
         if self.max_gap is not None:
-            worst = max(v for k, v in self.results.items() if k.startswith("dual/max_rel_gap/"))
+            gaps = [v for k, v in self.results.items() if k.startswith("dual/max_rel_gap/")]
+            if not gaps:
+                raise RuntimeError(
+                    "max_gap is set but no dual/primal gap was measured: the optimizer is not SGD and the "
+                    "recorder is not approximate (pass approximate=True, use torch.optim.SGD, or max_gap=None)"
+                )
+            worst = max(gaps)
             if not worst <= self.max_gap:
                 raise RuntimeError(f"dual/primal gap {worst:.3e} exceeds max_gap={self.max_gap:.1e}")
 

@@ -171,10 +171,19 @@ def optimal_delta(f: Tensor, squared: bool = True, max_distance: float | None = 
         max_distance: the similarity's ``m`` (``None``: the largest distance within ``f``).
 
     Returns:
-        ``delta*`` as a Python float (``inf`` when all rows of ``f`` coincide).
+        ``delta*`` as a Python float.
+
+    Raises:
+        ValueError: all rows of ``f`` coincide (every pair fully similar): no finite ``delta*``.
     """
     s = expert_similarity(f, max_distance, squared)
-    return float(1.0 / (1.0 - s).mean())
+    gap = float((1.0 - s).mean())
+    if gap <= 0.0:
+        raise ValueError(
+            "f: all rows of the expert features coincide (every pair fully similar), so there is no "
+            "finite optimal delta; pass delta explicitly"
+        )
+    return 1.0 / gap
 
 
 def max_pairwise_distance(f: Tensor, chunk_size: int = 1024) -> float:

@@ -295,6 +295,11 @@ class SIAgent(L2Agent):
         self, model: nn.Module, loader: DataLoader, regularizer: Regularizer | None
     ) -> dict[str, Tensor]:
         params = _params(model)
+        if not self.terms and not self.start:
+            raise RuntimeError(
+                "SIAgent.importance: the parameters at the start of the stream are unknown; set "
+                "agent.start = {name: p.detach().clone()} before training (run_stream does this)"
+            )
         prev = self.terms[0][1] if self.terms else self.start
         omega = {
             n: self.terms[0][0][n].clone() if self.terms else torch.zeros_like(p) for n, p in params.items()

@@ -35,12 +35,13 @@ class NeurocoderLightningModule(ClassifierModule):
         num_classes: the number of classes.
         lr: AdamW's learning rate.
         weight_decay: AdamW's weight decay.
-        cosine_epochs: accepted (and saved) for :class:`~ballroom.core.lit.ClassifierModule`'s
-            signature, but not used: this module's optimiser has no schedule.
+        cosine_epochs: must stay ``None``: the one optimiser is shared across continual tasks and has no
+            schedule (kept in the signature for :class:`~ballroom.core.lit.ClassifierModule`'s).
         ortho_weight: the weight of the orthogonality terms (>= 0).
 
     Raises:
-        ValueError: ``ortho_weight < 0`` or a bad :class:`~ballroom.core.lit.ClassifierModule` setting.
+        ValueError: ``ortho_weight < 0``, ``cosine_epochs`` given, or a bad
+            :class:`~ballroom.core.lit.ClassifierModule` setting.
     """
 
     def __init__(
@@ -53,6 +54,11 @@ class NeurocoderLightningModule(ClassifierModule):
         cosine_epochs: int | None = None,
         ortho_weight: float = 1.0,
     ) -> None:
+        if cosine_epochs is not None:
+            raise ValueError(
+                f"cosine_epochs must be None for NeurocoderLightningModule (one optimiser without a schedule, "
+                f"shared across continual tasks), got {cosine_epochs!r}"
+            )
         super().__init__(model, model_kwargs, num_classes, lr, weight_decay, cosine_epochs)
         check_positive(ortho_weight, "ortho_weight", strict=False)
         self.agent: Agent | None = None
