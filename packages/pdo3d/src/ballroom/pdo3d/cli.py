@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ballroom.core.cli import build_cli, run_cli
-from ballroom.pdo3d.data import Pdo3dDataModule
-from ballroom.pdo3d.lit import Pdo3dClassifier
+from ballroom.pdo3d.data import TetrisDataModule
+from ballroom.pdo3d.lit import PDOClassifier
 
 if TYPE_CHECKING:
     from pytorch_lightning.cli import LightningCLI
@@ -24,7 +24,7 @@ CONFIG = Path(__file__).parent / "configs" / "fit.yaml"
 
 def cli(args: Sequence[str] | None = None) -> LightningCLI:
     """Build and run the CLI; returns the ``LightningCLI`` object (``args`` replaces ``sys.argv[1:]``)."""
-    return build_cli(Pdo3dClassifier, Pdo3dDataModule, CONFIG, args)
+    return build_cli(PDOClassifier, TetrisDataModule, CONFIG, args)
 
 
 def main(args: Sequence[str] | None = None) -> int:
