@@ -14,9 +14,9 @@ from ballroom.pdo3d.models import PDOTetrisNet, PlainCNN3d, SO3TetrisNet
 from ballroom.pdo3d.nn import FieldReLU, FieldType, PDOConv3d
 from ballroom.pdo3d.volumes import equivariance_error, random_rotations, rotate_volume, tetris_volumes
 
-O = octahedral()
-T_IN = FieldType(O, [(O.trivial(), 1)])
-T_REG = FieldType(O, [(O.regular(), 1)])
+OCT = octahedral()
+T_IN = FieldType(OCT, [(OCT.trivial(), 1)])
+T_REG = FieldType(OCT, [(OCT.regular(), 1)])
 
 
 def _conv() -> PDOConv3d:
@@ -27,14 +27,14 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("stencil mode", lambda: fn.pdo_stencils("spline"), ValueError, r"mode must be one of \['fd', 'gaussian'\]"),
     ("stencil sigma", lambda: fn.pdo_stencils("gaussian", sigma=0.0), ValueError, "sigma"),
     ("stencil radius", lambda: fn.pdo_stencils("gaussian", radius=0), ValueError, "radius must be an integer"),
-    ("basis not reps", lambda: fn.solve_pdo_basis("regular", O.trivial()), TypeError, "rho_in and rho_out must be Rep"),
-    ("basis mixed groups", lambda: fn.solve_pdo_basis(O.trivial(), so3().irrep(1)), ValueError, "one group"),
-    ("basis wrong group", lambda: fn.solve_pdo_basis(O.trivial(), O.trivial(), klein4()), ValueError, "group must be"),
+    ("basis not reps", lambda: fn.solve_pdo_basis("regular", OCT.trivial()), TypeError, "rho_in and rho_out must be Rep"),
+    ("basis mixed groups", lambda: fn.solve_pdo_basis(OCT.trivial(), so3().irrep(1)), ValueError, "one group"),
+    ("basis wrong group", lambda: fn.solve_pdo_basis(OCT.trivial(), OCT.trivial(), klein4()), ValueError, "group must be"),
     ("wigner l", lambda: real_wigner_d(-1, torch.eye(3)), ValueError, "l must be an integer"),
     ("wigner shape", lambda: real_wigner_d(1, torch.eye(2)), ValueError, r"rotation must have shape \(3, 3\)"),
-    ("not an element", lambda: O.regular()(random_rotations(1)[0]), ValueError, "g must be an element of O"),
-    ("field mult", lambda: FieldType(O, [(O.regular(), 0)]), ValueError, "multiplicity"),
-    ("field rep group", lambda: FieldType(O, [(so3().irrep(1), 1)]), ValueError, "every rep must be a Rep of O"),
+    ("not an element", lambda: OCT.regular()(random_rotations(1)[0]), ValueError, "g must be an element of O"),
+    ("field mult", lambda: FieldType(OCT, [(OCT.regular(), 0)]), ValueError, "multiplicity"),
+    ("field rep group", lambda: FieldType(OCT, [(so3().irrep(1), 1)]), ValueError, "every rep must be a Rep of O"),
     ("conv types", lambda: PDOConv3d("trivial", T_REG), TypeError, "FieldType"),  # type: ignore[arg-type]
     ("conv mode", lambda: PDOConv3d(T_IN, T_REG, mode="sobel"), ValueError, "mode must be one of"),
     ("conv stride", lambda: PDOConv3d(T_IN, T_REG, stride=0), ValueError, "stride"),

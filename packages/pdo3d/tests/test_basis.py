@@ -11,8 +11,8 @@ from ballroom.pdo3d import functional as fn
 from ballroom.pdo3d.groups import icosahedral, klein4, octahedral, real_wigner_d, so3, tetrahedral
 from ballroom.pdo3d.volumes import random_rotations
 
-O, T, V = octahedral(), tetrahedral(), klein4()
-REPS = {"trivial": O.trivial(), "regular": O.regular(), "qV": O.quotient(V), "qT": O.quotient(T)}
+OCT, T, V = octahedral(), tetrahedral(), klein4()
+REPS = {"trivial": OCT.trivial(), "regular": OCT.regular(), "qV": OCT.quotient(V), "qT": OCT.quotient(T)}
 SPEC = [
     ("trivial", "regular", (1, 3, 6)), ("regular", "regular", (24, 72, 144)), ("regular", "trivial", (1, 3, 6)),
     ("trivial", "qV", (1, 0, 3)), ("qV", "qV", (6, 0, 18)), ("qV", "regular", (6, 18, 36)),
@@ -25,7 +25,7 @@ def _sizes(a: object, b: object) -> tuple[int, ...]:
 
 
 def test_group_orders_closure_and_cayley() -> None:
-    for group, n in [(V, 4), (T, 12), (O, 24), (icosahedral(), 60)]:
+    for group, n in [(V, 4), (T, 12), (OCT, 24), (icosahedral(), 60)]:
         assert group.order == n
         e = group.elements
         assert torch.allclose(e @ e.transpose(1, 2), torch.eye(3, dtype=e.dtype).expand(n, 3, 3), atol=1e-12)
@@ -41,11 +41,11 @@ def test_representations_are_homomorphisms(rep: str) -> None:
     r = REPS[rep]
     for a in (1, 5, 17):
         for b in (2, 9, 23):
-            ga, gb = O.elements[a], O.elements[b]
+            ga, gb = OCT.elements[a], OCT.elements[b]
             assert torch.equal(r(ga @ gb), r(ga) @ r(gb))
     assert REPS["qV"].dim == 6 and REPS["qT"].dim == 2
     # T-quotient: elements of T act trivially, the others swap
-    for g in O.elements:
+    for g in OCT.elements:
         in_t = any(torch.allclose(g, h) for h in T.elements)
         assert torch.equal(
             REPS["qT"](g), torch.eye(2, dtype=torch.float64) if in_t else torch.eye(2).flip(0).double()
@@ -102,7 +102,7 @@ def _residual(rho_in: object, rho_out: object, g: torch.Tensor, bases: tuple[tor
 )
 def test_every_basis_element_satisfies_the_constraint_for_all_24_elements(a: str, b: str) -> None:
     bases = fn.solve_pdo_basis(REPS[a], REPS[b])
-    assert max(_residual(REPS[a], REPS[b], g, bases) for g in O.elements) <= 1e-8
+    assert max(_residual(REPS[a], REPS[b], g, bases) for g in OCT.elements) <= 1e-8
 
 
 def test_so3_basis_satisfies_the_constraint_for_random_rotations() -> None:
@@ -134,7 +134,7 @@ def test_reynolds_projector_is_idempotent_with_rank_m_and_spans_the_basis(a: str
             vec = basis.permute(1, 2, 0, 3).reshape(-1, m)  # column-major vec: (j, i, o)
             assert torch.allclose(p @ vec, vec, atol=1e-10)  # closed under the group action
             # the independent path (thin SVD of the stacked generator constraints) spans the same space
-            system = torch.cat([fn.constraint_matrices(REPS[a], REPS[b], g, order) for g in O.generators])
+            system = torch.cat([fn.constraint_matrices(REPS[a], REPS[b], g, order) for g in OCT.generators])
             _, s, vh = torch.linalg.svd(system, full_matrices=False)
             null = vh[s <= 1e-10].T
             assert null.shape[1] == m

@@ -1,4 +1,4 @@
-"""Stencils, exact O-equivariance of every layer, SO(3) equivariance (Gaussian vs FD), gradcheck."""
+"""Stencils, exact OCT-equivariance of every layer, SO(3) equivariance (Gaussian vs FD), gradcheck."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from ballroom.pdo3d.volumes import (
     tetris_volumes,
 )
 
-O = octahedral()
+OCT = octahedral()
 ROT = cube_rotations()
 
 
@@ -76,12 +76,12 @@ def test_stencil_axis_order_and_signs() -> None:
 
 
 def _types() -> list[tuple[str, FieldType, FieldType]]:
-    triv, reg = O.trivial(), O.regular()
-    qv, qt = O.quotient(klein4()), O.quotient(tetrahedral())
+    triv, reg = OCT.trivial(), OCT.regular()
+    qv, qt = OCT.quotient(klein4()), OCT.quotient(tetrahedral())
     return [
-        ("trivial->regular", FieldType(O, [(triv, 1)]), FieldType(O, [(reg, 2)])),
-        ("mixed->mixed", FieldType(O, [(reg, 1), (qv, 1)]), FieldType(O, [(qv, 2), (qt, 1), (triv, 1)])),
-        ("quotient->trivial", FieldType(O, [(qt, 2)]), FieldType(O, [(triv, 3)])),
+        ("trivial->regular", FieldType(OCT, [(triv, 1)]), FieldType(OCT, [(reg, 2)])),
+        ("mixed->mixed", FieldType(OCT, [(reg, 1), (qv, 1)]), FieldType(OCT, [(qv, 2), (qt, 1), (triv, 1)])),
+        ("quotient->trivial", FieldType(OCT, [(qt, 2)]), FieldType(OCT, [(triv, 3)])),
     ]
 
 
@@ -102,13 +102,13 @@ def test_a_wrong_representation_is_not_equivariant() -> None:
     _, t_in, t_out = _types()[0]
     conv = PDOConv3d(t_in, t_out).double().eval()
     x = torch.randn(1, 1, 8, 8, 8, dtype=torch.float64)
-    wrong = FieldType(O, [(O.trivial(), t_out.size)])
+    wrong = FieldType(OCT, [(OCT.trivial(), t_out.size)])
     assert max(equivariance_error(conv, x, g, t_in, wrong) for g in ROT) > 1e-2
 
 
 def test_nonlinearities_norms_and_pools_are_o_equivariant() -> None:
-    reg, qv = O.regular(), O.quotient(klein4())
-    t = FieldType(O, [(reg, 2), (qv, 1), (O.trivial(), 2)])
+    reg, qv = OCT.regular(), OCT.quotient(klein4())
+    t = FieldType(OCT, [(reg, 2), (qv, 1), (OCT.trivial(), 2)])
     x = torch.randn(3, t.size, 8, 8, 8, dtype=torch.float64)
     bn = FieldBatchNorm(t).double()
     with torch.no_grad():
@@ -212,7 +212,7 @@ def test_eval_caches_the_weight_and_train_rebuilds_it() -> None:
 
 
 def test_readout_and_lowpass() -> None:
-    t = FieldType(O, [(O.regular(), 1), (O.trivial(), 2)])
+    t = FieldType(OCT, [(OCT.regular(), 1), (OCT.trivial(), 2)])
     x = torch.randn(2, t.size, 4, 4, 4)
     out = InvariantReadout(t)(x)
     assert torch.allclose(out, x[:, 24:].mean(dim=(2, 3, 4)))

@@ -90,7 +90,7 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
 
 @pytest.mark.cuda
 def test_cuda_fit_and_parity_with_cpu() -> None:
-    model, trainer = _fit(0, epochs=20, accelerator="gpu", devices=1)
+    model, _ = _fit(0, epochs=20, accelerator="gpu", devices=1)
     x = torch.randn(4, 1, 12, 12, 12)
     model = model.eval()
     cpu = model.cpu()(x)
