@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         tetrahedral,
     )
     from ballroom.pdo3d.lit import PDOClassifier
+    from ballroom.pdo3d.loaders import load_isbi2012, read_tiff_stack
     from ballroom.pdo3d.models import PDOTetrisNet, PlainCNN3d, SO3TetrisNet, count_parameters
     from ballroom.pdo3d.nn import (
         FieldAvgPool3d,
@@ -96,6 +97,8 @@ _SOURCES = {
     "equivariance_error": "ballroom.pdo3d.volumes",
     "icosahedral": "ballroom.pdo3d.groups",
     "invariance_error": "ballroom.pdo3d.volumes",
+    "load_isbi2012": "ballroom.pdo3d.loaders",
+    "read_tiff_stack": "ballroom.pdo3d.loaders",
     "klein4": "ballroom.pdo3d.groups",
     "octahedral": "ballroom.pdo3d.groups",
     "pdo_kernels": "ballroom.pdo3d.functional",
