@@ -95,7 +95,7 @@ def train_full_batch(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: i
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     net.eval()
     return losses
 
@@ -244,7 +244,7 @@ def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
         axes[0].set(
             ylabel="test accuracy (%)", ylim=(0, 110), title="3D Tetris (trained on 8 unrotated shapes)"
         )
-        axes[0].legend(fontsize=7)
+        axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
         for label, curve in outcomes["tetris"].data["curves"].items():
             axes[2].plot(range(1, len(curve) + 1), curve, label=label)
         axes[2].set(xlabel="epoch (full batch)", ylabel="training cross-entropy (nats)", yscale="log",
