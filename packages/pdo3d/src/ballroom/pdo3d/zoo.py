@@ -12,7 +12,6 @@ __all__ = ["ZOO", "create"]
 _PAPER = (
     "Shen, Hong, She, Ma, Lin, PDO-s3DCNNs: Partial Differential Operator Based Steerable 3D CNNs, ICML 2022"
 )
-_VOL = "Tetris volumes (B, 1, S, S, S) float, S divisible by 4 -> logits (B, 8)"
 _NET = "ballroom.pdo3d.models:PDOTetrisNet"
 
 ZOO: dict[str, ModelCfg] = {
@@ -33,7 +32,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "pdo3d-tetris-o-regular": ModelCfg(
         builder=_NET,
-        input=_VOL,
+        input="Tetris volumes (B, 1, S, S, S) float, S divisible by 4 -> logits (B, 8)",
         kwargs={"group": "O", "field": "regular", "mult": 10, "readout": 64, "mode": "fd", "num_classes": 8},
         paper=_PAPER,
         section="Architectures: Tetris-O",
@@ -41,7 +40,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "pdo3d-tetris-o-vquotient": ModelCfg(
         builder=_NET,
-        input=_VOL,
+        input="Tetris volumes (B, 1, S, S, S) float, S divisible by 4 -> logits (B, 8)",
         kwargs={
             "group": "O",
             "field": "quotient-V",
@@ -56,7 +55,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "pdo3d-tetris-o-tquotient": ModelCfg(
         builder=_NET,
-        input=_VOL,
+        input="Tetris volumes (B, 1, S, S, S) float, S divisible by 4 -> logits (B, 8)",
         kwargs={
             "group": "O",
             "field": "quotient-T",
@@ -71,7 +70,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "pdo3d-tetris-so3": ModelCfg(
         builder="ballroom.pdo3d.models:SO3TetrisNet",
-        input=_VOL,
+        input="Tetris volumes (B, 1, S, S, S) float, S divisible by 4 -> logits (B, 8)",
         kwargs={"mults": ((4, 4, 4), (16, 16, 16), (32, 16, 16)), "readout": 128, "mode": "gaussian"},
         paper=_PAPER,
         section="Architectures: Tetris-SO(3)",
@@ -79,7 +78,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "pdo3d-baseline-cnn": ModelCfg(
         builder="ballroom.pdo3d.models:PlainCNN3d",
-        input=_VOL,
+        input="Tetris volumes (B, 1, S, S, S) float, S divisible by 4 -> logits (B, 8)",
         kwargs={"channels": 12, "readout": 16, "num_classes": 8},
         paper=_PAPER,
         section="Offline reproduction plan: plain 3D CNN",
