@@ -219,3 +219,33 @@ def test_readout_and_lowpass() -> None:
     lp = GaussianLowPass3d()
     assert lp(torch.ones(1, 3, 20, 20, 20)).shape == (1, 3, 10, 10, 10)
     assert torch.allclose(lp(torch.ones(1, 1, 20, 20, 20))[0, 0, 3:7, 3:7, 3:7], torch.ones(4, 4, 4))
+
+
+class _SwapXZ(nn.Module):
+    def __init__(self, inner: PDOConv3d) -> None:
+        super().__init__()
+        self.inner, self.in_type, self.out_type = inner, inner.in_type, inner.out_type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.transpose(2, 4)).transpose(2, 4)
+
+
+def test_official_stencil_conventions() -> None:
+    fd, off = pdo_stencils("fd"), pdo_stencils("fd", convention="official")
+    assert torch.equal(off[[5, 6, 8]], -fd[[5, 6, 8]]) and torch.equal(
+        off[[0, 1, 2, 3, 4, 7, 9]], fd[[0, 1, 2, 3, 4, 7, 9]]
+    )
+    g, goff = pdo_stencils("gaussian"), pdo_stencils("gaussian", convention="official")
+    assert torch.equal(goff[1:4], -g[1:4].permute(0, 3, 2, 1)) and torch.equal(
+        goff[4:], g[4:].permute(0, 3, 2, 1)
+    )
+    t_in = FieldType(OCT, [(OCT.trivial(), 1), (OCT.regular(), 1)])
+    t_out = FieldType(OCT, [(OCT.regular(), 1)])
+    x = torch.randn(1, t_in.size, 8, 8, 8, dtype=torch.float64)
+    # FD: the flipped mixed signs are harmless for O (signed permutations)
+    conv = PDOConv3d(t_in, t_out, "fd", stencils="official").double().eval()
+    assert max(equivariance_error(conv, x, r) for r in ROT) <= 1e-10
+    # Gaussian [x, y, z]: equivariant only when the volume axes are read the same way
+    conv = PDOConv3d(t_in, t_out, "gaussian", stencils="official").double().eval()
+    assert max(equivariance_error(conv, x, r) for r in ROT) > 1e-2
+    assert max(equivariance_error(_SwapXZ(conv), x, r) for r in ROT) <= 1e-10

@@ -48,7 +48,9 @@ _F64 = torch.float64
 _MEM: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
 
 
-def pdo_stencils(mode: str = "fd", sigma: float = 1.0, radius: int | None = None) -> Tensor:
+def pdo_stencils(
+    mode: str = "fd", sigma: float = 1.0, radius: int | None = None, convention: str = "ours"
+) -> Tensor:
     """The 10 derivative stencils ``[10, n, n, n]`` (float64, indexed ``[z, y, x]``).
 
     ``conv3d`` (cross-correlation) of a volume with stencil ``j`` approximates derivative ``j`` of
@@ -61,8 +63,12 @@ def pdo_stencils(mode: str = "fd", sigma: float = 1.0, radius: int | None = None
             ``+d(G * f)``.
         sigma: the Gaussian's standard deviation (voxels).
         radius: the Gaussian's half width (default 2, i.e. 5^3); FD is always 3^3.
+        convention: ``"ours"`` (one convention for both modes) or ``"official"`` (the official
+            code's: FD mixed second derivatives negated; Gaussian indexed ``[x, y, z]`` with the
+            first derivatives not mirrored, i.e. negated under cross-correlation).
     """
     check_choice(mode, "mode", ("fd", "gaussian"))
+    check_choice(convention, "convention", ("ours", "official"))
     if mode == "fd":
         one = [torch.tensor([0.0, 1.0, 0.0]), torch.tensor([-0.5, 0.0, 0.5]), torch.tensor([1.0, -2.0, 1.0])]
     else:
@@ -73,7 +79,14 @@ def pdo_stencils(mode: str = "fd", sigma: float = 1.0, radius: int | None = None
         # k_a(t) = (d^a g)(-t): mirrored derivatives, so cross-correlation gives +d^a (g * f)
         one = [g, t / sigma**2 * g, (t**2 / sigma**2 - 1) / sigma**2 * g]
     one = [v.to(_F64) for v in one]
-    return torch.stack([torch.einsum("k,j,i->kji", one[c], one[b], one[a]) for a, b, c in DERIVATIVES])
+    out = torch.stack([torch.einsum("k,j,i->kji", one[c], one[b], one[a]) for a, b, c in DERIVATIVES])
+    if convention == "official":
+        if mode == "fd":
+            out[[5, 6, 8]] = -out[[5, 6, 8]]
+        else:
+            out = out.permute(0, 3, 2, 1).contiguous()
+            out[1:4] = -out[1:4]
+    return out
 
 
 def sym_embedding() -> Tensor:
@@ -220,14 +233,14 @@ def solve_pdo_basis(
 
 def pdo_kernels(
     rho_in: Rep, rho_out: Rep, mode: str = "fd", sigma: float = 1.0, normalize: bool = True,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None, convention: str = "ours",
 ) -> Tensor:  # fmt: skip
     """The kernels ``(m, d_out, d_in, n, n, n)`` (float64) of one field pair, orders concatenated.
 
     ``K_b[o, i] = sum_j B[o, j, i, b] S_j``; with ``normalize`` each order's kernels are divided by
     ``mean_{o,i} ||K[o, i, all b, all voxels]||_2`` (the official normalisation).
     """
-    stencils = pdo_stencils(mode, sigma)
+    stencils = pdo_stencils(mode, sigma, convention=convention)
     bases = solve_pdo_basis(rho_in, rho_out, cache_dir=cache_dir)
     parts = []
     for sl, b in zip(_ORDER_SLICES, bases):

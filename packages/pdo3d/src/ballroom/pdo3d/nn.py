@@ -105,11 +105,13 @@ class PDOConv3d(nn.Module):
     Args:
         mode: ``"fd"`` (3^3 central differences) or ``"gaussian"`` (5^3, std ``sigma``).
         cache_dir: where the basis solutions are cached (see ``solve_pdo_basis``).
+        stencils: ``"ours"`` or ``"official"`` (the official code's stencil conventions, see
+            :func:`~ballroom.pdo3d.functional.pdo_stencils`).
     """
 
     def __init__(
         self, in_type: FieldType, out_type: FieldType, mode: str = "fd", stride: int = 1, sigma: float = 1.0,
-        bias: bool = False, cache_dir: str | os.PathLike[str] | None = None,
+        bias: bool = False, cache_dir: str | os.PathLike[str] | None = None, stencils: str = "ours",
     ) -> None:  # fmt: skip
         super().__init__()
         if not isinstance(in_type, FieldType) or not isinstance(out_type, FieldType):
@@ -128,7 +130,7 @@ class PDOConv3d(nn.Module):
         size = 3
         for i, (ri, si, mi) in enumerate(in_type.slices()):
             for o, (ro, so, mo) in enumerate(out_type.slices()):
-                k = pdo_kernels(ri, ro, mode, sigma, cache_dir=cache_dir).float()
+                k = pdo_kernels(ri, ro, mode, sigma, cache_dir=cache_dir, convention=stencils).float()
                 size = k.shape[-1]
                 if k.shape[0] == 0:
                     continue
