@@ -267,7 +267,20 @@ def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
 REPRODUCTION = Reproduction(
     "pdo3d", __doc__ or "", [basis, tetris, equivariance], SETTINGS, plot=plot, threads=1
 )
-main = REPRODUCTION.main
+
+
+def main(args: list[str] | None = None) -> int:
+    """``python -m ballroom.pdo3d.reproduce [tetris|equivariance|basis ...] [--smoke|--quick|--full]``:
+    bare experiment names are the same as ``--only`` (the spec's ``reproduce tetris``)."""
+    import sys
+
+    args = list(sys.argv[1:] if args is None else args)
+    names = {e.__name__ for e in REPRODUCTION.experiments}
+    picked = [a for a in args if a in names]
+    if picked:
+        args = [a for a in args if a not in names] + ["--only", ",".join(picked)]
+    return REPRODUCTION.main(args)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())
