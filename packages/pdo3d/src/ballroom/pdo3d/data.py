@@ -3,8 +3,10 @@ their 24 cube rotations, test on the cube rotations and on random SO(3) rotation
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from ballroom.core.data import SplitDataModule
 from ballroom.core.validate import check_int
@@ -14,7 +16,16 @@ __all__ = ["TetrisDataModule", "rotated_tetris"]
 
 
 def rotated_tetris(rotations: torch.Tensor, scale: int = 3, pad: int = 4, order: int = 3) -> TensorDataset:
-    """Every shape under every rotation ``(n, 3, 3)``: ``(x (8n, 1, S, S, S), y (8n,), x_canonical)``."""
+    """Every Tetris shape under every rotation.
+
+    Args:
+        rotations: ``(n, 3, 3)`` rotation matrices.
+        scale, pad: see :func:`~ballroom.pdo3d.volumes.tetris_volumes` (``S = 4 scale + 2 pad``).
+        order: spline order for rotations other than the cube's.
+
+    Returns:
+        A ``TensorDataset`` of ``(x (8n, 1, S, S, S), y (8n,), x_canonical (8n, 1, S, S, S))``.
+    """
     x, y = tetris_volumes(scale, pad)
     xs = [rotate_volume(x, g, order) for g in rotations]
     n = len(rotations)
@@ -25,7 +36,15 @@ class TetrisDataModule(SplitDataModule):
     """Procedural 3D Tetris (spec's offline plan): ``train`` = the 8 canonical volumes (full batch
     by default), ``val`` = all 24 cube rotations (192 samples), ``test`` = two loaders: the cube
     rotations and ``n_random`` uniform SO(3) rotations of each shape (cubic-spline resampling).
-    Batches are ``(x [B, 1, S, S, S], y [B], x_canonical)`` with ``S = 4 scale + 2 pad``."""
+    Batches are ``(x [B, 1, S, S, S], y [B], x_canonical)`` with ``S = 4 scale + 2 pad``.
+
+    Args:
+        scale, pad: cube edge in voxels and zero padding of the volumes.
+        n_random: random SO(3) rotations per shape in the second test loader.
+        batch_size: loader batch size (8: the whole training set in one batch).
+        num_workers: DataLoader workers.
+        seed: seed of the random rotations and of the loaders' shuffling.
+    """
 
     def __init__(
         self, scale: int = 3, pad: int = 4, n_random: int = 10, batch_size: int = 8, num_workers: int = 0,
@@ -41,5 +60,7 @@ class TetrisDataModule(SplitDataModule):
         rand = rotated_tetris(random_rotations(self.n_random, seed=self.seed), self.scale, self.pad)
         return {"train": TensorDataset(x, y, x), "val": cube, "test": cube, "test_so3": rand}
 
-    def test_dataloader(self):
+    # Lightning takes a list of loaders (two test sets); core's base declares a single loader
+    def test_dataloader(self) -> list[DataLoader[Any]]:  # type: ignore[override]
+        """Two loaders: the 24 cube rotations and the random SO(3) rotations of every shape."""
         return [self._loader("test", shuffle=False), self._loader("test_so3", shuffle=False)]

@@ -114,7 +114,16 @@ def _t_matrix(order: int, g: Tensor, rho_in: Tensor) -> Tensor:
 
 def constraint_matrices(rho_in: Rep, rho_out: Rep, g: Tensor, order: int) -> Tensor:
     """``(T(g)^T (x) I_dout - I (x) rho_out(g))`` of one rotation ``g`` and ``order`` (0, 1, 2):
-    ``C vec(A) = 0`` iff ``rho_out(g) A = A T(g)`` (``vec`` column-major)."""
+    ``C vec(A) = 0`` iff ``rho_out(g) A = A T(g)`` (``vec`` column-major).
+
+    Args:
+        rho_in, rho_out: representations of one group.
+        g: a rotation ``(3, 3)`` (an element of the group).
+        order: the derivative order: ``T = rho_in``, ``g (x) rho_in`` or ``M(g) (x) rho_in``.
+
+    Returns:
+        ``(n d_in d_out, n d_in d_out)`` float64 with ``n = 1, 3, 6``.
+    """
     t = _t_matrix(order, g, rho_in(g))
     eye_out = torch.eye(rho_out.dim, dtype=_F64)
     return torch.kron(t.T.contiguous(), eye_out) - torch.kron(torch.eye(t.shape[0], dtype=_F64), rho_out(g))
@@ -122,7 +131,15 @@ def constraint_matrices(rho_in: Rep, rho_out: Rep, g: Tensor, order: int) -> Ten
 
 def reynolds_projector(rho_in: Rep, rho_out: Rep, order: int) -> Tensor:
     """The group-averaging projector ``P vec(A) = vec(mean_g rho_out(g) A T(g^-1))`` of a finite
-    group (``P^2 = P``; its range is the constraint's solution space). Dense; for tests and small reps."""
+    group (``P^2 = P``; its range is the constraint's solution space). Dense; for tests and small reps.
+
+    Args:
+        rho_in, rho_out: representations of one finite group.
+        order: the derivative order 0, 1 or 2.
+
+    Returns:
+        ``(n d_in d_out, n d_in d_out)`` float64 acting on column-major ``vec(A)``.
+    """
     group = rho_in.group
     if not group.finite:
         raise ValueError("reynolds_projector needs a finite group")
@@ -239,6 +256,12 @@ def pdo_kernels(
 
     ``K_b[o, i] = sum_j B[o, j, i, b] S_j``; with ``normalize`` each order's kernels are divided by
     ``mean_{o,i} ||K[o, i, all b, all voxels]||_2`` (the official normalisation).
+
+    Args:
+        rho_in, rho_out: the field pair's representations.
+        mode, sigma, convention: the stencils (see :func:`pdo_stencils`).
+        normalize: apply the per-order normalisation.
+        cache_dir: where the basis is cached (see :func:`solve_pdo_basis`).
     """
     stencils = pdo_stencils(mode, sigma, convention=convention)
     bases = solve_pdo_basis(rho_in, rho_out, cache_dir=cache_dir)

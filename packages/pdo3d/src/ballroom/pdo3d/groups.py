@@ -76,7 +76,7 @@ def _harmonic_basis(deg: int) -> Tensor:
         [[_sphere_moment(*(p + q for p, q in zip(u, v))) for v in mono] for u in mono], dtype=_F64
     )
     if deg >= 2:
-        low = {m: i for i, m in enumerate(_monomials(deg - 2))}
+        low: dict[tuple[int, ...], int] = {m: i for i, m in enumerate(_monomials(deg - 2))}
         lap = torch.zeros(len(low), n, dtype=_F64)
         for j, (a, b, c) in enumerate(mono):
             for k, e in enumerate((a, b, c)):
@@ -119,6 +119,10 @@ def real_wigner_d(deg: int, rotation: Tensor) -> Tensor:
 
     Defined on real harmonic polynomials ``Y`` by ``Y(R p) = D_l(R) Y(p)``, so ``D_l(R1 R2) =
     D_l(R1) D_l(R2)``, ``D_0 = 1`` and ``D_1(R) = R``.
+
+    Args:
+        deg: the degree ``l >= 0``.
+        rotation: a rotation matrix ``(3, 3)``.
     """
     deg = check_int(deg, "l", min=0)
     check_tensor(rotation, "rotation", shape=(3, 3))
@@ -140,6 +144,11 @@ class Rep:
         dim: ``d_rho``.
         permutation: the matrices are permutations (pointwise ReLU and per-field BN are equivariant).
         deg: the SO(3) degree for ``irrep(l)`` (``None`` otherwise).
+
+    Args:
+        group: the ``Group`` it represents.
+        name, dim, permutation, deg: the attributes above.
+        fn: maps a float64 rotation ``(3, 3)`` (an element of ``group``) to ``rho(g)`` ``(dim, dim)``.
     """
 
     def __init__(

@@ -25,6 +25,14 @@ class PDOClassifier(ClassifierModule):
 
     ``schedule``: ``"constant"`` (Adam, ``lr``; the offline plan) or ``"official"`` (Adam, 1e-3 for
     epochs <= 50, then ``1e-2 * 0.98^(epoch - 50)``, the official Tetris schedule).
+
+    Args:
+        model: a zoo name or a network ``[B, 1, S, S, S] -> [B, num_classes]``.
+        model_kwargs: keyword overrides for a zoo ``model``.
+        num_classes: number of classes (8 Tetris shapes).
+        lr: Adam learning rate (``schedule="constant"``).
+        weight_decay: Adam weight decay.
+        schedule: ``"constant"`` or ``"official"``.
     """
 
     def __init__(
@@ -57,8 +65,10 @@ class PDOClassifier(ClassifierModule):
             self.log(f"test/inv_err_{tag}", inv, add_dataloader_idx=False)
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        if self.hparams.schedule == "constant":
+        opt = torch.optim.Adam(
+            self.parameters(), lr=float(self.hparams["lr"]), weight_decay=float(self.hparams["weight_decay"])
+        )
+        if self.hparams["schedule"] == "constant":
             return opt
         for group in opt.param_groups:
             group["lr"] = 1.0

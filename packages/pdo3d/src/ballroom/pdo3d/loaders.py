@@ -26,7 +26,14 @@ _TYPES = {1: 1, 2: 1, 3: 2, 4: 4, 16: 8}  # TIFF field type -> bytes
 
 
 def read_tiff_stack(path: str | os.PathLike[str]) -> np.ndarray:
-    """Every page of an uncompressed single-channel TIFF as ``(pages, height, width)`` (8/16/32-bit)."""
+    """Every page of an uncompressed single-channel TIFF as ``(pages, height, width)`` (8/16/32-bit).
+
+    Args:
+        path: the ``.tif`` file (little- or big-endian, strips of any size).
+
+    Returns:
+        A numpy array ``(pages, height, width)`` of the file's unsigned integer dtype.
+    """
     data = Path(path).read_bytes()
     if data[:2] not in (b"II", b"MM"):
         raise ValueError(f"path: {path} is not a TIFF file (no II/MM byte-order mark)")
@@ -56,7 +63,7 @@ def read_tiff_stack(path: str | os.PathLike[str]) -> np.ndarray:
         bits = tags.get(258, [8])[0]
         if tags.get(259, [1])[0] != 1 or tags.get(277, [1])[0] != 1:
             raise ValueError(f"path: {path}: only uncompressed single-channel TIFF pages are supported")
-        dtype = np.dtype({8: "u1", 16: "u2", 32: "u4"}[bits]).newbyteorder(end)
+        dtype = np.dtype(end + {8: "u1", 16: "u2", 32: "u4"}[bits])
         buf = b"".join(data[o : o + c] for o, c in zip(tags[273], tags[279]))
         pages.append(np.frombuffer(buf, dtype=dtype, count=width * height).reshape(height, width))
     return np.stack(pages)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ballroom.core.validate import check_choice, check_int, check_probability
-from ballroom.pdo3d.groups import GROUPS, Group
+from ballroom.pdo3d.groups import GROUPS, Group, Rep
 from ballroom.pdo3d.nn import (
     FieldAvgPool3d,
     FieldReLU,
@@ -23,7 +23,7 @@ from ballroom.pdo3d.nn import (
 __all__ = ["PDOTetrisNet", "PlainCNN3d", "SO3TetrisNet", "count_parameters", "field_rep"]
 
 
-def field_rep(group: Group, field: str):
+def field_rep(group: Group, field: str) -> Rep:
     """The representation named ``field``: ``"regular"``, ``"trivial"``, ``"quotient-V"``, ``"quotient-T"``."""
     check_choice(field, "field", ("regular", "trivial", "quotient-V", "quotient-T"))
     if field == "regular":
@@ -39,6 +39,14 @@ class PDOTetrisNet(nn.Module):
 
     ``group`` "O" (also "T", "V" with ``field="regular"``); ``field`` "regular", "quotient-V" or
     "quotient-T"; ``mode`` "fd" or "gaussian". ``[B, 1, S, S, S] -> [B, num_classes]``.
+
+    Args:
+        group: the discrete group's name.
+        field: the hidden fields' representation.
+        mult: hidden multiplicity (10 in the paper's Tetris-O).
+        readout: trivial fields of the last PDO layer (64 in the paper).
+        mode: ``"fd"`` or ``"gaussian"`` stencils.
+        num_classes: logits per sample.
     """
 
     def __init__(
@@ -71,6 +79,14 @@ class SO3TetrisNet(nn.Module):
 
     Every irreps layer is a ``PDOConv3d`` to the gated type followed by ``GatedNonlinearity``;
     pooling is ``GaussianLowPass3d`` (size 4, std 1, stride 2). ``[B, 1, S, S, S] -> [B, classes]``.
+
+    Args:
+        mults: three ``(m_0, m_1, m_2)`` multiplicities of the irreps ``l = 0, 1, 2`` per layer.
+        readout: trivial fields of the last PDO layer.
+        mode: the stencils, ``"gaussian"`` (5^3, the paper's choice for SO(3)) or ``"fd"``.
+        dropout: before the linear head (the paper's 0.2).
+        blur: start with a 5^3 Gaussian blur (std 1) of the input.
+        num_classes: logits per sample.
     """
 
     def __init__(
@@ -106,7 +122,13 @@ class SO3TetrisNet(nn.Module):
 
 class PlainCNN3d(nn.Module):
     """The plain 3D CNN baseline: conv(1 -> ch) -> ReLU -> AvgPool -> conv(ch -> ch) -> ReLU ->
-    AvgPool -> conv(ch -> readout) -> ReLU -> mean -> Linear. ``[B, 1, S, S, S] -> [B, classes]``."""
+    AvgPool -> conv(ch -> readout) -> ReLU -> mean -> Linear. ``[B, 1, S, S, S] -> [B, classes]``.
+
+    Args:
+        channels: width of the two hidden 3^3 convolutions.
+        readout: channels of the last convolution (the linear head's input).
+        num_classes: logits per sample.
+    """
 
     def __init__(self, channels: int = 12, readout: int = 16, num_classes: int = 8) -> None:
         super().__init__()
@@ -128,5 +150,5 @@ class PlainCNN3d(nn.Module):
 
 
 def count_parameters(module: nn.Module) -> int:
-    """The number of learnable parameters."""
+    """The number of learnable parameters (``requires_grad``) of ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

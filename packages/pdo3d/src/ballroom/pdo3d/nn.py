@@ -67,6 +67,7 @@ class FieldType:
 
     @property
     def permutation(self) -> bool:
+        """Every field is a permutation representation (pointwise ReLU / field BN are equivariant)."""
         return all(r.permutation for r, _ in self.fields)
 
     def gated(self) -> FieldType:
@@ -103,7 +104,11 @@ class PDOConv3d(nn.Module):
     forward in training, cached in eval. ``bias`` adds a learnable bias to trivial output fields only.
 
     Args:
+        in_type, out_type: ``FieldType`` of the input and output (the same group).
         mode: ``"fd"`` (3^3 central differences) or ``"gaussian"`` (5^3, std ``sigma``).
+        stride: the convolution stride.
+        sigma: the Gaussian stencils' std in voxels (``mode="gaussian"`` only).
+        bias: a learnable bias on the trivial output fields (the official layers have none).
         cache_dir: where the basis solutions are cached (see ``solve_pdo_basis``).
         stencils: ``"ours"`` or ``"official"`` (the official code's stencil conventions, see
             :func:`~ballroom.pdo3d.functional.pdo_stencils`).
@@ -194,7 +199,11 @@ class PDOConv3d(nn.Module):
 
 
 class FieldReLU(nn.Module):
-    """Pointwise ReLU on permutation fields (trivial, regular, quotient): ``[B, C, ...] -> same``."""
+    """Pointwise ReLU on permutation fields (trivial, regular, quotient): ``[B, C, ...] -> same``.
+
+    Args:
+        field_type: the input (and output) ``FieldType``; every rep must be a permutation rep.
+    """
 
     def __init__(self, field_type: FieldType) -> None:
         super().__init__()
@@ -209,7 +218,15 @@ class FieldReLU(nn.Module):
 class GatedNonlinearity(nn.Module):
     """Gated nonlinearity for irreps: input ``field_type.gated()`` (one trivial gate per
     non-scalar field after the fields), output ``field_type``. Scalars -> ReLU; each ``l > 0``
-    field ``* sigmoid(gate + bias)``."""
+    field ``* sigmoid(gate + bias)``.
+
+    Args:
+        field_type: the output type ``[B, field_type.size, ...]``; the input is
+            ``[B, field_type.gated().size, ...]``. A learnable bias per gate (zero init).
+    """
+
+    scalar_mask: Tensor
+    gate_of: Tensor
 
     def __init__(self, field_type: FieldType) -> None:
         super().__init__()
@@ -244,7 +261,15 @@ class GatedNonlinearity(nn.Module):
 
 
 class FieldBatchNorm(nn.Module):
-    """BatchNorm3d per permutation field, statistics shared over the field's ``d`` components."""
+    """BatchNorm3d per permutation field, statistics shared over the field's ``d`` components.
+
+    ``[B, C, D, H, W] -> same``: each ``(rep, mult)`` entry is reshaped to ``[B, mult, d D, H, W]``
+    and normalised by a ``BatchNorm3d(mult)``.
+
+    Args:
+        field_type: the input (and output) ``FieldType`` of permutation reps.
+        eps, momentum, affine: as in ``torch.nn.BatchNorm3d`` (one weight and bias per field).
+    """
 
     def __init__(
         self, field_type: FieldType, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True
@@ -269,7 +294,20 @@ class FieldBatchNorm(nn.Module):
 
 class SO3BatchNorm(nn.Module):
     """se3cnn-style BatchNorm for irreps: scalar fields centred by the (running) mean, every field
-    divided by ``sqrt(mean_{batch, voxels} ||f||^2 + eps)``; affine weight per field, bias for scalars."""
+    divided by ``sqrt(mean_{batch, voxels} ||f||^2 + eps)``; affine weight per field, bias for scalars.
+
+    ``[B, C, D, H, W] -> same``; in eval the running mean/mean square (updated with ``momentum``)
+    replace the batch statistics.
+
+    Args:
+        field_type: the input (and output) ``FieldType`` (irreps; ``dim 1`` fields are scalars).
+        eps: added to the mean squared norm before the square root.
+        momentum: running-statistics update rate (``running = (1 - m) running + m batch``).
+    """
+
+    field_dims: Tensor
+    running_mean: Tensor
+    running_var: Tensor
 
     def __init__(self, field_type: FieldType, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
@@ -313,7 +351,12 @@ class SO3BatchNorm(nn.Module):
 
 
 class FieldAvgPool3d(nn.AvgPool3d):
-    """``AvgPool3d(kernel, stride)`` (field-wise; exact for O on grids symmetric about the centre)."""
+    """``AvgPool3d(kernel, stride)`` (field-wise; exact for O on grids symmetric about the centre).
+
+    Args:
+        kernel_size: the pooling window edge (2: ``D -> D / 2``).
+        stride: defaults to ``kernel_size``.
+    """
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         super().__init__(kernel_size, stride if stride is not None else kernel_size)
@@ -324,6 +367,8 @@ class GaussianLowPass3d(nn.Module):
 
     The anti-aliased pooling of SO(3)/Gaussian nets: ``[B, C, D, H, W] -> [B, C, D', H', W']``.
     """
+
+    kernel: Tensor
 
     def __init__(self, size: int = 4, sigma: float = 1.0, stride: int = 2, padding: int = 1) -> None:
         super().__init__()
@@ -342,7 +387,11 @@ class GaussianLowPass3d(nn.Module):
 
 class GroupPooling(nn.Module):
     """Invariant pooling per field: max over the components of permutation fields, the norm of
-    other fields; output ``[B, n_fields, D, H, W]`` (trivial fields)."""
+    other fields; output ``[B, n_fields, D, H, W]`` (trivial fields).
+
+    Args:
+        field_type: the input ``FieldType``; ``out_type`` has one trivial field per input field.
+    """
 
     def __init__(self, field_type: FieldType) -> None:
         super().__init__()
@@ -361,7 +410,13 @@ class GroupPooling(nn.Module):
 
 
 class InvariantReadout(nn.Module):
-    """Global spatial mean of the trivial fields: ``[B, C, D, H, W] -> [B, n_trivial]``."""
+    """Global spatial mean of the trivial fields: ``[B, C, D, H, W] -> [B, n_trivial]``.
+
+    Args:
+        field_type: the input ``FieldType`` (must contain trivial fields; the others are dropped).
+    """
+
+    index: Tensor
 
     def __init__(self, field_type: FieldType) -> None:
         super().__init__()

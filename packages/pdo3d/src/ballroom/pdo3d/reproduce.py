@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,8 @@ def tetris(ctx: Context) -> Outcome:
         ("SO(3)-irreps", lambda: SO3TetrisNet(s.so3_mults, s.so3_readout, "gaussian", dropout=drop), 1),
         ("plain-CNN", lambda: PlainCNN3d(12, s.readout), s.cnn_seeds),
     ]
-    rows, curves = [], {}
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, list[float]] = {}
     for name, build, seeds in models:
         for k in range(seeds):
             seed = ctx.seed + k
@@ -173,7 +175,7 @@ def equivariance(ctx: Context) -> Outcome:
     x = smooth_random_volumes(1, s.eq_size, sigma=3.0, seed=ctx.seed).double()
     rots = random_rotations(s.eq_rotations, seed=ctx.seed + 100)
     ball = central_ball(x.shape, s.eq_radius)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k, g in enumerate(rots):
         back = rotate_volume(rotate_volume(x, g), g.T)
         floor = float(((back - x) * ball).norm() / (x * ball).norm())
@@ -206,7 +208,7 @@ def basis(ctx: Context) -> Outcome:
     o = octahedral()
     reps = {"trivial": o.trivial(), "regular": o.regular(), "quotient[V]": o.quotient(klein4()),
             "quotient[T]": o.quotient(tetrahedral())}  # fmt: skip
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for (a, b), want in SPEC_SIZES.items():
             fn._MEM.clear()
@@ -229,7 +231,7 @@ def basis(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims)
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Accuracies per model, equivariance errors per stencil, training curves."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     if "tetris" in outcomes:
