@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         PDOConv3d,
         SO3BatchNorm,
     )
+    from ballroom.pdo3d.shrec17 import SHREC17_URL, Shrec17Voxels, read_obj, voxelize_mesh
     from ballroom.pdo3d.volumes import (
         TETRIS_NAMES,
         central_ball,
@@ -86,7 +87,9 @@ _SOURCES = {
     "PlainCNN3d": "ballroom.pdo3d.models",
     "Rep": "ballroom.pdo3d.groups",
     "SO3BatchNorm": "ballroom.pdo3d.nn",
+    "SHREC17_URL": "ballroom.pdo3d.shrec17",
     "SO3TetrisNet": "ballroom.pdo3d.models",
+    "Shrec17Voxels": "ballroom.pdo3d.shrec17",
     "TETRIS_NAMES": "ballroom.pdo3d.volumes",
     "TetrisDataModule": "ballroom.pdo3d.data",
     "central_ball": "ballroom.pdo3d.volumes",
@@ -104,6 +107,7 @@ _SOURCES = {
     "pdo_kernels": "ballroom.pdo3d.functional",
     "pdo_stencils": "ballroom.pdo3d.functional",
     "random_rotations": "ballroom.pdo3d.volumes",
+    "read_obj": "ballroom.pdo3d.shrec17",
     "real_wigner_d": "ballroom.pdo3d.groups",
     "reynolds_projector": "ballroom.pdo3d.functional",
     "rotate_field": "ballroom.pdo3d.volumes",
@@ -116,6 +120,7 @@ _SOURCES = {
     "sym_second_order": "ballroom.pdo3d.functional",
     "tetrahedral": "ballroom.pdo3d.groups",
     "tetris_volumes": "ballroom.pdo3d.volumes",
+    "voxelize_mesh": "ballroom.pdo3d.shrec17",
 }
 __all__ = ["__version__", *sorted(_SOURCES)]
 __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, sorted(_SOURCES))
