@@ -54,6 +54,12 @@ if TYPE_CHECKING:
         PDOConv3d,
         SO3BatchNorm,
     )
+    from ballroom.pdo3d.official import (
+        load_official_conv,
+        load_official_tetris,
+        official_dense_weight,
+        official_pair_names,
+    )
     from ballroom.pdo3d.shrec17 import SHREC17_URL, Shrec17Voxels, read_obj, voxelize_mesh
     from ballroom.pdo3d.volumes import (
         TETRIS_NAMES,
@@ -101,6 +107,10 @@ _SOURCES = {
     "icosahedral": "ballroom.pdo3d.groups",
     "invariance_error": "ballroom.pdo3d.volumes",
     "load_isbi2012": "ballroom.pdo3d.loaders",
+    "load_official_conv": "ballroom.pdo3d.official",
+    "load_official_tetris": "ballroom.pdo3d.official",
+    "official_dense_weight": "ballroom.pdo3d.official",
+    "official_pair_names": "ballroom.pdo3d.official",
     "read_tiff_stack": "ballroom.pdo3d.loaders",
     "klein4": "ballroom.pdo3d.groups",
     "octahedral": "ballroom.pdo3d.groups",
