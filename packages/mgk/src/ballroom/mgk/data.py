@@ -1,0 +1,377 @@
+"""Data: procedural ListOps-mini, the standard-library character corpus, LRA ListOps and WikiText-103 readers.
+
+- :func:`generate_listops` / :class:`ListOpsDataModule`: expressions over MIN, MAX, MED, SM (sum mod
+  10) on digits, depth <= 6, 2-5 arguments, token lengths 20-100 (the spec's mini setting); label =
+  the root's value. With ``root`` set, the LRA release's ListOps TSVs are read instead.
+- :func:`stdlib_corpus` / :class:`CharLMDataModule`: ``inspect.getsource`` of a fixed list of Python
+  standard-library modules, read at run time from the installed interpreter (no download), split 90/10.
+- :func:`read_wikitext` / :func:`load_wikitext103`: WikiText-103 token files for users with a network.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import inspect
+import os
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from ballroom.core.data import SplitDataModule
+from ballroom.core.validate import check_int
+
+__all__ = [
+    "LISTOPS_VOCAB",
+    "LRA_URL",
+    "STDLIB_MODULES",
+    "WIKITEXT103_URL",
+    "CharLMDataModule",
+    "ListOpsDataModule",
+    "char_windows",
+    "generate_listops",
+    "listops_value",
+    "load_lra_listops",
+    "load_wikitext103",
+    "read_listops_tsv",
+    "read_wikitext",
+    "stdlib_corpus",
+]
+
+_OPS = ("[MIN", "[MAX", "[MED", "[SM")
+#: token ids: 0 padding, 1-10 the digits, then the four operators and "]"
+LISTOPS_VOCAB = ("<pad>", *(str(i) for i in range(10)), *_OPS, "]")
+_IDS = {t: i for i, t in enumerate(LISTOPS_VOCAB)}
+
+
+def listops_value(tokens: list[str]) -> int:
+    """Evaluate a ListOps token list, e.g. ``["[SM", "4", "[MIN", "2", "3", "]", "]"]`` -> 6."""
+    stack: list[list[object]] = [[]]
+    for tok in tokens:
+        if tok in _OPS:
+            stack.append([tok])
+        elif tok == "]":
+            if len(stack) < 2:
+                raise ValueError(f"unbalanced ']' in {' '.join(tokens)}")
+            op, *args = stack.pop()
+            vals = sorted(int(a) for a in args)  # type: ignore[call-overload]
+            if op == "[MIN":
+                out = vals[0]
+            elif op == "[MAX":
+                out = vals[-1]
+            elif op == "[MED":
+                out = int(np.median(vals))
+            else:
+                out = sum(vals) % 10
+            stack[-1].append(out)
+        else:
+            stack[-1].append(int(tok))
+    if len(stack) != 1 or len(stack[0]) != 1:
+        raise ValueError(f"not one complete expression: {' '.join(tokens)}")
+    return int(stack[0][0])  # type: ignore[call-overload]
+
+
+def _expression(rng: np.random.Generator, depth: int, max_depth: int, max_args: int) -> list[str]:
+    # the root is always an operator; deeper nodes are digits with probability 0.6
+    if depth >= max_depth or (depth > 0 and rng.random() < 0.6):
+        return [str(int(rng.integers(10)))]
+    out = [_OPS[int(rng.integers(4))]]
+    for _ in range(int(rng.integers(2, max_args + 1))):
+        out += _expression(rng, depth + 1, max_depth, max_args)
+    return [*out, "]"]
+
+
+def generate_listops(
+    n: int, *, max_depth: int = 6, max_args: int = 5, min_len: int = 20, max_len: int = 100, seed: int = 0
+) -> tuple[list[list[str]], list[int]]:
+    """``n`` seeded expressions whose token length lies in ``[min_len, max_len]`` and their labels 0-9."""
+    check_int(n, "n", min=1)
+    check_int(max_depth, "max_depth", min=1)
+    check_int(max_args, "max_args", min=2)
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"need 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
+    rng = np.random.default_rng(seed)
+    exprs: list[list[str]] = []
+    for _ in range(1000 * n):
+        toks = _expression(rng, 0, max_depth, max_args)
+        if min_len <= len(toks) <= max_len:
+            exprs.append(toks)
+            if len(exprs) == n:
+                return exprs, [listops_value(e) for e in exprs]
+    raise RuntimeError(f"could not draw {n} expressions with lengths in [{min_len}, {max_len}]")
+
+
+def _encode(exprs: list[list[str]], length: int) -> tuple[Tensor, Tensor]:
+    ids = torch.zeros(len(exprs), length, dtype=torch.int64)
+    for i, toks in enumerate(exprs):
+        ids[i, : len(toks)] = torch.tensor([_IDS[t] for t in toks])
+    return ids, ids == 0
+
+
+def _trim(batch: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+    """Collate ``(tokens, label, padding)`` and cut the columns that are padding in every row."""
+    x, y, pad = (torch.stack(t) for t in zip(*batch))
+    keep = max(int((~pad).sum(1).max()), 1)
+    return x[:, :keep], y, pad[:, :keep]
+
+
+#: the Long Range Arena release (ListOps under lra_release/listops-1000), about 7 GB
+LRA_URL = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
+_LISTOPS_FILES = {"train": "basic_train.tsv", "val": "basic_val.tsv", "test": "basic_test.tsv"}
+
+
+def read_listops_tsv(path: str | os.PathLike[str]) -> tuple[list[list[str]], list[int]]:
+    """An LRA ListOps TSV (header ``Source<TAB>Target``; tree parentheses dropped) -> tokens, labels."""
+    exprs, labels = [], []
+    with open(path, newline="") as fh:
+        rows = csv.reader(fh, delimiter="\t")
+        header = next(rows, None)
+        if header is None or [h.strip() for h in header[:2]] != ["Source", "Target"]:
+            raise ValueError(f"{path}: expected the header 'Source<TAB>Target', got {header!r}")
+        for line, row in enumerate(rows, start=2):
+            toks = [t for t in row[0].split() if t not in ("(", ")")] if row else []
+            if (
+                len(row) < 2
+                or any(t not in _IDS or t == "<pad>" for t in toks)
+                or not row[1].strip().isdigit()
+            ):
+                raise ValueError(f"{path}:{line}: not a ListOps row: {row!r}")
+            exprs.append(toks)
+            labels.append(int(row[1]))
+    return exprs, labels
+
+
+def load_lra_listops(root: str | os.PathLike[str], download: bool = False, sha256: str | None = None) -> Path:
+    """The folder with the LRA ListOps TSVs under ``root`` (or ``root/lra_release/listops-1000``).
+
+    ``download=True`` fetches :data:`LRA_URL` with the ``sha256`` you pass (none is pinned here) and
+    extracts it through ballroom-core's safe extractor.
+    """
+    root = Path(root)
+    for folder in (root, root / "listops-1000", root / "lra_release" / "listops-1000"):
+        if all((folder / f).is_file() for f in _LISTOPS_FILES.values()):
+            return folder
+    if not download:
+        raise FileNotFoundError(f"no LRA ListOps TSVs under {root}; pass download=True and sha256=...")
+    if sha256 is None:
+        raise ValueError("sha256 must be given to download the LRA release (no checksum is pinned)")
+    from ballroom.core.data import download_url, extract_archive
+
+    extract_archive(download_url(LRA_URL, root / "lra_release.gz", sha256=sha256), root)
+    return load_lra_listops(root)
+
+
+class ListOpsDataModule(SplitDataModule):
+    """ListOps batches ``(tokens (B, L) int64, label (B,), padding (B, L) bool)``, trimmed per batch.
+
+    Procedural by default (:func:`generate_listops`, ``n_train`` / ``n_test`` examples, the test
+    split doubling as validation); with ``root`` the LRA TSVs (:func:`load_lra_listops`).
+    """
+
+    vocab_size = len(LISTOPS_VOCAB)
+    num_classes = 10
+
+    def __init__(
+        self,
+        n_train: int = 4000,
+        n_test: int = 500,
+        max_depth: int = 6,
+        max_args: int = 5,
+        min_len: int = 20,
+        max_len: int = 100,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        root: str | None = None,
+        download: bool = False,
+        sha256: str | None = None,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        self.n_train, self.n_test = check_int(n_train, "n_train", min=1), check_int(n_test, "n_test", min=1)
+        self.max_depth, self.max_args, self.min_len, self.max_len = max_depth, max_args, min_len, max_len
+        self.root, self.download, self.sha256 = root, download, sha256
+
+    def build(self) -> dict[str, Dataset]:
+        if self.root is not None:
+            folder = load_lra_listops(self.root, self.download, self.sha256)
+            out: dict[str, Dataset] = {}
+            for split, name in _LISTOPS_FILES.items():
+                exprs, labels = read_listops_tsv(folder / name)
+                if max(len(e) for e in exprs) > self.max_len:
+                    raise ValueError(f"{name}: a sequence is longer than max_len = {self.max_len}")
+                ids, pad = _encode(exprs, self.max_len)
+                out[split] = TensorDataset(ids, torch.tensor(labels), pad)
+            return out
+        exprs, labels = generate_listops(self.n_train + self.n_test, max_depth=self.max_depth,
+                                         max_args=self.max_args, min_len=self.min_len, max_len=self.max_len,
+                                         seed=self.seed)  # fmt: skip
+        ids, pad = _encode(exprs, self.max_len)
+        y = torch.tensor(labels)
+        n = self.n_train
+        test = TensorDataset(ids[n:], y[n:], pad[n:])
+        return {"train": TensorDataset(ids[:n], y[:n], pad[:n]), "val": test, "test": test}
+
+    def majority_rate(self) -> float:
+        """Test accuracy of always answering the most frequent training label."""
+        ytr = self._dataset("train").tensors[1]  # type: ignore[attr-defined]
+        yte = self._dataset("test").tensors[1]  # type: ignore[attr-defined]
+        return float((yte == torch.bincount(ytr, minlength=10).argmax()).double().mean())
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(self._dataset(split), batch_size=self.batch_size, shuffle=shuffle, generator=gen,
+                          num_workers=self.num_workers, collate_fn=_trim)  # fmt: skip
+
+
+#: the spec's corpus: these modules' source, concatenated in this order
+STDLIB_MODULES = (
+    "argparse", "inspect", "typing", "dataclasses", "pathlib", "json.decoder", "textwrap", "difflib",
+    "fractions", "statistics", "heapq", "bisect", "calendar", "csv", "string", "collections",
+)  # fmt: skip
+
+
+def stdlib_corpus(modules: tuple[str, ...] = STDLIB_MODULES) -> str:
+    """The source text of ``modules`` from the running interpreter's standard library, joined by newlines."""
+    return "\n".join(inspect.getsource(importlib.import_module(m)) for m in modules)
+
+
+def char_windows(ids: Tensor, context: int, stride: int | None = None) -> tuple[Tensor, Tensor]:
+    """Evaluation windows over a 1-d id sequence with the sliding-window protocol.
+
+    Each window holds ``context`` inputs; the first window scores all its positions, every later one
+    (shifted by ``stride``) only its last ``stride`` positions (``-100`` elsewhere), so each target
+    is scored exactly once with as much context as the window allows. ``stride=1`` is the paper's
+    protocol (only the last position of each window); ``stride=context`` (default) is
+    non-overlapping windows. Returns ``x (W, context)``, ``y (W, context)``.
+    """
+    context = check_int(context, "context", min=1)
+    stride = context if stride is None else check_int(stride, "stride", min=1, max=context)
+    n = ids.numel() - 1
+    if n < context:
+        raise ValueError(f"ids must hold more than context = {context} tokens, got {ids.numel()}")
+    starts = [0, *list(range(stride, n - context + 1, stride))]
+    xs, ys = [], []
+    for s in starts:
+        x, y = ids[s : s + context], ids[s + 1 : s + context + 1].clone()
+        if s > 0:
+            y[: context - stride] = -100
+        xs.append(x)
+        ys.append(y)
+    last = starts[-1] + context  # targets up to index `last` are scored; a final window for the rest
+    if last < n:
+        s = n - context
+        y = ids[s + 1 : s + context + 1].clone()
+        y[: context - (n - last)] = -100
+        xs.append(ids[s : s + context])
+        ys.append(y)
+    return torch.stack(xs), torch.stack(ys)
+
+
+class CharLMDataModule(pl.LightningDataModule):
+    """Character LM on :func:`stdlib_corpus`: ``(x (B, context), y (B, context))`` int64 batches.
+
+    Training: ``steps_per_epoch`` batches of random windows from the first 90 % (seeded per epoch);
+    validation: :func:`char_windows` over the first ``val_chars`` characters of the last 10 %
+    (``eval_stride`` = ``context`` by default; 1 = the paper's sliding-window protocol).
+    """
+
+    def __init__(
+        self,
+        context: int = 128,
+        batch_size: int = 16,
+        steps_per_epoch: int = 200,
+        val_chars: int = 16384,
+        eval_stride: int | None = None,
+        seed: int = 0,
+        modules: tuple[str, ...] = STDLIB_MODULES,
+    ) -> None:
+        super().__init__()
+        self.context, self.batch_size = (
+            check_int(context, "context", min=1),
+            check_int(batch_size, "batch_size", min=1),
+        )
+        self.steps_per_epoch, self.val_chars = steps_per_epoch, val_chars
+        self.eval_stride, self.seed, self.modules = eval_stride, seed, tuple(modules)
+        self.vocab: list[str] = []
+        self.train_ids: Tensor | None = None
+        self.val_ids: Tensor | None = None
+        self._epoch = 0
+
+    @property
+    def vocab_size(self) -> int:
+        self.setup()
+        return len(self.vocab)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_ids is not None:
+            return
+        text = stdlib_corpus(self.modules)
+        self.vocab = sorted(set(text))
+        table = {c: i for i, c in enumerate(self.vocab)}
+        ids = torch.tensor([table[c] for c in text], dtype=torch.int64)
+        cut = int(0.9 * len(ids))
+        self.train_ids, self.val_ids = ids[:cut], ids[cut:]
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``n`` random training windows ``(x, y)``."""
+        self.setup()
+        assert self.train_ids is not None
+        starts = torch.randint(0, len(self.train_ids) - self.context - 1, (n,), generator=generator)
+        idx = starts[:, None] + torch.arange(self.context + 1)
+        w = self.train_ids[idx]
+        return w[:, :-1], w[:, 1:]
+
+    def train_dataloader(self) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self._epoch)
+        self._epoch += 1
+        x, y = self.sample(self.steps_per_epoch * self.batch_size, gen)
+        return DataLoader(TensorDataset(x, y), batch_size=self.batch_size, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        assert self.val_ids is not None
+        x, y = char_windows(self.val_ids[: self.val_chars + 1], self.context, self.eval_stride)
+        return DataLoader(TensorDataset(x, y), batch_size=self.batch_size * 4)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()
+
+
+#: WikiText-103 (word level, Merity et al.); not pinned: pass the archive's sha256 you trust
+WIKITEXT103_URL = "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip"
+
+
+def read_wikitext(path: str | os.PathLike[str]) -> list[str]:
+    """Tokens of a WikiText ``wiki.{train,valid,test}.tokens`` file: whitespace split, ``<eos>`` after
+    every non-empty line (the Transformer-XL convention)."""
+    out: list[str] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            toks = line.split()
+            if toks:
+                out += [*toks, "<eos>"]
+    if not out:
+        raise ValueError(f"{path}: no tokens")
+    return out
+
+
+def load_wikitext103(root: str | os.PathLike[str], download: bool = False, sha256: str | None = None) -> Path:
+    """The folder with ``wiki.{train,valid,test}.tokens`` under ``root`` (or ``root/wikitext-103``);
+    ``download=True`` fetches :data:`WIKITEXT103_URL` (checked against ``sha256``) and extracts it."""
+    root = Path(root)
+    names = [f"wiki.{s}.tokens" for s in ("train", "valid", "test")]
+    for folder in (root, root / "wikitext-103"):
+        if all((folder / n).is_file() for n in names):
+            return folder
+    if not download:
+        raise FileNotFoundError(f"no {names} under {root}; pass download=True and sha256=...")
+    if sha256 is None:
+        raise ValueError("sha256 must be given to download WikiText-103 (no checksum is pinned)")
+    from ballroom.core.data import download_url, extract_archive
+
+    extract_archive(download_url(WIKITEXT103_URL, root / "wikitext-103-v1.zip", sha256=sha256), root)
+    return load_wikitext103(root)

@@ -1,0 +1,330 @@
+"""Pure functions of Transformer-MGK / MLK (torch only, no Lightning, no state).
+
+Notation (per head): queries ``q (..., N, d)``, the ``M`` keys of every position ``keys (..., M, K, d)``
+(or a list of ``M`` tensors ``(..., K, d)``), values ``v (..., K, e)``, variances ``sigma2`` (``M``
+absolute values ``sigma_r^2``; the modules give them in units of ``sqrt(d)``) and log mixing weights
+``log_pi`` broadcastable to ``(..., M, K)``. The mixture score of the spec is::
+
+    log a_ij = logsumexp_r( log pi_jr - ||q_i - k_jr||^2 / (2 sigma_r^2) )     A = softmax_j(log a)
+
+**Fused formulation.** The ``M`` squared distances come from one matmul over augmented vectors
+``[q, 1, ||q||^2] . [k_r / sigma_r^2, log pi_jr - ||k_r||^2 / (2 sigma_r^2), -1 / (2 sigma_r^2)]``
+(all components stacked along the key axis, no loop over ``r``; the ``||q||^2`` column is dropped when
+every ``sigma_r`` is equal, since it is common to a row and cancels). The mixture and the softmax over
+``j`` are one max-shifted exponential: ``A_ij = sum_r exp(l_ijr - m_i) / sum_j' sum_r exp(l_ij'r - m_i)``
+with ``m_i = max_{j,r} l_ijr``, which is ``softmax_j(logsumexp_r l_ijr)`` exactly; every exponent is
+``<= 0`` and the largest is ``0``, so no precision overflows and no row underflows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ballroom.core.validate import check_choice, check_number, check_tensor
+
+__all__ = [
+    "attention_rank",
+    "causal_mask",
+    "elu1",
+    "elu1_sumnorm",
+    "linear_attention",
+    "mgk_attention",
+    "mgk_log_kernels",
+    "mgk_log_scores",
+    "mgk_responsibilities",
+    "mgk_scores",
+    "mlk_attention",
+]
+
+#: stands in for log(0) inside the fused matmul (a true -inf there would give 0 * inf = NaN gradients)
+_LOG_ZERO = -1e4
+
+
+def _stack_keys(keys: Tensor | Sequence[Tensor], q: Tensor) -> Tensor:
+    if isinstance(keys, (list, tuple)):
+        if not keys:
+            raise ValueError("keys must hold at least one key tensor, got an empty list")
+        for r, k in enumerate(keys):
+            check_tensor(k, f"keys[{r}]", min_ndim=2)
+        try:
+            keys = torch.stack(list(keys), dim=-3)
+        except RuntimeError as err:
+            raise ValueError(f"keys: the M key tensors must share one shape ({err})") from None
+    check_tensor(keys, "keys", min_ndim=3)
+    if keys.shape[-1] != q.shape[-1]:
+        raise ValueError(
+            f"keys must have head dim {q.shape[-1]} (q.shape[-1]), got shape {tuple(keys.shape)}"
+        )
+    if keys.dtype != q.dtype:
+        raise TypeError(f"keys must have q's dtype {q.dtype}, got {keys.dtype}")
+    return keys
+
+
+def _sigma2(sigma2: float | Sequence[float] | Tensor, m: int) -> list[float]:
+    if isinstance(sigma2, Tensor):
+        sigma2 = sigma2.tolist()
+    if isinstance(sigma2, (int, float)):
+        sigma2 = [float(sigma2)] * m
+    values = [check_number(s, "sigma2", lo=0.0, lo_open=True) for s in sigma2]
+    if len(values) != m:
+        raise ValueError(f"sigma2 must have one variance per key (M = {m}), got {len(values)}")
+    return values
+
+
+def mgk_log_kernels(
+    q: Tensor,
+    keys: Tensor | Sequence[Tensor],
+    *,
+    sigma2: float | Sequence[float] | Tensor,
+    log_pi: Tensor | None = None,
+    row_constant: bool = True,
+) -> Tensor:
+    """Per-component log kernels ``l_ijr = log pi_jr - ||q_i - k_jr||^2 / (2 sigma_r^2)`` by one matmul.
+
+    Args:
+        q: ``(..., N, d)`` queries.
+        keys: ``(..., M, K, d)`` keys (or a list of ``M`` tensors ``(..., K, d)``).
+        sigma2: ``M`` absolute variances (or one for all).
+        log_pi: log mixing weights broadcastable to ``(..., M, K)``; ``None`` = all ``pi = 1``.
+            ``-inf`` (pi = 0) is allowed.
+        row_constant: keep ``-||q_i||^2 / (2 sigma^2)`` even when it is common to the row (it is
+            dropped when ``False`` and every ``sigma_r`` is equal; softmax over ``j`` is unchanged).
+
+    Returns:
+        ``(..., N, M, K)``.
+    """
+    check_tensor(q, "q", min_ndim=2)
+    keys = _stack_keys(keys, q)
+    m = keys.shape[-3]
+    s2 = _sigma2(sigma2, m)
+    zero_pi = None
+    dtype = q.dtype
+    inv = torch.tensor([1.0 / s for s in s2], dtype=dtype, device=q.device)[:, None, None]  # (M,1,1)
+    ksq = keys.pow(2).sum(-1, keepdim=True)  # (..., M, K, 1)
+    bias = -0.5 * ksq * inv
+    if log_pi is not None:
+        check_tensor(log_pi, "log_pi", finite=False)
+        if torch.isnan(log_pi).any() or (log_pi == math.inf).any():
+            raise ValueError("log_pi must be <= 0 or -inf (log of pi in [0, 1]), found NaN or +inf")
+        bias = bias + log_pi.to(dtype).clamp_min(_LOG_ZERO).unsqueeze(-1)
+        if bool((log_pi == -math.inf).any()):
+            zero_pi = log_pi == -math.inf
+    equal = all(s == s2[0] for s in s2)
+    parts_k = [keys * inv, bias.expand(*keys.shape[:-1], 1)]
+    parts_q = [q, torch.ones_like(q[..., :1])]
+    if row_constant or not equal:
+        parts_k.append((-0.5 * inv).expand(*keys.shape[:-1], 1))
+        parts_q.append(q.pow(2).sum(-1, keepdim=True))
+    k_aug = torch.cat(parts_k, dim=-1)  # (..., M, K, d + 2)
+    q_aug = torch.cat(parts_q, dim=-1)  # (..., N, d + 2)
+    k_flat = k_aug.flatten(-3, -2)  # (..., M*K, d + 2)
+    batch = torch.broadcast_shapes(q_aug.shape[:-2], k_flat.shape[:-2])
+    logits = q_aug.expand(*batch, *q_aug.shape[-2:]) @ k_flat.expand(*batch, *k_flat.shape[-2:]).transpose(
+        -1, -2
+    )
+    logits = logits.unflatten(-1, (m, keys.shape[-2]))
+    if zero_pi is not None:  # pi = 0 exactly: -inf after the matmul (finite inside it)
+        logits = logits.masked_fill(zero_pi.unsqueeze(-3), -math.inf)
+    return logits
+
+
+def _normalise(logits: Tensor, mask: Tensor | None, mix_dim: int | None) -> Tensor:
+    """Max-shifted exp of ``logits`` (``(..., N, M, K)`` or ``(..., N, K)``), summed over ``mix_dim``,
+    normalised over keys. Rows with no allowed key become 0 (not NaN)."""
+    if mask is not None:
+        allowed = mask.unsqueeze(-2) if mix_dim is not None else mask
+        logits = logits.masked_fill(~allowed, -math.inf)
+    dims = (-2, -1) if mix_dim is not None else (-1,)
+    peak = logits.detach().amax(dim=dims, keepdim=True)
+    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+    e = torch.exp(logits - peak)
+    a = e.sum(-2) if mix_dim is not None else e
+    total = a.sum(-1, keepdim=True)
+    return a / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def _check_mask(mask: Tensor | None, n: int, k: int) -> Tensor | None:
+    if mask is None:
+        return None
+    check_tensor(mask, "mask", min_ndim=1, dtype="bool")
+    if mask.shape[-1] != k or (mask.ndim >= 2 and mask.shape[-2] not in (1, n)):
+        raise ValueError(
+            f"mask must be broadcastable to (..., {n}, {k}) (True = attend), got {tuple(mask.shape)}"
+        )
+    return mask if mask.ndim >= 2 else mask[None, :]
+
+
+def mgk_scores(
+    q: Tensor,
+    keys: Tensor | Sequence[Tensor],
+    *,
+    sigma2: float | Sequence[float] | Tensor,
+    log_pi: Tensor | None = None,
+    mode: str = "soft",
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Normalised MGK attention ``A (..., N, K)``: the posterior of key position ``j`` given ``q_i``.
+
+    ``mode="soft"``: ``A_ij ∝ sum_r pi_jr exp(-||q_i - k_jr||^2 / (2 sigma_r^2))``; ``mode="hard"``
+    (Hard-E): ``A_ij ∝ max_r exp(-||q_i - k_jr||^2 / (2 sigma_r^2))`` (``log_pi`` must be ``None``).
+    ``mask``: bool broadcastable to ``(..., N, K)``, True where attending is allowed (padding and
+    causal masks); a row with no allowed key is all zeros. Shapes as in :func:`mgk_log_kernels`.
+    """
+    check_choice(mode, "mode", ("soft", "hard"))
+    if mode == "hard" and log_pi is not None:
+        raise ValueError("log_pi must be None with mode='hard' (Hard-E ignores the mixing weights)")
+    check_tensor(q, "q", min_ndim=2)
+    keys = _stack_keys(keys, q)
+    mask = _check_mask(mask, q.shape[-2], keys.shape[-2])
+    logits = mgk_log_kernels(q, keys, sigma2=sigma2, log_pi=log_pi, row_constant=False)
+    if mode == "hard":
+        return _normalise(logits.amax(-2), mask, None)
+    return _normalise(logits, mask, -2)
+
+
+def mgk_log_scores(
+    q: Tensor,
+    keys: Tensor | Sequence[Tensor],
+    *,
+    sigma2: float | Sequence[float] | Tensor,
+    log_pi: Tensor | None = None,
+) -> Tensor:
+    """Unnormalised ``log a_ij = logsumexp_r(log pi_jr - ||q_i - k_jr||^2 / (2 sigma_r^2))``: ``(..., N, K)``."""
+    return torch.logsumexp(mgk_log_kernels(q, keys, sigma2=sigma2, log_pi=log_pi), dim=-2)
+
+
+def mgk_attention(
+    q: Tensor,
+    keys: Tensor | Sequence[Tensor],
+    v: Tensor,
+    *,
+    sigma2: float | Sequence[float] | Tensor,
+    log_pi: Tensor | None = None,
+    mode: str = "soft",
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    training: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``h = A v``: ``(..., N, e)`` and the attention ``A (..., N, K)`` of :func:`mgk_scores`.
+
+    ``dropout_p`` drops attention weights (as the official code does) when ``training``.
+    """
+    check_tensor(v, "v", min_ndim=2)
+    a = mgk_scores(q, keys, sigma2=sigma2, log_pi=log_pi, mode=mode, mask=mask)
+    if v.shape[-2] != a.shape[-1]:
+        raise ValueError(f"v must have {a.shape[-1]} positions (keys.shape[-2]), got shape {tuple(v.shape)}")
+    return F.dropout(a, dropout_p, training) @ v, a
+
+
+@torch.no_grad()
+def mgk_responsibilities(
+    q: Tensor, keys: Tensor, *, sigma2: Sequence[float], pi1: Tensor, mask: Tensor | None = None
+) -> Tensor:
+    """E-step responsibilities of the first component, as the official code computes them.
+
+    ``gamma_ij = pi_j1 e_ij1 / (pi_j1 e_ij1 + pi_j2 e_ij2 + 1e-6)`` with the direct exponentials
+    ``e_ijr = exp(-||q_i - k_jr||^2 / (2 sigma_r^2))`` (``M = 2``); masked keys (``mask`` False) get 0.
+
+    Args:
+        q: ``(B, H, N, d)``; keys: ``(B, H, 2, K, d)``; pi1: ``(H, K)`` in ``[0, 1]``.
+
+    Returns:
+        ``(B, H, N, K)``, no gradient.
+    """
+    if keys.shape[-3] != 2:
+        raise ValueError(f"keys must hold M = 2 components for the EM update, got shape {tuple(keys.shape)}")
+    e = torch.exp(mgk_log_kernels(q, keys, sigma2=sigma2))  # (B, H, N, 2, K)
+    p1 = pi1.clamp(0, 1)[:, None, :]  # (H, 1, K)
+    w1 = e[..., 0, :] * p1
+    gamma = w1 / (w1 + e[..., 1, :] * (1 - p1) + 1e-6)
+    if mask is not None:
+        gamma = gamma.masked_fill(~mask, 0.0)
+    return gamma
+
+
+def causal_mask(n: int, device: torch.device | None = None) -> Tensor:
+    """``(n, n)`` bool, True on and below the diagonal (query ``i`` may attend to keys ``j <= i``)."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).tril()
+
+
+def elu1(x: Tensor) -> Tensor:
+    """The linear-attention feature map ``phi(x) = elu(x) + 1`` (positive), elementwise."""
+    return F.elu(x) + 1.0
+
+
+def elu1_sumnorm(x: Tensor) -> Tensor:
+    """``elu(x) + 1`` divided by its sum over the last (feature) dimension (the LM code's map)."""
+    phi = F.elu(x) + 1.0
+    return phi / phi.sum(-1, keepdim=True)
+
+
+def linear_attention(
+    phi_q: Tensor,
+    phi_k: Tensor,
+    v: Tensor,
+    *,
+    causal: bool = False,
+    normalize: bool = True,
+    eps: float = 1e-6,
+) -> Tensor:
+    """Linear attention with features: ``h_i = phi_q_i . S / (phi_q_i . z + eps)``.
+
+    ``S = sum_j phi_k_j v_j^T`` and ``z = sum_j phi_k_j`` (prefix sums over ``j <= i`` when ``causal``);
+    without ``normalize`` the numerator alone. Shapes: ``phi_q (..., N, f)``, ``phi_k (..., N, f)``,
+    ``v (..., N, e)`` -> ``(..., N, e)``. Cost linear in ``N``.
+    """
+    if causal:
+        kv = torch.cumsum(phi_k.unsqueeze(-1) * v.unsqueeze(-2), dim=-3)  # (..., N, f, e)
+        num = (phi_q.unsqueeze(-2) @ kv).squeeze(-2)
+        if not normalize:
+            return num
+        z = torch.cumsum(phi_k, dim=-2)
+        return num / ((phi_q * z).sum(-1, keepdim=True) + eps)
+    kv = phi_k.transpose(-1, -2) @ v  # (..., f, e)
+    num = phi_q @ kv
+    if not normalize:
+        return num
+    z = phi_k.sum(-2, keepdim=True)  # (..., 1, f)
+    return num / ((phi_q * z).sum(-1, keepdim=True) + eps)
+
+
+def mlk_attention(
+    q: Tensor,
+    keys: Tensor,
+    v: Tensor,
+    pi: Tensor,
+    *,
+    feature_map: str = "elu1",
+    mix: str = "features",
+    causal: bool = False,
+    normalize: bool = True,
+    eps: float = 1e-6,
+) -> Tensor:
+    """Mixture of linear keys: linear attention with the mixed key feature ``k~_j``.
+
+    ``mix="features"`` (paper, LM code): ``k~_j = sum_r pi_jr phi(k_jr)``; ``mix="keys"`` (LRA code):
+    ``k~_j = phi(sum_r pi_jr k_jr)``. ``pi`` (already clamped, broadcastable to ``(..., M, N)``).
+
+    Shapes: ``q (..., N, d)``, ``keys (..., M, N, d)``, ``v (..., N, e)`` -> ``(..., N, e)``.
+    """
+    check_choice(feature_map, "feature_map", ("elu1", "elu1_sumnorm"))
+    check_choice(mix, "mix", ("features", "keys"))
+    phi = elu1 if feature_map == "elu1" else elu1_sumnorm
+    w = pi.unsqueeze(-1)
+    k_mix = (w * phi(keys)).sum(-3) if mix == "features" else phi((w * keys).sum(-3))
+    return linear_attention(phi(q), k_mix, v, causal=causal, normalize=normalize, eps=eps)
+
+
+def attention_rank(a: Tensor, tol: float = 1e-6) -> Tensor:
+    """Numerical rank of attention matrices: singular values above ``tol`` (the paper's diagnostic).
+
+    ``a (..., N, K)`` -> ``(...,)`` int64.
+    """
+    check_tensor(a, "a", min_ndim=2)
+    check_number(tol, "tol", lo=0.0, lo_open=True)
+    return (torch.linalg.svdvals(a.double()) > tol).sum(-1)

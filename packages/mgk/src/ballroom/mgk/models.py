@@ -1,0 +1,250 @@
+"""Models (no Lightning): the LRA encoder classifier, the causal language model, counting helpers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ballroom.core.validate import check_choice, check_int, check_number, check_tensor
+from ballroom.mgk.nn import LinearAttention, MGKAttention, MLKAttention, SoftmaxAttention
+
+__all__ = [
+    "ATTENTIONS",
+    "MGKEncoderClassifier",
+    "MGKLanguageModel",
+    "attention_flops",
+    "attention_params",
+    "count_params_flops",
+    "make_attention",
+    "sinusoidal_positions",
+]
+
+ATTENTIONS = ("softmax", "mgk", "smgk", "linear", "mlk", "smlk")
+
+
+def make_attention(
+    attention: str,
+    d_model: int,
+    n_heads: int,
+    head_dim: int,
+    *,
+    causal: bool = False,
+    max_len: int | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> nn.Module:
+    """One attention layer by name (``ATTENTIONS``); ``kwargs`` go to its constructor
+    (``sigma2``, ``pi_mode``, ``n_keys``, ``fused``, ``recipe``...)."""
+    check_choice(attention, "attention", ATTENTIONS)
+    common: dict[str, Any] = {"causal": causal, "dropout": dropout}
+    if attention == "softmax":
+        return SoftmaxAttention(d_model, n_heads, head_dim, **common, **kwargs)
+    if attention == "linear":
+        return LinearAttention(d_model, n_heads, head_dim, **common, **kwargs)
+    key_mode = "shifted" if attention.startswith("s") else "separate"
+    cls = MGKAttention if attention.endswith("mgk") else MLKAttention
+    return cls(d_model, n_heads, head_dim, key_mode=key_mode, max_len=max_len, **common, **kwargs)
+
+
+class _Block(nn.Module):
+    def __init__(self, attn: nn.Module, d_model: int, d_ff: int, dropout: float, pre_norm: bool) -> None:
+        super().__init__()
+        self.attn, self.pre_norm = attn, pre_norm
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        if self.pre_norm:
+            x = x + self.drop(self.attn(self.norm1(x), key_padding_mask))
+            return x + self.drop(self.mlp(self.norm2(x)))
+        x = self.norm1(x + self.drop(self.attn(x, key_padding_mask)))
+        return self.norm2(x + self.drop(self.mlp(x)))
+
+
+def sinusoidal_positions(n: int, d: int) -> Tensor:
+    """``(n, d)`` absolute sinusoidal position encodings (sin on even, cos on odd features)."""
+    pos = torch.arange(n, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+    pe = torch.zeros(n, d)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)[:, : d // 2]
+    return pe
+
+
+class _Encoder(nn.Module):
+    def __init__(self, vocab_size: int, d_model: int, n_layers: int, n_heads: int, head_dim: int, d_ff: int,
+                 max_len: int, attention: str, dropout: float, causal: bool, pre_norm: bool,
+                 attn_kwargs: dict[str, Any] | None) -> None:  # fmt: skip
+        super().__init__()
+        self.vocab_size = check_int(vocab_size, "vocab_size", min=2)
+        self.max_len = check_int(max_len, "max_len", min=1)
+        check_int(n_layers, "n_layers", min=1)
+        check_number(dropout, "dropout", lo=0.0, hi=1.0, hi_open=True)
+        self.attention, self.d_model = check_choice(attention, "attention", ATTENTIONS), d_model
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.blocks = nn.ModuleList(
+            _Block(make_attention(attention, d_model, n_heads, head_dim, causal=causal, max_len=max_len,
+                                  dropout=dropout, **dict(attn_kwargs or {})), d_model, d_ff, dropout, pre_norm)
+            for _ in range(n_layers)
+        )  # fmt: skip
+        self.drop = nn.Dropout(dropout)
+
+    def _tokens(self, x: Tensor, key_padding_mask: Tensor | None) -> None:
+        check_tensor(x, "x", ndim=2, dtype="integer")
+        if x.shape[1] > self.max_len:
+            raise ValueError(f"x has {x.shape[1]} positions > max_len = {self.max_len}")
+        if bool((x < 0).any()) or bool((x >= self.vocab_size).any()):
+            raise ValueError(f"x must hold token ids in [0, {self.vocab_size - 1}]")
+        if key_padding_mask is not None:
+            check_tensor(key_padding_mask, "key_padding_mask", shape=tuple(x.shape), dtype="bool")
+
+
+class MGKEncoderClassifier(_Encoder):
+    """The LRA classifier: token + learned position embeddings, pre-LN blocks, masked mean pooling, linear head.
+
+    ``x (B, N)`` int64 token ids, ``key_padding_mask (B, N)`` True on padding -> logits ``(B, num_classes)``.
+    LRA recipe defaults: 2 layers, d_model 64, FFN 128, head dim 32, dropout 0.1. ``attention`` is one
+    of ``ATTENTIONS``; ``attn_kwargs`` go to the attention layers (``sigma2``, ``pi_mode``, ...).
+    For attribution methods: :meth:`embed` then :meth:`forward_embeddings`.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 2,
+        head_dim: int = 32,
+        d_ff: int = 128,
+        max_len: int = 512,
+        attention: str = "mgk",
+        dropout: float = 0.1,
+        attn_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(vocab_size, d_model, n_layers, n_heads, head_dim, d_ff, max_len, attention, dropout,
+                         False, True, attn_kwargs)  # fmt: skip
+        self.num_classes = check_int(num_classes, "num_classes", min=2)
+        self.pos = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def forward_embeddings(self, emb: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        """Token embeddings ``(B, N, d_model)`` (from :meth:`embed`) -> logits ``(B, num_classes)``."""
+        h = self.drop(emb + self.pos[: emb.shape[1]])
+        for block in self.blocks:
+            h = block(h, key_padding_mask)
+        h = self.norm(h)
+        if key_padding_mask is None:
+            pooled = h.mean(1)
+        else:
+            keep = (~key_padding_mask).to(h.dtype)[..., None]
+            pooled = (h * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+        return self.head(pooled)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        self._tokens(x, key_padding_mask)
+        return self.forward_embeddings(self.embed(x), key_padding_mask)
+
+
+class MGKLanguageModel(_Encoder):
+    """Causal LM: token embedding + sinusoidal absolute positions, ``norm="post"`` (official LM code) or
+    ``"pre"`` blocks, linear output. ``x (B, N)`` int64 -> logits ``(B, N, vocab_size)``."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        head_dim: int = 16,
+        d_ff: int = 256,
+        max_len: int = 128,
+        attention: str = "softmax",
+        dropout: float = 0.0,
+        norm: str = "post",
+        attn_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        check_choice(norm, "norm", ("post", "pre"))
+        super().__init__(vocab_size, d_model, n_layers, n_heads, head_dim, d_ff, max_len, attention, dropout,
+                         True, norm == "pre", attn_kwargs)  # fmt: skip
+        self.norm_kind = norm
+        self.register_buffer("pos", sinusoidal_positions(max_len, d_model), persistent=False)
+        self.final_norm = nn.LayerNorm(d_model) if norm == "pre" else nn.Identity()
+        self.out = nn.Linear(d_model, vocab_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._tokens(x, None)
+        h = self.drop(self.embed(x) * math.sqrt(self.d_model) + self.pos[: x.shape[1]])
+        for block in self.blocks:
+            h = block(h, None)
+        return self.out(self.final_norm(h))
+
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """Mean next-token cross-entropy (nats) of targets ``y (B, N)`` (``-100`` = not scored)."""
+        return F.cross_entropy(self(x).flatten(0, 1), y.flatten(), ignore_index=-100)
+
+
+def attention_params(attention: str, d_model: int, n_heads: int, head_dim: int, *, n_keys: int = 2,
+                     pi_numel: int = 0, bias: bool = True) -> int:  # fmt: skip
+    """Parameters of one attention layer (spec accounting, biases included when ``bias``).
+
+    softmax / linear: ``4 D H d``; MGK / MLK: ``(3 + M) D H d``; sMGK / sMLK: ``4 D H d + M H d``;
+    plus ``pi_numel`` (the mixing weights: M, H M or H M max_len; 0 when not learned).
+    """
+    check_choice(attention, "attention", ATTENTIONS)
+    inner = n_heads * head_dim
+    n_in = 2 + n_keys if attention in ("mgk", "mlk") else 3
+    extra = n_keys * inner if attention in ("smgk", "smlk") else 0
+    weights = n_in * d_model * inner + inner * d_model
+    biases = (n_in * inner + d_model) if bias else 0
+    return weights + biases + extra + (pi_numel if attention not in ("softmax", "linear") else 0)
+
+
+def attention_flops(attention: str, n_heads: int, seq_len: int, head_dim: int, *, n_keys: int = 2,
+                    fused_columns: int = 0) -> int:  # fmt: skip
+    """Multiply-adds of the attention core for one sequence (no projections).
+
+    softmax: ``2 H N^2 d``; MGK: ``(M + 1) H N^2 d`` plus ``M H N^2 fused_columns`` for the augmented
+    columns of the fused matmul (1 with equal variances, 2 otherwise); linear / MLK: ``2 H N d^2``.
+    """
+    h, n, d = n_heads, seq_len, head_dim
+    if attention == "softmax":
+        return 2 * h * n * n * d
+    if attention in ("mgk", "smgk"):
+        return (n_keys + 1) * h * n * n * d + n_keys * h * n * n * fused_columns
+    return 2 * h * n * d * d
+
+
+def count_params_flops(model: nn.Module, seq_len: int, batch_size: int = 1) -> dict[str, int]:
+    """``{"params": sum of numel, "flops": measured FLOPs of one forward}`` on random tokens ``(B, seq_len)``.
+
+    FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add; matmuls only).
+    ``model`` takes int64 tokens (the package's models) or ``(B, N, d_model)`` floats (an attention layer).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    check_int(seq_len, "seq_len", min=1)
+    params = sum(p.numel() for p in model.parameters())
+    vocab = getattr(model, "vocab_size", None)
+    if vocab is not None:
+        x: Tensor = torch.randint(0, vocab, (batch_size, seq_len))
+    else:
+        x = torch.randn(batch_size, seq_len, model.d_model)  # type: ignore[arg-type]
+    dev = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x.to(dev))
+    model.train(was)
+    return {"params": int(params), "flops": int(counter.get_total_flops())}
