@@ -120,6 +120,12 @@ class MGKLMModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        # states made under a standalone validate() are inference tensors: remake them in this mode
+        self.val_nll.reset()
+
+    on_test_epoch_start = on_validation_epoch_start
+
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         nll = F.cross_entropy(self(x).flatten(0, 1), y.flatten(), ignore_index=-100, reduction="none")
