@@ -65,7 +65,7 @@ def test_lra_listops_tsv_offline(tmp_path: Path) -> None:
 def test_procedural_datamodule_batches_are_trimmed() -> None:
     dm = ListOpsDataModule(n_train=64, n_test=32, batch_size=16)
     dm.setup()
-    x, y, pad = next(iter(dm.train_dataloader()))
+    x, _y, pad = next(iter(dm.train_dataloader()))
     assert x.shape[0] == 16 and x.shape[1] == int((~pad).sum(1).max()) and torch.equal(pad, x == 0)
     assert 0.0 < dm.majority_rate() < 0.5
 
@@ -88,7 +88,7 @@ def test_sliding_windows_score_every_target_once_with_full_context(stride: int) 
     assert sorted(scored.tolist()) == list(range(2, 31))
     assert torch.equal(y[y != -100], x[y != -100] + 1)  # the target follows its input
     # after the first window, a target sits at the end of a full context
-    rows, cols = torch.nonzero(y[1:] != -100, as_tuple=True)
+    _rows, cols = torch.nonzero(y[1:] != -100, as_tuple=True)
     assert int(cols.min()) >= 8 - stride
     if stride == 1:
         assert (y[1:] != -100).sum(1).eq(1).all()  # the paper's protocol: only the last position

@@ -105,7 +105,7 @@ def charlm(ctx: Context) -> Outcome:
             gen = torch.Generator().manual_seed(1000 + seed)
             curve = []
             start = time.perf_counter()
-            for step in range(s.lm_steps):
+            for _step in range(s.lm_steps):
                 x, y = dm.sample(16, gen)
                 loss = model.loss(x, y)
                 opt.zero_grad(set_to_none=True)
