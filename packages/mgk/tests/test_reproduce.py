@@ -11,5 +11,18 @@ from ballroom.mgk import reproduce
 def test_smoke_run(tmp_path: Path) -> None:
     assert reproduce.main(["--smoke", "--out", str(tmp_path)]) == 0
     claims = json.loads((tmp_path / "claims.json").read_text())
-    assert [c["checked"] for c in claims] == [False]
-    assert (tmp_path / "digits.csv").read_text().splitlines()[0] == "model,stage,test_acc"
+    assert len(claims) == 4 and not any(c["checked"] for c in claims)
+    assert (tmp_path / "charlm.csv").read_text().splitlines()[0].startswith("model,val_bpc,seeds,params")
+    listops = (tmp_path / "listops.csv").read_text().splitlines()
+    assert listops[0].startswith("model,attention,heads,test_acc") and len(listops) == 5
+    assert (tmp_path / "attention_rank.csv").is_file()
+
+
+def test_quick_settings_compare_half_the_heads() -> None:
+    quick = reproduce.SETTINGS["quick"]
+    assert (
+        ("mgk", 2) in quick.lm_models
+        and ("softmax", 4) in quick.lm_models
+        and ("softmax", 2) in quick.lm_models
+    )
+    assert all(h % 2 == 0 for h in quick.ops_heads)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -133,19 +134,44 @@ def mgk_log_kernels(
     return logits
 
 
+class _MixtureSoftmax(torch.autograd.Function):
+    """``A_ij = sum_r exp(l_ijr - m_i) / sum_j'r exp(l_ij'r - m_i)`` from ``l (..., N, M, K)``.
+
+    Saves only the per-component posteriors ``P_ijr = exp(l_ijr - m_i) / Z_i`` (one tensor): the
+    gradient is ``dl_ijr = P_ijr (g_ij - sum_j' A_ij' g_ij')``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor) -> Tensor:
+        peak = logits.amax(dim=(-2, -1), keepdim=True)
+        peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+        p = torch.exp(logits - peak)
+        total = p.sum(dim=(-2, -1), keepdim=True)
+        p = p / torch.where(total > 0, total, torch.ones_like(total))
+        ctx.save_for_backward(p)
+        return p.sum(-2)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (p,) = ctx.saved_tensors
+        a = p.sum(-2)
+        centred = grad - (a * grad).sum(-1, keepdim=True)
+        return p * centred.unsqueeze(-2)
+
+
 def _normalise(logits: Tensor, mask: Tensor | None, mix_dim: int | None) -> Tensor:
     """Max-shifted exp of ``logits`` (``(..., N, M, K)`` or ``(..., N, K)``), summed over ``mix_dim``,
     normalised over keys. Rows with no allowed key become 0 (not NaN)."""
     if mask is not None:
         allowed = mask.unsqueeze(-2) if mix_dim is not None else mask
         logits = logits.masked_fill(~allowed, -math.inf)
-    dims = (-2, -1) if mix_dim is not None else (-1,)
-    peak = logits.detach().amax(dim=dims, keepdim=True)
+    if mix_dim is not None:
+        return _MixtureSoftmax.apply(logits)
+    peak = logits.detach().amax(dim=-1, keepdim=True)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     e = torch.exp(logits - peak)
-    a = e.sum(-2) if mix_dim is not None else e
-    total = a.sum(-1, keepdim=True)
-    return a / torch.where(total > 0, total, torch.ones_like(total))
+    total = e.sum(-1, keepdim=True)
+    return e / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def _check_mask(mask: Tensor | None, n: int, k: int) -> Tensor | None:

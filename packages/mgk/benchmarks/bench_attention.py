@@ -1,0 +1,114 @@
+"""MGKAttention(H/2) against softmax attention with H heads (ours, explicit, and SDPA), side by side.
+
+Forward + backward of one layer (d_model 128, head dim 32, H = 4, batch 1) at N in {256, 1024, 4096}:
+
+- ``mgk``: :class:`MGKAttention` with H/2 heads (fused augmented matmul, max-shifted mixture);
+- ``mgk-official``: the same layer with the official formulation (cdist per component, direct exp),
+  implemented here as the reference and checked equal to ``mgk`` before timing;
+- ``softmax``: our explicit matmul-softmax-matmul with H heads; ``sdpa``: ``F.scaled_dot_product_attention``;
+- ``mlk`` (H/2) and ``linear`` (H): linear in N.
+
+``nox -s "bench(mgk, cpu)"`` -> ``.benchmarks/mgk-cpu.json``; ``python benchmarks/bench_attention.py``
+prints the ratio table with activation memory (bytes autograd saves, device independent).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import Tensor
+
+from ballroom.core.profiling import saved_tensor_bytes
+from ballroom.mgk.models import make_attention
+from ballroom.mgk.nn import MGKAttention
+from ballroom.mgk.reference import mgk_scores_naive
+
+D_MODEL, HEADS, HEAD_DIM = 128, 4, 32
+SIZES = (256, 1024, 4096)
+KINDS = ("mgk", "mgk-official", "softmax", "sdpa", "mlk", "linear")
+
+
+def _official_forward(layer: MGKAttention, x: Tensor) -> Tensor:
+    q, keys, v = layer._split(layer.W_q(x)), layer.keys(x), layer._split(layer.W_v(x))
+    pi = layer.mixing(x.shape[1])
+    a = mgk_scores_naive(q, keys, layer.variances, pi)
+    return layer.ff(layer._merge(a @ v))
+
+
+def build(kind: str, n: int) -> Callable[[Tensor], Tensor]:
+    """The layer of ``kind`` as ``x -> out``."""
+    torch.manual_seed(0)
+    if kind in ("mgk", "mgk-official"):
+        layer = MGKAttention(D_MODEL, HEADS // 2, HEAD_DIM)
+        return layer if kind == "mgk" else (lambda x: _official_forward(layer, x))
+    if kind in ("softmax", "sdpa"):
+        return make_attention("softmax", D_MODEL, HEADS, HEAD_DIM, fused=kind == "sdpa")
+    heads = HEADS // 2 if kind == "mlk" else HEADS
+    return make_attention(kind, D_MODEL, heads, HEAD_DIM, max_len=n)
+
+
+def step(fn: Callable[[Tensor], Tensor], x: Tensor) -> None:
+    """One forward + backward."""
+    x.grad = None
+    fn(x).sum().backward()
+
+
+def _input(n: int) -> Tensor:
+    return torch.randn(1, n, D_MODEL, generator=torch.Generator().manual_seed(1), requires_grad=True)
+
+
+def test_official_formulation_equals_ours() -> None:
+    x = _input(256).detach().double()
+    layer = MGKAttention(D_MODEL, HEADS // 2, HEAD_DIM).double()
+    torch.testing.assert_close(layer(x), _official_forward(layer, x), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_attention_forward_backward(benchmark: pytest.FixtureRequest, kind: str, n: int) -> None:
+    if kind == "mgk-official" and n > 1024:
+        pytest.skip("the official formulation at N = 4096 takes minutes on CPU")
+    benchmark.group = f"attention-N{n}"
+    fn, x = build(kind, n), _input(n)
+    benchmark(step, fn, x)
+
+
+def _time(fn: Callable[[Tensor], Tensor], x: Tensor, repeats: int) -> float:
+    step(fn, x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step(fn, x)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(sizes: tuple[int, ...] = SIZES) -> None:
+    """Print seconds per forward+backward, ratios to softmax(H) and SDPA(H), saved activation MiB."""
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; d_model {D_MODEL}, H={HEADS}")
+    print("| N | kind | heads | ms fwd+bwd | / softmax(H) | / SDPA(H) | saved MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for n in sizes:
+        x = _input(n)
+        res = {}
+        for kind in KINDS:
+            if kind == "mgk-official" and n > 1024:
+                continue
+            fn = build(kind, n)
+            res[kind] = (
+                _time(fn, x, 5 if n <= 1024 else 2),
+                saved_tensor_bytes(lambda fn=fn, x=x: fn(x)) / 2**20,
+            )
+        for kind, (sec, mib) in res.items():
+            heads = HEADS // 2 if kind in ("mgk", "mgk-official", "mlk") else HEADS
+            print(f"| {n} | {kind} | {heads} | {1e3 * sec:.1f} | {sec / res['softmax'][0]:.2f} | "
+                  f"{sec / res['sdpa'][0]:.2f} | {mib:.1f} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(tuple(int(a) for a in sys.argv[1:]) or SIZES)
