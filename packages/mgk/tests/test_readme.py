@@ -11,4 +11,5 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_quickstart_runs() -> None:
     out = run_quickstart(README)
-    assert "torch.Size([4, 10])" in out
+    assert "torch.Size([4, 10, 64]) torch.Size([4, 2, 10, 10])" in out
+    assert out.strip().endswith("True")
