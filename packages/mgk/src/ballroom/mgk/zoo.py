@@ -10,19 +10,17 @@ from ballroom.core.zoo import create as _create
 __all__ = ["ZOO", "create"]
 
 _PAPER = "Nguyen et al., Improving Transformers with Probabilistic Attention Keys, ICML 2022"
-_LISTOPS_IN = "ListOps token ids (B, L<=max_len) int64 (+ key_padding_mask (B, L) bool) -> logits (B, 10)"
 _LRA = {"vocab_size": 16, "num_classes": 10, "d_model": 64, "n_layers": 2, "head_dim": 32, "d_ff": 128,
         "max_len": 2000, "dropout": 0.1}  # fmt: skip
 _CLF = "ballroom.mgk.models:MGKEncoderClassifier"
 _LM = "ballroom.mgk.models:MGKLanguageModel"
 _CHAR = {"vocab_size": 99, "d_model": 64, "n_layers": 2, "head_dim": 16, "d_ff": 256, "max_len": 128,
          "norm": "pre"}  # fmt: skip
-_CHAR_IN = "character ids (B, N<=128) int64 of the stdlib corpus -> next-character logits (B, N, 99)"
 
 ZOO: dict[str, ModelCfg] = {
     "mgk-tiny": ModelCfg(
         builder=_CLF,
-        input=_LISTOPS_IN.replace("max_len", "128"),
+        input="ListOps token ids (B, L<=128) int64 (+ key_padding_mask (B, L) bool) -> logits (B, 10)",
         kwargs={
             "vocab_size": 16,
             "num_classes": 10,
@@ -41,7 +39,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "mgk-lra-listops-mgk2": ModelCfg(
         builder=_CLF,
-        input=_LISTOPS_IN,
+        input="ListOps token ids (B, L<=2000) int64 (+ key_padding_mask (B, L) bool) -> logits (B, 10)",
         kwargs={**_LRA, "n_heads": 2, "attention": "mgk"},
         paper=_PAPER,
         section="spec: LRA table, MGK 2 heads",
@@ -49,7 +47,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "mgk-lra-listops-smgk2": ModelCfg(
         builder=_CLF,
-        input=_LISTOPS_IN,
+        input="ListOps token ids (B, L<=2000) int64 (+ key_padding_mask (B, L) bool) -> logits (B, 10)",
         kwargs={**_LRA, "n_heads": 2, "attention": "smgk"},
         paper=_PAPER,
         section="spec: LRA table, sMGK 2 heads",
@@ -57,7 +55,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "mgk-baseline-lra-listops-softmax4": ModelCfg(
         builder=_CLF,
-        input=_LISTOPS_IN,
+        input="ListOps token ids (B, L<=2000) int64 (+ key_padding_mask (B, L) bool) -> logits (B, 10)",
         kwargs={**_LRA, "n_heads": 4, "attention": "softmax"},
         paper=_PAPER,
         section="spec: LRA table, softmax 4 heads",
@@ -65,7 +63,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "mgk-charlm-mgk2": ModelCfg(
         builder=_LM,
-        input=_CHAR_IN,
+        input="character ids (B, N<=128) int64 of the stdlib corpus -> next-character logits (B, N, 99)",
         kwargs={
             **_CHAR,
             "n_heads": 2,
@@ -78,7 +76,7 @@ ZOO: dict[str, ModelCfg] = {
     ),
     "mgk-baseline-charlm-softmax4": ModelCfg(
         builder=_LM,
-        input=_CHAR_IN,
+        input="character ids (B, N<=128) int64 of the stdlib corpus -> next-character logits (B, N, 99)",
         kwargs={**_CHAR, "n_heads": 4, "attention": "softmax"},
         paper=_PAPER,
         section="spec: offline plan 1 (char-LM)",
