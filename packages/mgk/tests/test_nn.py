@@ -84,6 +84,38 @@ def test_layer_output_matches_the_official_formulation_and_loads_official_weight
             torch.testing.assert_close(ours(x, key_padding_mask=pad), ref, atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("key_mode", ["separate", "shifted"])
+def test_official_lra_mlk_weights_load_by_name_and_give_the_official_outputs(key_mode: str) -> None:
+    torch.manual_seed(0)
+    ours = MLKAttention(16, 2, 8, key_mode=key_mode, recipe="lra").double().eval()
+    src = {k: torch.randn_like(v) for k, v in ours.state_dict().items()}
+    src["pi"] = torch.tensor([0.8, 1.3], dtype=D64)  # 1.3 is clamped to 1 at use
+    load_official_state_dict(ours, {("attn." + k if k in ("pi", "mu") else k): v for k, v in src.items()})
+    x = _x()
+    pad = torch.zeros(3, 9, dtype=torch.bool)
+    pad[1, 6:] = True
+
+    def proj(name: str) -> torch.Tensor:
+        return (x @ src[f"{name}.weight"].T + src[f"{name}.bias"]).view(3, 9, 2, 8).transpose(1, 2)
+
+    # the official LRA linear attention, written out: raw keys mixed by clamp(pi), elu + 1, N^(-1/4)
+    # on both sides, padded keys and values zeroed, no denominator
+    q, v, k = proj("W_q"), proj("W_v"), proj("W_k")
+    k1, k2 = (
+        (k, proj("W_k2"))
+        if key_mode == "separate"
+        else (k - src["mu"][0][None, :, None], k - src["mu"][1][None, :, None])
+    )
+    pi = src["pi"].clamp(0, 1)
+    keep = (~pad).double()[:, None, :, None]
+    phi_q = (torch.nn.functional.elu(q) + 1) / 9**0.25
+    phi_k = (torch.nn.functional.elu(pi[0] * k1 + pi[1] * k2) + 1) * keep / 9**0.25
+    h = phi_q @ (phi_k.transpose(-1, -2) @ (v * keep))
+    ref = h.transpose(1, 2).reshape(3, 9, 16) @ src["ff.weight"].T + src["ff.bias"]
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x, key_padding_mask=pad), ref, atol=1e-10, rtol=0)
+
+
 def test_shifted_keys_follow_the_official_initialisation() -> None:
     torch.manual_seed(0)
     layer = MGKAttention(64, 4, 32, key_mode="shifted")

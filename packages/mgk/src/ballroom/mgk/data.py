@@ -20,7 +20,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from ballroom.core.data import SplitDataModule
 from ballroom.core.validate import check_int
@@ -165,7 +165,7 @@ def load_lra_listops(root: str | os.PathLike[str], download: bool = False, sha25
     return load_lra_listops(root)
 
 
-class ListOpsDataModule(SplitDataModule):
+class ListOpsDataModule(SplitDataModule[TensorDataset]):
     """ListOps batches ``(tokens (B, L) int64, label (B,), padding (B, L) bool)``, trimmed per batch.
 
     Procedural by default (:func:`generate_listops`, ``n_train`` / ``n_test`` examples, the test
@@ -195,10 +195,10 @@ class ListOpsDataModule(SplitDataModule):
         self.max_depth, self.max_args, self.min_len, self.max_len = max_depth, max_args, min_len, max_len
         self.root, self.download, self.sha256 = root, download, sha256
 
-    def build(self) -> dict[str, Dataset]:
+    def build(self) -> dict[str, TensorDataset]:
         if self.root is not None:
             folder = load_lra_listops(self.root, self.download, self.sha256)
-            out: dict[str, Dataset] = {}
+            out: dict[str, TensorDataset] = {}
             for split, name in _LISTOPS_FILES.items():
                 exprs, labels = read_listops_tsv(folder / name)
                 if max(len(e) for e in exprs) > self.max_len:
@@ -215,10 +215,22 @@ class ListOpsDataModule(SplitDataModule):
         test = TensorDataset(ids[n:], y[n:], pad[n:])
         return {"train": TensorDataset(ids[:n], y[:n], pad[:n]), "val": test, "test": test}
 
+    def tensors(self, split: str) -> tuple[Tensor, Tensor, Tensor]:
+        """The whole ``split`` (``"train"``, ``"val"`` or ``"test"``) as padded tensors.
+
+        Args:
+            split: which split.
+
+        Returns:
+            ``tokens (n, max_len)`` int64, ``labels (n,)`` int64, ``padding (n, max_len)`` bool.
+        """
+        x, y, pad = self._dataset(split).tensors
+        return x, y, pad
+
     def majority_rate(self) -> float:
         """Test accuracy of always answering the most frequent training label."""
-        ytr = self._dataset("train").tensors[1]  # type: ignore[attr-defined]
-        yte = self._dataset("test").tensors[1]  # type: ignore[attr-defined]
+        ytr = self.tensors("train")[1]
+        yte = self.tensors("test")[1]
         return float((yte == torch.bincount(ytr, minlength=10).argmax()).double().mean())
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

@@ -47,23 +47,27 @@ _LOG_ZERO = -1e4
 
 
 def _stack_keys(keys: Tensor | Sequence[Tensor], q: Tensor) -> Tensor:
-    if isinstance(keys, (list, tuple)):
+    if isinstance(keys, Tensor):
+        stacked = keys
+    elif isinstance(keys, (list, tuple)):
         if not keys:
             raise ValueError("keys must hold at least one key tensor, got an empty list")
         for r, k in enumerate(keys):
             check_tensor(k, f"keys[{r}]", min_ndim=2)
         try:
-            keys = torch.stack(list(keys), dim=-3)
+            stacked = torch.stack(list(keys), dim=-3)
         except RuntimeError as err:
             raise ValueError(f"keys: the M key tensors must share one shape ({err})") from None
-    check_tensor(keys, "keys", min_ndim=3)
-    if keys.shape[-1] != q.shape[-1]:
+    else:
+        stacked = check_tensor(keys, "keys", min_ndim=3)  # raises the validator's TypeError
+    check_tensor(stacked, "keys", min_ndim=3)
+    if stacked.shape[-1] != q.shape[-1]:
         raise ValueError(
-            f"keys must have head dim {q.shape[-1]} (q.shape[-1]), got shape {tuple(keys.shape)}"
+            f"keys must have head dim {q.shape[-1]} (q.shape[-1]), got shape {tuple(stacked.shape)}"
         )
-    if keys.dtype != q.dtype:
-        raise TypeError(f"keys must have q's dtype {q.dtype}, got {keys.dtype}")
-    return keys
+    if stacked.dtype != q.dtype:
+        raise TypeError(f"keys must have q's dtype {q.dtype}, got {stacked.dtype}")
+    return stacked
 
 
 def _sigma2(sigma2: float | Sequence[float] | Tensor, m: int) -> list[float]:

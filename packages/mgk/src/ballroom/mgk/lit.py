@@ -64,14 +64,14 @@ class MGKClassifierModule(ClassifierModule):
 
     def on_validation_epoch_end(self) -> None:
         if self._counts is None:
-            self._counts = count_params_flops(self.net, self.hparams.flops_seq_len)
+            self._counts = count_params_flops(self.net, int(self.hparams["flops_seq_len"]))
         self.log("model/params", float(self._counts["params"]), sync_dist=True)
         self.log("model/flops", float(self._counts["flops"]), sync_dist=True)
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, eps=1e-6,
-                                weight_decay=self.hparams.weight_decay)  # fmt: skip
-        sched = warmup_linear_schedule(opt, self.hparams.warmup_steps, self.hparams.total_steps)
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.parameters(), lr=hp["lr"], eps=1e-6, weight_decay=hp["weight_decay"])
+        sched = warmup_linear_schedule(opt, hp["warmup_steps"], hp["total_steps"])
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
@@ -149,6 +149,7 @@ class MGKLMModule(pl.LightningModule):
         self.log("test/bpc", loss / math.log(2.0), sync_dist=True)
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        sched = warmup_linear_schedule(opt, self.hparams.warmup_steps, self.hparams.total_steps)
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+        sched = warmup_linear_schedule(opt, hp["warmup_steps"], hp["total_steps"])
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -96,6 +96,20 @@ class _Encoder(nn.Module):
         )  # fmt: skip
         self.drop = nn.Dropout(dropout)
 
+    def _maps(self, h: Tensor, key_padding_mask: Tensor | None) -> list[Tensor]:
+        """Run the blocks on hidden states ``h`` and collect each layer's ``(B, H, N, N)`` attention."""
+        maps = []
+        for block in self.blocks:
+            if not isinstance(block, _Block) or not isinstance(block.attn, (SoftmaxAttention, MGKAttention)):
+                raise TypeError(
+                    f"attention maps need softmax or MGK attention, not {self.attention!r} "
+                    "(linear attention never forms the N x N matrix)"
+                )
+            inp = block.norm1(h) if block.pre_norm else h
+            maps.append(block.attn.attention_weights(inp, key_padding_mask))
+            h = block(h, key_padding_mask)
+        return maps
+
     def _tokens(self, x: Tensor, key_padding_mask: Tensor | None) -> None:
         check_tensor(x, "x", ndim=2, dtype="integer")
         if x.shape[1] > self.max_len:
@@ -154,10 +168,25 @@ class MGKEncoderClassifier(_Encoder):
         self._tokens(x, key_padding_mask)
         return self.forward_embeddings(self.embed(x), key_padding_mask)
 
+    def attention_maps(self, x: Tensor, key_padding_mask: Tensor | None = None) -> list[Tensor]:
+        """The attention matrix of every layer (softmax / MGK / sMGK models; dropout as in ``self.training``).
+
+        Args:
+            x: ``(B, N)`` int64 token ids.
+            key_padding_mask: ``(B, N)`` bool, True on padding, or ``None``.
+
+        Returns:
+            ``n_layers`` tensors ``(B, H, N, N)`` (rows sum to 1 over the non-padded keys).
+        """
+        self._tokens(x, key_padding_mask)
+        return self._maps(self.drop(self.embed(x) + self.pos[: x.shape[1]]), key_padding_mask)
+
 
 class MGKLanguageModel(_Encoder):
     """Causal LM: token embedding + sinusoidal absolute positions, ``norm="post"`` (official LM code) or
     ``"pre"`` blocks, linear output. ``x (B, N)`` int64 -> logits ``(B, N, vocab_size)``."""
+
+    pos: Tensor
 
     def __init__(
         self,
@@ -239,7 +268,12 @@ def count_params_flops(model: nn.Module, seq_len: int, batch_size: int = 1) -> d
     if vocab is not None:
         x: Tensor = torch.randint(0, vocab, (batch_size, seq_len))
     else:
-        x = torch.randn(batch_size, seq_len, model.d_model)  # type: ignore[arg-type]
+        d_model = getattr(model, "d_model", None)
+        if not isinstance(d_model, int):
+            raise TypeError(
+                f"model must have an int vocab_size or d_model attribute, got {type(model).__name__}"
+            )
+        x = torch.randn(batch_size, seq_len, d_model)
     dev = next(model.parameters()).device
     was = model.training
     model.eval()

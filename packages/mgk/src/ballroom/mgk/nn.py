@@ -406,13 +406,27 @@ class MLKAttention(_MixtureKeys):
 def load_official_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bool = True) -> Any:
     """Load weights saved from the official LRA ``Attention`` module (or a model holding them) into ours.
 
-    The official names are ours except two nested ones: ``attn.pi`` -> ``pi`` and
+    The official names are ours (``W_q``, ``W_k``, ``W_k2``, ``W_v``, ``ff``) except the nested ones:
+    ``attn.pi`` -> ``pi`` (MGK, MLK, Soft-E buffer), ``attn.mu`` -> ``mu`` (sMLK) and
     ``attn.multi_gauss_kernel.mu`` / ``.pi`` -> ``mu`` / ``pi`` (the sMGK kernel). Any prefix before
-    them (``transformer_0.mha.``) is kept, so a whole model's state dict maps too.
+    them (``transformer_0.mha.``) is kept, so a whole model's state dict maps too. The same outputs
+    need the same recipe: :class:`MGKAttention` defaults for MGK / sMGK, ``MLKAttention(recipe="lra")``
+    for the official LRA MLK / sMLK.
+
+    Args:
+        module: our layer (or a model holding our layers under the official prefixes).
+        state_dict: the official ``state_dict()`` (names -> tensors).
+        strict: passed to :meth:`torch.nn.Module.load_state_dict`.
+
+    Returns:
+        What ``module.load_state_dict`` returns (missing and unexpected keys).
+
+    Raises:
+        ValueError: two official names map to one of ours with different values.
     """
     mapped: dict[str, Any] = {}
     for key, value in state_dict.items():
-        new = key.replace("attn.multi_gauss_kernel.", "").replace("attn.pi", "pi")
+        new = key.replace("attn.multi_gauss_kernel.", "").replace("attn.pi", "pi").replace("attn.mu", "mu")
         if new in mapped and not torch.equal(mapped[new], value):
             raise ValueError(f"state_dict: {key!r} and another entry map to {new!r} with different values")
         mapped[new] = value

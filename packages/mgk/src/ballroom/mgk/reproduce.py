@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,7 @@ SETTINGS = {
     ),
 }
 #: the char-LM recipe's MGK options: sigma^2 = (1, 1/3) sqrt(d) (LM code), one pi per head
-LM_MGK = {"sigma2": (1.0, 1 / 3), "pi_mode": "head"}
+LM_MGK: dict[str, Any] = {"sigma2": (1.0, 1 / 3), "pi_mode": "head"}
 
 
 def _lm(attention: str, heads: int, vocab: int) -> MGKLanguageModel:
@@ -95,7 +96,8 @@ def charlm(ctx: Context) -> Outcome:
     dm.setup()
     assert dm.val_ids is not None
     vx, vy = char_windows(dm.val_ids[: s.lm_val_chars + 1], 128)
-    rows, curves = [], {}
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, list[float]] = {}
     for attention, heads in s.lm_models:
         bpcs = []
         for seed in range(ctx.seed, ctx.seed + s.lm_seeds):
@@ -167,15 +169,10 @@ def _accuracy_and_rank(
     for x, y, pad in dm.test_dataloader():
         correct += int((model(x, pad).argmax(-1) == y).sum())
         total += len(y)
-    ranks = []
-    xs = dm._dataset("test").tensors[0][:n_rank]  # type: ignore[attr-defined]
-    for row in xs:
-        tokens = row[row != 0][None]
-        h = model.pos[: tokens.shape[1]] + model.embed(tokens)
-        for block in model.blocks:
-            a = block.attn.attention_weights(block.norm1(h))
+    ranks: list[float] = []
+    for row in dm.tensors("test")[0][:n_rank]:
+        for a in model.attention_maps(row[row != 0][None]):  # unpadded: an N x N matrix per head
             ranks += [float(r) for r in attention_rank(a[0]).flatten()]
-            h = block(h, None)
     return correct / total, sum(ranks) / len(ranks)
 
 
@@ -190,7 +187,7 @@ def listops(ctx: Context) -> Outcome:
         configs += [("softmax", h)] + ([("mgk", h // 2), ("smgk", h // 2)] if h >= 2 else [])
     if s.ops_half_softmax:
         configs += [("softmax", h // 2) for h in s.ops_heads if h >= 2 and ("softmax", h // 2) not in configs]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for attention, heads in configs:
         accs, rks = [], []
         for seed in range(ctx.seed, ctx.seed + s.ops_seeds):
@@ -228,7 +225,7 @@ def listops(ctx: Context) -> Outcome:
     return Outcome(rows=rows, claims=claims, data={"majority": majority, "rank": rank_rows})
 
 
-def plot(outcomes: dict[str, Outcome], plt: Any) -> Any:
+def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     """Char-LM training curves; ListOps accuracy per model with the asserted 2x-majority line."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     if "charlm" in outcomes:
