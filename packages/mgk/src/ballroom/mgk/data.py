@@ -88,7 +88,19 @@ def _expression(rng: np.random.Generator, depth: int, max_depth: int, max_args: 
 def generate_listops(
     n: int, *, max_depth: int = 6, max_args: int = 5, min_len: int = 20, max_len: int = 100, seed: int = 0
 ) -> tuple[list[list[str]], list[int]]:
-    """``n`` seeded expressions whose token length lies in ``[min_len, max_len]`` and their labels 0-9."""
+    """``n`` seeded expressions whose token length lies in ``[min_len, max_len]`` and their labels 0-9.
+
+    Args:
+        n: number of expressions.
+        max_depth: deepest operator nesting (the root is depth 0).
+        max_args: most arguments per operator (at least 2).
+        min_len: shortest token length kept.
+        max_len: longest token length kept.
+        seed: seed of the generator (same seed, same data).
+
+    Returns:
+        Token lists (``"[MIN"``, digits, ``"]"``...) and their integer labels.
+    """
     check_int(n, "n", min=1)
     check_int(max_depth, "max_depth", min=1)
     check_int(max_args, "max_args", min=2)
@@ -125,7 +137,14 @@ _LISTOPS_FILES = {"train": "basic_train.tsv", "val": "basic_val.tsv", "test": "b
 
 
 def read_listops_tsv(path: str | os.PathLike[str]) -> tuple[list[list[str]], list[int]]:
-    """An LRA ListOps TSV (header ``Source<TAB>Target``; tree parentheses dropped) -> tokens, labels."""
+    """Read an LRA ListOps TSV (header ``Source<TAB>Target``; tree parentheses dropped).
+
+    Args:
+        path: the ``.tsv`` file.
+
+    Returns:
+        Token lists and labels.
+    """
     exprs, labels = [], []
     with open(path, newline="") as fh:
         rows = csv.reader(fh, delimiter="\t")
@@ -168,8 +187,22 @@ def load_lra_listops(root: str | os.PathLike[str], download: bool = False, sha25
 class ListOpsDataModule(SplitDataModule[TensorDataset]):
     """ListOps batches ``(tokens (B, L) int64, label (B,), padding (B, L) bool)``, trimmed per batch.
 
-    Procedural by default (:func:`generate_listops`, ``n_train`` / ``n_test`` examples, the test
-    split doubling as validation); with ``root`` the LRA TSVs (:func:`load_lra_listops`).
+    Procedural by default (:func:`generate_listops`, the test split doubling as validation); with
+    ``root`` the LRA TSVs (:func:`load_lra_listops`).
+
+    Args:
+        n_train: procedural training examples.
+        n_test: procedural test (and validation) examples.
+        max_depth: see :func:`generate_listops`.
+        max_args: see :func:`generate_listops`.
+        min_len: see :func:`generate_listops`.
+        max_len: longest sequence (the padded width).
+        batch_size: examples per batch.
+        seed: data and shuffling seed.
+        num_workers: DataLoader workers.
+        root: folder of the LRA ListOps TSVs (``None``: procedural data).
+        download: fetch the LRA release into ``root`` when the TSVs are missing.
+        sha256: the archive's checksum (required with ``download``).
     """
 
     vocab_size = len(LISTOPS_VOCAB)
@@ -258,7 +291,15 @@ def char_windows(ids: Tensor, context: int, stride: int | None = None) -> tuple[
     (shifted by ``stride``) only its last ``stride`` positions (``-100`` elsewhere), so each target
     is scored exactly once with as much context as the window allows. ``stride=1`` is the paper's
     protocol (only the last position of each window); ``stride=context`` (default) is
-    non-overlapping windows. Returns ``x (W, context)``, ``y (W, context)``.
+    non-overlapping windows.
+
+    Args:
+        ids: 1-d int64 token ids (more than ``context`` of them).
+        context: window length.
+        stride: shift between windows (``1 <= stride <= context``; ``None`` = ``context``).
+
+    Returns:
+        ``x (W, context)``, ``y (W, context)`` (``-100`` = not scored).
     """
     context = check_int(context, "context", min=1)
     stride = context if stride is None else check_int(stride, "stride", min=1, max=context)
@@ -289,6 +330,15 @@ class CharLMDataModule(pl.LightningDataModule):
     Training: ``steps_per_epoch`` batches of random windows from the first 90 % (seeded per epoch);
     validation: :func:`char_windows` over the first ``val_chars`` characters of the last 10 %
     (``eval_stride`` = ``context`` by default; 1 = the paper's sliding-window protocol).
+
+    Args:
+        context: window length.
+        batch_size: windows per training batch (validation uses 4x).
+        steps_per_epoch: training batches per epoch.
+        val_chars: validation characters scored.
+        eval_stride: sliding-window stride of validation.
+        seed: training-window seed.
+        modules: standard-library modules whose source is the corpus.
     """
 
     def __init__(
@@ -359,7 +409,14 @@ WIKITEXT103_URL = "https://s3.amazonaws.com/research.metamind.io/wikitext/wikite
 
 def read_wikitext(path: str | os.PathLike[str]) -> list[str]:
     """Tokens of a WikiText ``wiki.{train,valid,test}.tokens`` file: whitespace split, ``<eos>`` after
-    every non-empty line (the Transformer-XL convention)."""
+    every non-empty line (the Transformer-XL convention).
+
+    Args:
+        path: the ``.tokens`` file.
+
+    Returns:
+        The token list.
+    """
     out: list[str] = []
     with open(path, encoding="utf-8") as fh:
         for line in fh:

@@ -201,9 +201,22 @@ def mgk_scores(
     """Normalised MGK attention ``A (..., N, K)``: the posterior of key position ``j`` given ``q_i``.
 
     ``mode="soft"``: ``A_ij ∝ sum_r pi_jr exp(-||q_i - k_jr||^2 / (2 sigma_r^2))``; ``mode="hard"``
-    (Hard-E): ``A_ij ∝ max_r exp(-||q_i - k_jr||^2 / (2 sigma_r^2))`` (``log_pi`` must be ``None``).
-    ``mask``: bool broadcastable to ``(..., N, K)``, True where attending is allowed (padding and
-    causal masks); a row with no allowed key is all zeros. Shapes as in :func:`mgk_log_kernels`.
+    (Hard-E): ``A_ij ∝ max_r exp(-||q_i - k_jr||^2 / (2 sigma_r^2))``. Computed by the fused
+    augmented matmul in the log domain (finite in half precision, no underflowing rows).
+
+    Args:
+        q: ``(..., N, d)`` queries.
+        keys: ``(..., M, K, d)`` the ``M`` keys of every key position (or a list of ``M`` tensors
+            ``(..., K, d)``), same dtype as ``q``.
+        sigma2: the ``M`` absolute variances ``sigma_r^2`` (or one for all), each > 0.
+        log_pi: log mixing weights broadcastable to ``(..., M, K)`` (``-inf`` for pi = 0); ``None`` =
+            every pi = 1. Must be ``None`` with ``mode="hard"``.
+        mode: ``"soft"`` (the mixture) or ``"hard"`` (Hard-E, max over components).
+        mask: bool broadcastable to ``(..., N, K)``, True where attending is allowed (padding and
+            causal masks); a row with no allowed key is all zeros (the official code gives NaN).
+
+    Returns:
+        ``(..., N, K)``, rows summing to 1 over the allowed keys.
     """
     check_choice(mode, "mode", ("soft", "hard"))
     if mode == "hard" and log_pi is not None:
@@ -224,7 +237,17 @@ def mgk_log_scores(
     sigma2: float | Sequence[float] | Tensor,
     log_pi: Tensor | None = None,
 ) -> Tensor:
-    """Unnormalised ``log a_ij = logsumexp_r(log pi_jr - ||q_i - k_jr||^2 / (2 sigma_r^2))``: ``(..., N, K)``."""
+    """Unnormalised ``log a_ij = logsumexp_r(log pi_jr - ||q_i - k_jr||^2 / (2 sigma_r^2))``.
+
+    Args:
+        q: ``(..., N, d)`` queries.
+        keys: ``(..., M, K, d)`` keys (or a list of ``M`` tensors ``(..., K, d)``).
+        sigma2: the ``M`` absolute variances (or one for all).
+        log_pi: log mixing weights broadcastable to ``(..., M, K)``; ``None`` = all pi = 1.
+
+    Returns:
+        ``(..., N, K)``, the ``||q_i||^2`` term included (the true log kernel).
+    """
     return torch.logsumexp(mgk_log_kernels(q, keys, sigma2=sigma2, log_pi=log_pi), dim=-2)
 
 
@@ -240,9 +263,21 @@ def mgk_attention(
     dropout_p: float = 0.0,
     training: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """``h = A v``: ``(..., N, e)`` and the attention ``A (..., N, K)`` of :func:`mgk_scores`.
+    """``h = A v`` with the MGK attention ``A`` of :func:`mgk_scores`.
 
-    ``dropout_p`` drops attention weights (as the official code does) when ``training``.
+    Args:
+        q: ``(..., N, d)`` queries.
+        keys: ``(..., M, K, d)`` keys (or a list of ``M`` tensors ``(..., K, d)``).
+        v: ``(..., K, e)`` values.
+        sigma2: the ``M`` absolute variances (or one for all).
+        log_pi: log mixing weights broadcastable to ``(..., M, K)``; ``None`` = all pi = 1.
+        mode: ``"soft"`` or ``"hard"`` (see :func:`mgk_scores`).
+        mask: bool broadcastable to ``(..., N, K)``, True where attending is allowed.
+        dropout_p: dropout on the attention weights (as the official code does), when ``training``.
+        training: apply ``dropout_p``.
+
+    Returns:
+        ``h (..., N, e)`` and ``A (..., N, K)`` (before dropout).
     """
     check_tensor(v, "v", min_ndim=2)
     a = mgk_scores(q, keys, sigma2=sigma2, log_pi=log_pi, mode=mode, mask=mask)
@@ -261,7 +296,11 @@ def mgk_responsibilities(
     ``e_ijr = exp(-||q_i - k_jr||^2 / (2 sigma_r^2))`` (``M = 2``); masked keys (``mask`` False) get 0.
 
     Args:
-        q: ``(B, H, N, d)``; keys: ``(B, H, 2, K, d)``; pi1: ``(H, K)`` in ``[0, 1]``.
+        q: ``(B, H, N, d)`` queries.
+        keys: ``(B, H, 2, K, d)`` the two keys of every position.
+        sigma2: the two absolute variances.
+        pi1: ``(H, K)`` the first component's weights, clamped to ``[0, 1]``.
+        mask: bool broadcastable to ``(B, H, N, K)``, False at padded keys; ``None`` = none.
 
     Returns:
         ``(B, H, N, K)``, no gradient.
@@ -337,10 +376,22 @@ def mlk_attention(
 ) -> Tensor:
     """Mixture of linear keys: linear attention with the mixed key feature ``k~_j``.
 
-    ``mix="features"`` (paper, LM code): ``k~_j = sum_r pi_jr phi(k_jr)``; ``mix="keys"`` (LRA code):
-    ``k~_j = phi(sum_r pi_jr k_jr)``. ``pi`` (already clamped, broadcastable to ``(..., M, N)``).
+    ``h_i = phi(q_i) . sum_j k~_j v_j^T / (phi(q_i) . sum_j k~_j + eps)``.
 
-    Shapes: ``q (..., N, d)``, ``keys (..., M, N, d)``, ``v (..., N, e)`` -> ``(..., N, e)``.
+    Args:
+        q: ``(..., N, d)`` queries.
+        keys: ``(..., M, N, d)`` the ``M`` keys of every position.
+        v: ``(..., N, e)`` values.
+        pi: mixing weights (already clamped), broadcastable to ``(..., M, N)``.
+        feature_map: ``"elu1"`` (``elu + 1``, the paper) or ``"elu1_sumnorm"`` (the LM code's map).
+        mix: ``"features"`` (paper, LM code): ``k~_j = sum_r pi_jr phi(k_jr)``; ``"keys"`` (LRA code):
+            ``k~_j = phi(sum_r pi_jr k_jr)``.
+        causal: prefix sums over ``j <= i`` instead of the full sum.
+        normalize: divide by the denominator (``False``: the numerator alone).
+        eps: added to the denominator.
+
+    Returns:
+        ``(..., N, e)``.
     """
     check_choice(feature_map, "feature_map", ("elu1", "elu1_sumnorm"))
     check_choice(mix, "mix", ("features", "keys"))

@@ -35,7 +35,18 @@ class MGKClassifierModule(ClassifierModule):
     """Cross-entropy on ``(tokens, label, padding)`` batches (the LRA recipe: AdamW eps 1e-6, warm-up
     then linear decay). ``model``: a zoo name (e.g. ``"mgk-tiny"``) or an ``nn.Module`` taking
     ``(x, key_padding_mask)``. Logs ``train/loss``, ``val/acc``, ``test/acc`` and, once per
-    validation, ``model/params`` and ``model/flops`` (one forward at ``flops_seq_len`` tokens)."""
+    validation, ``model/params`` and ``model/flops`` (one forward at ``flops_seq_len`` tokens).
+
+    Args:
+        model: zoo name or network.
+        model_kwargs: overrides of the zoo entry's arguments.
+        num_classes: classes of the accuracy metrics.
+        lr: peak learning rate of AdamW (eps 1e-6).
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps.
+        total_steps: step at which the linear decay reaches 0 (``None``: constant after warm-up).
+        flops_seq_len: sequence length of the logged FLOP count.
+    """
 
     def __init__(
         self,
@@ -82,6 +93,23 @@ class MGKLMModule(pl.LightningModule):
     is the sliding-window protocol (each target once). Logs ``train/loss``, ``val/loss`` (nats per
     token), ``val/ppl`` = exp(loss) and ``val/bpc`` = loss / ln 2, token-weighted over the epoch.
     Optimiser: AdamW with warm-up then linear decay (``total_steps``).
+
+    Args:
+        vocab_size: characters / tokens of the corpus.
+        d_model: model width.
+        n_layers: transformer blocks.
+        n_heads: heads per layer.
+        head_dim: size of each head.
+        d_ff: MLP hidden width.
+        max_len: context length.
+        attention: one of ``"softmax"``, ``"mgk"``, ``"smgk"``, ``"linear"``, ``"mlk"``, ``"smlk"``.
+        dropout: model dropout.
+        norm: ``"pre"`` or ``"post"`` LayerNorm.
+        attn_kwargs: more attention arguments (``sigma2``, ``pi_mode``...).
+        lr: peak learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps.
+        total_steps: step at which the linear decay reaches 0 (``None``: constant after warm-up).
     """
 
     def __init__(

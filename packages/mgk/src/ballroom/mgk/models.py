@@ -37,8 +37,23 @@ def make_attention(
     dropout: float = 0.0,
     **kwargs: Any,
 ) -> nn.Module:
-    """One attention layer by name (``ATTENTIONS``); ``kwargs`` go to its constructor
-    (``sigma2``, ``pi_mode``, ``n_keys``, ``fused``, ``recipe``...)."""
+    """One attention layer by name, ``(B, N, d_model) -> (B, N, d_model)``.
+
+    Args:
+        attention: one of ``ATTENTIONS``: ``"softmax"`` (:class:`SoftmaxAttention`), ``"mgk"`` /
+            ``"smgk"`` (:class:`MGKAttention`, separate / shifted keys), ``"linear"``
+            (:class:`LinearAttention`), ``"mlk"`` / ``"smlk"`` (:class:`MLKAttention`).
+        d_model: model width.
+        n_heads: number of heads.
+        head_dim: size of each head.
+        causal: causal attention (language models).
+        max_len: the longest sequence (needed by position-dependent pi; ignored by the baselines).
+        dropout: the layer's dropout.
+        **kwargs: more constructor arguments (``sigma2``, ``pi_mode``, ``n_keys``, ``fused``, ``recipe``...).
+
+    Returns:
+        The layer (an ``nn.Module``).
+    """
     check_choice(attention, "attention", ATTENTIONS)
     common: dict[str, Any] = {"causal": causal, "dropout": dropout}
     if attention == "softmax":
@@ -124,9 +139,20 @@ class MGKEncoderClassifier(_Encoder):
     """The LRA classifier: token + learned position embeddings, pre-LN blocks, masked mean pooling, linear head.
 
     ``x (B, N)`` int64 token ids, ``key_padding_mask (B, N)`` True on padding -> logits ``(B, num_classes)``.
-    LRA recipe defaults: 2 layers, d_model 64, FFN 128, head dim 32, dropout 0.1. ``attention`` is one
-    of ``ATTENTIONS``; ``attn_kwargs`` go to the attention layers (``sigma2``, ``pi_mode``, ...).
     For attribution methods: :meth:`embed` then :meth:`forward_embeddings`.
+
+    Args:
+        vocab_size: token ids lie in ``[0, vocab_size)``.
+        num_classes: output classes.
+        d_model: model width (LRA: 64).
+        n_layers: transformer blocks (LRA: 2).
+        n_heads: heads per attention layer.
+        head_dim: size of each head (LRA: 32).
+        d_ff: hidden width of the MLP (LRA: 128).
+        max_len: the longest input (learned positions of this length).
+        attention: one of ``ATTENTIONS`` (``"softmax"``, ``"mgk"``, ``"smgk"``, ``"linear"``, ``"mlk"``, ``"smlk"``).
+        dropout: dropout of embeddings, attention and MLP (LRA: 0.1).
+        attn_kwargs: more arguments of the attention layers (``sigma2``, ``pi_mode``, ...).
     """
 
     def __init__(
@@ -183,8 +209,22 @@ class MGKEncoderClassifier(_Encoder):
 
 
 class MGKLanguageModel(_Encoder):
-    """Causal LM: token embedding + sinusoidal absolute positions, ``norm="post"`` (official LM code) or
-    ``"pre"`` blocks, linear output. ``x (B, N)`` int64 -> logits ``(B, N, vocab_size)``."""
+    """Causal LM: token embedding + sinusoidal absolute positions, post-LN (official LM code) or pre-LN
+    blocks, linear output. ``x (B, N)`` int64 -> logits ``(B, N, vocab_size)``.
+
+    Args:
+        vocab_size: token ids lie in ``[0, vocab_size)``.
+        d_model: model width.
+        n_layers: transformer blocks.
+        n_heads: heads per attention layer.
+        head_dim: size of each head.
+        d_ff: hidden width of the MLP.
+        max_len: the longest input (context length).
+        attention: one of ``ATTENTIONS``; every one is causal here.
+        dropout: dropout of embeddings, attention and MLP.
+        norm: ``"post"`` (official LM code) or ``"pre"`` (the offline char-LM recipe, with a final LayerNorm).
+        attn_kwargs: more arguments of the attention layers (e.g. ``sigma2=(1, 1/3)``, ``pi_mode``).
+    """
 
     pos: Tensor
 
@@ -228,7 +268,19 @@ def attention_params(attention: str, d_model: int, n_heads: int, head_dim: int, 
     """Parameters of one attention layer (spec accounting, biases included when ``bias``).
 
     softmax / linear: ``4 D H d``; MGK / MLK: ``(3 + M) D H d``; sMGK / sMLK: ``4 D H d + M H d``;
-    plus ``pi_numel`` (the mixing weights: M, H M or H M max_len; 0 when not learned).
+    plus ``pi_numel``.
+
+    Args:
+        attention: one of ``ATTENTIONS``.
+        d_model: model width ``D``.
+        n_heads: heads ``H``.
+        head_dim: head size ``d``.
+        n_keys: mixture components ``M``.
+        pi_numel: learned mixing weights (M, H M or H M max_len; 0 when not learned).
+        bias: count the projections' biases.
+
+    Returns:
+        The parameter count (equals ``sum(p.numel())`` of the layer).
     """
     check_choice(attention, "attention", ATTENTIONS)
     inner = n_heads * head_dim
@@ -243,8 +295,19 @@ def attention_flops(attention: str, n_heads: int, seq_len: int, head_dim: int, *
                     fused_columns: int = 0) -> int:  # fmt: skip
     """Multiply-adds of the attention core for one sequence (no projections).
 
-    softmax: ``2 H N^2 d``; MGK: ``(M + 1) H N^2 d`` plus ``M H N^2 fused_columns`` for the augmented
-    columns of the fused matmul (1 with equal variances, 2 otherwise); linear / MLK: ``2 H N d^2``.
+    softmax: ``2 H N^2 d``; MGK: ``(M + 1) H N^2 d`` plus ``M H N^2 fused_columns``; linear / MLK: ``2 H N d^2``.
+
+    Args:
+        attention: one of ``ATTENTIONS``.
+        n_heads: heads ``H``.
+        seq_len: sequence length ``N``.
+        head_dim: head size ``d``.
+        n_keys: mixture components ``M``.
+        fused_columns: augmented columns of our fused matmul (1 with equal variances, 2 otherwise;
+            0 = the spec's accounting).
+
+    Returns:
+        Multiply-adds (``FlopCounterMode`` counts twice this).
     """
     h, n, d = n_heads, seq_len, head_dim
     if attention == "softmax":
@@ -258,7 +321,15 @@ def count_params_flops(model: nn.Module, seq_len: int, batch_size: int = 1) -> d
     """``{"params": sum of numel, "flops": measured FLOPs of one forward}`` on random tokens ``(B, seq_len)``.
 
     FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add; matmuls only).
-    ``model`` takes int64 tokens (the package's models) or ``(B, N, d_model)`` floats (an attention layer).
+
+    Args:
+        model: takes int64 tokens (a model with ``vocab_size``) or ``(B, N, d_model)`` floats (an
+            attention layer with ``d_model``).
+        seq_len: tokens per sequence ``N``.
+        batch_size: sequences ``B`` in the counted forward.
+
+    Returns:
+        ``{"params": int, "flops": int}``.
     """
     from torch.utils.flop_counter import FlopCounterMode
 

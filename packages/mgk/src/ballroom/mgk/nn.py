@@ -79,8 +79,19 @@ class _Heads(nn.Module):
 
 
 class SoftmaxAttention(_Heads):
-    """Multi-head softmax attention ``softmax(q k^T / sqrt(d)) v``; ``fused=True`` runs
-    ``F.scaled_dot_product_attention`` (SDPA), ``fused=False`` the explicit matmul-softmax-matmul."""
+    """Multi-head softmax attention ``softmax(q k^T / sqrt(d)) v`` (the baseline), ``(B, N, D) -> (B, N, D)``.
+
+    Parameter names as in the official LRA ``Attention`` module (``W_q``, ``W_k``, ``W_v``, ``ff``).
+
+    Args:
+        d_model: model width ``D`` (input and output features).
+        n_heads: number of heads ``H``.
+        head_dim: size ``d`` of each head.
+        causal: query ``i`` attends only keys ``j <= i``.
+        dropout: dropout on the attention weights (training only).
+        fused: ``True`` runs ``F.scaled_dot_product_attention`` (SDPA); ``False`` the explicit
+            matmul-softmax-matmul (our non-fused softmax, the benchmark's reference).
+    """
 
     def __init__(
         self,
@@ -202,7 +213,13 @@ class MGKAttention(_MixtureKeys):
     sqrt(head_dim)`` (fixed), then ``h = A v``, heads concatenated, output Linear ``ff``.
 
     Args:
+        d_model: model width ``D`` (input and output features).
+        n_heads: number of heads ``H``.
+        head_dim: size ``d`` of each head.
+        n_keys: mixture components ``M`` per key position (2 in every experiment of the paper).
         key_mode: ``"separate"`` (MGK, one key projection per component) or ``"shifted"`` (sMGK).
+        sigma2: the ``M`` fixed variances in units of ``sqrt(head_dim)``: ``(1, 1)`` (LRA code) or
+            ``(1, 1/3)`` (the WikiText recipe).
         pi_mode: ``"layer"`` (LRA code: one learned M-vector, init 0.5), ``"head"`` (H x M),
             ``"head_position"`` (LM code: H x M x max_len), ``"fixed"`` (uniform), ``"em"`` (Soft-E:
             buffer updated by the E-step in training, :func:`em_update_`), ``"hard"`` (Hard-E, max over r).
@@ -210,7 +227,9 @@ class MGKAttention(_MixtureKeys):
         em_reduce: how ``"em"`` averages responsibilities: ``"query_mask"`` (LRA code) or
             ``"all_queries"`` (LM code, causally masked queries included); default: the latter when
             ``causal``, else the former.
-        max_len: needed by ``"head_position"`` and ``"em"``.
+        max_len: needed by ``"head_position"`` and ``"em"``; longer inputs raise ``ValueError``.
+        causal: query ``i`` attends only keys ``j <= i``.
+        dropout: dropout on the attention weights (training only).
     """
 
     def __init__(
@@ -319,8 +338,19 @@ def em_update_(module: MGKAttention, responsibilities: Tensor, mask: Tensor | No
 
 
 class LinearAttention(_Heads):
-    """Linear attention (Katharopoulos et al.): ``phi(q)^T sum_j phi(k_j) v_j^T / phi(q)^T sum_j phi(k_j)``,
-    ``phi = elu + 1``; causal by prefix sums. Padded keys are zeroed in ``phi(k)``."""
+    """Linear attention (Katharopoulos et al.): ``phi(q)^T sum_j phi(k_j) v_j^T / (phi(q)^T sum_j phi(k_j) + eps)``.
+
+    ``(B, N, D) -> (B, N, D)``; causal by prefix sums; padded keys are zeroed in ``phi(k)``.
+
+    Args:
+        d_model: model width ``D`` (input and output features).
+        n_heads: number of heads ``H``.
+        head_dim: size ``d`` of each head.
+        causal: prefix sums over ``j <= i``.
+        dropout: dropout on the heads' output (training only).
+        feature_map: ``"elu1"`` (``elu + 1``) or ``"elu1_sumnorm"`` (divided by its feature sum).
+        eps: added to the denominator.
+    """
 
     def __init__(
         self,
@@ -355,7 +385,21 @@ class MLKAttention(_MixtureKeys):
     ``recipe`` picks the official code variants (see the spec): ``"paper"`` (``feature_map`` /
     ``normalize`` as given, eps 1e-6), ``"lm"`` (``elu1_sumnorm``, ``(1/sqrt(d)) num / (den + 1e-5)``),
     ``"lra"`` (raw keys mixed before ``phi``, no denominator, ``phi(q)`` and ``phi(k~)`` times ``N^(-1/4)``).
-    ``pi_mode``: ``"layer" | "head" | "head_position" | "fixed"``.
+    ``(B, N, D) -> (B, N, D)``.
+
+    Args:
+        d_model: model width ``D`` (input and output features).
+        n_heads: number of heads ``H``.
+        head_dim: size ``d`` of each head.
+        n_keys: mixture components ``M`` per key position.
+        key_mode: ``"separate"`` (MLK, one key projection per component) or ``"shifted"`` (sMLK).
+        pi_mode: ``"layer" | "head" | "head_position" | "fixed"`` (learned ones clamped to [0, 1]).
+        max_len: needed by ``"head_position"``.
+        causal: prefix sums over ``j <= i``.
+        dropout: dropout on the heads' output (training only).
+        feature_map: ``"elu1"`` or ``"elu1_sumnorm"`` (``recipe="paper"`` only).
+        normalize: divide by the denominator (``recipe="paper"`` only).
+        recipe: ``"paper"``, ``"lm"`` or ``"lra"`` (above).
     """
 
     def __init__(
