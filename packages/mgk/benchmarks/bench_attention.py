@@ -114,4 +114,11 @@ def main(sizes: tuple[int, ...] = SIZES) -> None:
 
 
 if __name__ == "__main__":
-    main(tuple(int(a) for a in sys.argv[1:]) or SIZES)
+    # python benchmarks/bench_attention.py [N ...] [--threads T]: on a loaded machine, one thread gives
+    # stable timings (several threads contend with the other jobs' cores)
+    argv = sys.argv[1:]
+    if "--threads" in argv:
+        i = argv.index("--threads")
+        torch.set_num_threads(int(argv[i + 1]))
+        del argv[i : i + 2]
+    main(tuple(int(a) for a in argv) or SIZES)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ballroom.mgk import reproduce
 
 
@@ -26,3 +28,28 @@ def test_quick_settings_compare_half_the_heads() -> None:
         and ("softmax", 2) in quick.lm_models
     )
     assert all(h % 2 == 0 for h in quick.ops_heads)
+
+
+def test_spec_options_select_the_task_heads_and_attentions(tmp_path: Path) -> None:
+    args = [
+        "--smoke",
+        "--out",
+        str(tmp_path),
+        "--task",
+        "listops",
+        "--heads",
+        "4",
+        "--attention",
+        "softmax,mgk",
+    ]
+    assert reproduce.main(args) == 0
+    assert not (tmp_path / "charlm.csv").exists()
+    models = [line.split(",")[0] for line in (tmp_path / "listops.csv").read_text().splitlines()[1:]]
+    assert models == ["softmax(4)", "mgk(2)", "softmax(2)"]  # smoke adds softmax(H/2)
+
+
+def test_spec_options_refuse_bad_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (["--attention", "flash"], ["--heads", "two"], ["--heads", "0"], ["--task", "wikitext"]):
+        with pytest.raises(SystemExit):
+            reproduce.main(["--smoke", "--out", str(tmp_path), *bad])
+        assert "--" + bad[0].lstrip("-") in capsys.readouterr().err

@@ -18,9 +18,10 @@ ListOps softmax(2) vs MGK/sMGK(1), 800 steps); ``--full`` 3 seeds, ListOps H in 
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,11 +183,19 @@ def listops(ctx: Context) -> Outcome:
     dm = ListOpsDataModule(n_train=s.ops_train, n_test=500, batch_size=32, seed=ctx.seed)
     dm.setup()
     majority = dm.majority_rate()
+    heads_list = getattr(ctx.opts, "heads", None) or s.ops_heads
     configs: list[tuple[str, int]] = []
-    for h in s.ops_heads:
+    for h in heads_list:
         configs += [("softmax", h)] + ([("mgk", h // 2), ("smgk", h // 2)] if h >= 2 else [])
     if s.ops_half_softmax:
-        configs += [("softmax", h // 2) for h in s.ops_heads if h >= 2 and ("softmax", h // 2) not in configs]
+        configs += [("softmax", h // 2) for h in heads_list if h >= 2 and ("softmax", h // 2) not in configs]
+    chosen = getattr(ctx.opts, "attention", None)
+    if chosen:
+        configs = [c for c in configs if c[0] in chosen]
+        if not configs:
+            raise SystemExit(
+                f"--attention {','.join(chosen)} with --heads {heads_list}: no ListOps model left"
+            )
     rows: list[dict[str, Any]] = []
     for attention, heads in configs:
         accs, rks = [], []
@@ -254,7 +263,56 @@ def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
     return fig
 
 
-REPRODUCTION = Reproduction("mgk", __doc__ or "", [charlm, listops], SETTINGS, plot=plot, threads=1)
+def _csv(kind: type, allowed: tuple[str, ...] | None = None) -> Callable[[str], list[Any]]:
+    def parse(text: str) -> list[Any]:
+        try:
+            values = [kind(p) for p in text.split(",") if p]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind.__name__}s, got {text!r}"
+            ) from None
+        bad = [v for v in values if (allowed is not None and v not in allowed) or (kind is int and v < 1)]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {', '.join(allowed or ('positive ints',))}")
+        return values
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The spec's options: ``--task listops|charlm --heads 2,4 --attention softmax,mgk,smgk``.
+
+    Args:
+        parser: the runner's parser (modes, ``--out``, ``--seed``, ``--only``).
+    """
+    parser.add_argument(
+        "--task",
+        choices=("charlm", "listops"),
+        default=None,
+        help="run one experiment (the same as --only TASK)",
+    )
+    parser.add_argument(
+        "--heads",
+        type=_csv(int),
+        default=None,
+        help="ListOps: softmax head counts H, MGK / sMGK get H/2 (default: the mode's)",
+    )
+    parser.add_argument("--attention", type=_csv(str, ("softmax", "mgk", "smgk")), default=None,
+                        help="ListOps: keep only these of softmax,mgk,smgk (the char-LM's asserted set is fixed)")  # fmt: skip
+
+
+class _Reproduction(Reproduction):
+    """The core runner, with ``--task`` as the spec's spelling of ``--only``."""
+
+    def run(self, opts: argparse.Namespace) -> tuple[dict[str, Outcome], dict[str, float]]:
+        if getattr(opts, "task", None):
+            opts.only = [opts.task]
+        return super().run(opts)
+
+
+REPRODUCTION = _Reproduction(
+    "mgk", __doc__ or "", [charlm, listops], SETTINGS, plot=plot, threads=1, add_arguments=add_arguments
+)
 main = REPRODUCTION.main
 
 
