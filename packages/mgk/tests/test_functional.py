@@ -35,12 +35,16 @@ def _qk(
 
 @pytest.mark.parametrize("sigma2", [(1.0, 1.0), (math.sqrt(8), math.sqrt(8) / 3), (0.7, 2.0)])
 @pytest.mark.parametrize("pi_shape", ["none", "layer", "head_position"])
-def test_fused_matches_the_naive_transcription_in_float64(sigma2: tuple[float, float], pi_shape: str) -> None:
-    q, keys = _qk()
+def test_fused_matches_the_naive_transcription_in_float64(
+    sigma2: tuple[float, float], pi_shape: str, device: torch.device
+) -> None:
+    q, keys = (t.to(device) for t in _qk())
     pi = {"none": None, "layer": torch.tensor([0.3, 0.9], dtype=D64)[:, None],
           "head_position": torch.rand(3, 2, 7, dtype=D64, generator=torch.Generator().manual_seed(1))}[pi_shape]  # fmt: skip
+    pi = None if pi is None else pi.to(device)
     mask = torch.rand(2, 1, 7, 7, generator=torch.Generator().manual_seed(2)) > 0.3
     mask[..., 0] = True  # every row keeps a key
+    mask = mask.to(device)
     for m in (None, mask):
         fused = mgk_scores(q, keys, sigma2=sigma2, log_pi=None if pi is None else pi.log(), mask=m)
         naive = mgk_scores_naive(q, keys, sigma2, pi, mask=m)
@@ -82,8 +86,8 @@ def test_log_kernels_are_the_true_log_kernels_and_log_scores_their_logsumexp() -
     )
 
 
-def test_no_nan_where_direct_exponentiation_underflows() -> None:
-    q, keys = _qk(scale=1.0)
+def test_no_nan_where_direct_exponentiation_underflows(device: torch.device) -> None:
+    q, keys = (t.to(device) for t in _qk(scale=1.0))
     far = keys + 200.0  # every distance is huge: exp(-d^2 / 2 sigma^2) == 0 in float64
     naive = mgk_scores_naive(q, far, (1.0, 1.0))
     assert torch.isnan(naive).all()
@@ -98,8 +102,8 @@ def test_no_nan_where_direct_exponentiation_underflows() -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_precision_neither_overflows_nor_underflows(dtype: torch.dtype) -> None:
-    q, keys = _qk(scale=6.0)
+def test_half_precision_neither_overflows_nor_underflows(dtype: torch.dtype, device: torch.device) -> None:
+    q, keys = (t.to(device) for t in _qk(scale=6.0))
     a = mgk_scores(q.to(dtype), keys.to(dtype), sigma2=(1.0, 0.5))
     assert torch.isfinite(a).all() and a.dtype == dtype
     ref = mgk_scores(q.to(dtype).double(), keys.to(dtype).double(), sigma2=(1.0, 0.5))
@@ -114,15 +118,15 @@ def test_pi_one_zero_is_single_gaussian_attention_on_the_first_key() -> None:
     torch.testing.assert_close(a, single, atol=1e-12, rtol=0)
 
 
-def test_gradients_are_finite_with_a_zero_weight_and_pass_gradcheck() -> None:
-    q, keys = _qk(n=4, k=4, d=3)
+def test_gradients_are_finite_with_a_zero_weight_and_pass_gradcheck(device: torch.device) -> None:
+    q, keys = (t.to(device) for t in _qk(n=4, k=4, d=3))
     q.requires_grad_(True)
     keys.requires_grad_(True)
-    pi = torch.tensor([[1.0], [0.0]], dtype=D64)
-    mask = causal_mask(4)
+    pi = torch.tensor([[1.0], [0.0]], dtype=D64, device=device)
+    mask = causal_mask(4, device)
     mgk_scores(q, keys, sigma2=(1.0, 2.0), log_pi=pi.log(), mask=mask).square().sum().backward()
     assert torch.isfinite(q.grad).all() and torch.isfinite(keys.grad).all()
-    lp = torch.tensor([[0.3], [0.6]], dtype=D64).log().requires_grad_(True)
+    lp = torch.tensor([[0.3], [0.6]], dtype=D64, device=device).log().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a, b, c: mgk_scores(a, b, sigma2=(1.0, 2.0), log_pi=c, mask=mask),
                                     (q.detach().requires_grad_(), keys.detach().requires_grad_(), lp))  # fmt: skip
 

@@ -175,14 +175,16 @@ def test_hard_e_layer_ignores_pi_and_head_position_needs_max_len() -> None:
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_language_model_is_causal(attention: str) -> None:
+def test_language_model_is_causal(attention: str, device: torch.device) -> None:
     torch.manual_seed(0)
-    lm = MGKLanguageModel(
-        11, d_model=16, n_heads=2, head_dim=8, d_ff=32, max_len=16, attention=attention
-    ).double()
-    x = torch.randint(0, 11, (2, 12))
+    lm = (
+        MGKLanguageModel(11, d_model=16, n_heads=2, head_dim=8, d_ff=32, max_len=16, attention=attention)
+        .double()
+        .to(device)
+    )
+    x = torch.randint(0, 11, (2, 12), device=device)
     y = x.clone()
-    y[:, 7:] = torch.randint(0, 11, (2, 5))
+    y[:, 7:] = torch.randint(0, 11, (2, 5), device=device)
     with torch.no_grad():
         a, b = lm(x), lm(y)
     torch.testing.assert_close(a[:, :7], b[:, :7], atol=1e-12, rtol=0)
