@@ -81,28 +81,15 @@ def _sigma2(sigma2: float | Sequence[float] | Tensor, m: int) -> list[float]:
     return values
 
 
-def mgk_log_kernels(
+def _augmented(
     q: Tensor,
     keys: Tensor | Sequence[Tensor],
-    *,
     sigma2: float | Sequence[float] | Tensor,
-    log_pi: Tensor | None = None,
-    row_constant: bool = True,
-) -> Tensor:
-    """Per-component log kernels ``l_ijr = log pi_jr - ||q_i - k_jr||^2 / (2 sigma_r^2)`` by one matmul.
-
-    Args:
-        q: ``(..., N, d)`` queries.
-        keys: ``(..., M, K, d)`` keys (or a list of ``M`` tensors ``(..., K, d)``).
-        sigma2: ``M`` absolute variances (or one for all).
-        log_pi: log mixing weights broadcastable to ``(..., M, K)``; ``None`` = all ``pi = 1``.
-            ``-inf`` (pi = 0) is allowed.
-        row_constant: keep ``-||q_i||^2 / (2 sigma^2)`` even when it is common to the row (it is
-            dropped when ``False`` and every ``sigma_r`` is equal; softmax over ``j`` is unchanged).
-
-    Returns:
-        ``(..., N, M, K)``.
-    """
+    log_pi: Tensor | None,
+    row_constant: bool,
+) -> tuple[Tensor, Tensor, Tensor | None, int]:
+    """The augmented operands: ``q_aug (..., N, c)``, ``k_flat (..., M*K, c)`` (batch dims broadcast),
+    the bool ``pi == 0`` mask broadcastable to ``(..., M, K)`` (or ``None``) and ``M``."""
     check_tensor(q, "q", min_ndim=2)
     keys = _stack_keys(keys, q)
     m = keys.shape[-3]
@@ -129,48 +116,76 @@ def mgk_log_kernels(
     q_aug = torch.cat(parts_q, dim=-1)  # (..., N, d + 2)
     k_flat = k_aug.flatten(-3, -2)  # (..., M*K, d + 2)
     batch = torch.broadcast_shapes(q_aug.shape[:-2], k_flat.shape[:-2])
-    logits = q_aug.expand(*batch, *q_aug.shape[-2:]) @ k_flat.expand(*batch, *k_flat.shape[-2:]).transpose(
-        -1, -2
-    )
-    logits = logits.unflatten(-1, (m, keys.shape[-2]))
+    return q_aug.expand(*batch, *q_aug.shape[-2:]), k_flat.expand(*batch, *k_flat.shape[-2:]), zero_pi, m
+
+
+def mgk_log_kernels(
+    q: Tensor,
+    keys: Tensor | Sequence[Tensor],
+    *,
+    sigma2: float | Sequence[float] | Tensor,
+    log_pi: Tensor | None = None,
+    row_constant: bool = True,
+) -> Tensor:
+    """Per-component log kernels ``l_ijr = log pi_jr - ||q_i - k_jr||^2 / (2 sigma_r^2)`` by one matmul.
+
+    Args:
+        q: ``(..., N, d)`` queries.
+        keys: ``(..., M, K, d)`` keys (or a list of ``M`` tensors ``(..., K, d)``).
+        sigma2: ``M`` absolute variances (or one for all).
+        log_pi: log mixing weights broadcastable to ``(..., M, K)``; ``None`` = all ``pi = 1``.
+            ``-inf`` (pi = 0) is allowed.
+        row_constant: keep ``-||q_i||^2 / (2 sigma^2)`` even when it is common to the row (it is
+            dropped when ``False`` and every ``sigma_r`` is equal; softmax over ``j`` is unchanged).
+
+    Returns:
+        ``(..., N, M, K)``.
+    """
+    q_aug, k_flat, zero_pi, m = _augmented(q, keys, sigma2, log_pi, row_constant)
+    logits = (q_aug @ k_flat.transpose(-1, -2)).unflatten(-1, (m, -1))
     if zero_pi is not None:  # pi = 0 exactly: -inf after the matmul (finite inside it)
         logits = logits.masked_fill(zero_pi.unsqueeze(-3), -math.inf)
     return logits
 
 
 class _MixtureSoftmax(torch.autograd.Function):
-    """``A_ij = sum_r exp(l_ijr - m_i) / sum_j'r exp(l_ij'r - m_i)`` from ``l (..., N, M, K)``.
+    """``A_ij = sum_r exp(l_ijr - m_i) / sum_j'r exp(l_ij'r - m_i)`` with ``l = q_aug k_flat^T`` (``(..., N, M, K)``).
 
-    Saves only the per-component posteriors ``P_ijr = exp(l_ijr - m_i) / Z_i`` (one tensor): the
-    gradient is ``dl_ijr = P_ijr (g_ij - sum_j' A_ij' g_ij')``.
+    One function from the augmented operands to ``A`` so that the ``(N, M, K)`` logits are masked,
+    shifted and exponentiated in place. Saves the operands, the exponentials ``E_ijr = exp(l_ijr -
+    m_i)``, the row factors ``1 / Z_i`` and ``A`` (which the ``A v`` matmul keeps anyway): with
+    ``P = E / Z`` the gradient is ``dl_ijr = P_ijr (g_ij - sum_j' A_ij' g_ij')``, applied as
+    ``E_ijr * (centred_ij / Z_i)``, then the two matmuls of ``l``'s backward.
     """
 
     @staticmethod
-    def forward(ctx: Any, logits: Tensor) -> Tensor:
+    def forward(ctx: Any, q_aug: Tensor, k_flat: Tensor, fill: Tensor | None, m: int) -> Tensor:
+        logits = (q_aug @ k_flat.transpose(-1, -2)).unflatten(-1, (m, -1))
+        if fill is not None:  # masked keys and pi = 0
+            logits.masked_fill_(fill, -math.inf)
         peak = logits.amax(dim=(-2, -1), keepdim=True)
         peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-        p = torch.exp(logits - peak)
-        total = p.sum(dim=(-2, -1), keepdim=True)
-        p = p / torch.where(total > 0, total, torch.ones_like(total))
-        ctx.save_for_backward(p)
-        return p.sum(-2)
+        e = logits.sub_(peak).exp_()
+        total = e.sum(dim=(-2, -1)).unsqueeze(-1)  # (..., N, 1)
+        inv = 1.0 / torch.where(total > 0, total, torch.ones_like(total))
+        a = e.sum(-2).mul_(inv)
+        ctx.save_for_backward(q_aug, k_flat, e, inv, a)
+        return a
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        (p,) = ctx.saved_tensors
-        a = p.sum(-2)
-        centred = grad - (a * grad).sum(-1, keepdim=True)
-        return p * centred.unsqueeze(-2)
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        q_aug, k_flat, e, inv, a = ctx.saved_tensors
+        scaled = (grad - (a * grad).sum(-1, keepdim=True)).mul_(inv)
+        dl = (e * scaled.unsqueeze(-2)).flatten(-2)  # (..., N, M*K)
+        dq = dl @ k_flat if ctx.needs_input_grad[0] else None
+        dk = dl.transpose(-1, -2) @ q_aug if ctx.needs_input_grad[1] else None
+        return dq, dk, None, None
 
 
-def _normalise(logits: Tensor, mask: Tensor | None, mix_dim: int | None) -> Tensor:
-    """Max-shifted exp of ``logits`` (``(..., N, M, K)`` or ``(..., N, K)``), summed over ``mix_dim``,
-    normalised over keys. Rows with no allowed key become 0 (not NaN)."""
+def _normalise(logits: Tensor, mask: Tensor | None) -> Tensor:
+    """Max-shifted softmax of ``logits (..., N, K)`` over keys; rows with no allowed key become 0 (not NaN)."""
     if mask is not None:
-        allowed = mask.unsqueeze(-2) if mix_dim is not None else mask
-        logits = logits.masked_fill(~allowed, -math.inf)
-    if mix_dim is not None:
-        return _MixtureSoftmax.apply(logits)
+        logits = logits.masked_fill(~mask, -math.inf)
     peak = logits.detach().amax(dim=-1, keepdim=True)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     e = torch.exp(logits - peak)
@@ -224,10 +239,17 @@ def mgk_scores(
     check_tensor(q, "q", min_ndim=2)
     keys = _stack_keys(keys, q)
     mask = _check_mask(mask, q.shape[-2], keys.shape[-2])
-    logits = mgk_log_kernels(q, keys, sigma2=sigma2, log_pi=log_pi, row_constant=False)
     if mode == "hard":
-        return _normalise(logits.amax(-2), mask, None)
-    return _normalise(logits, mask, -2)
+        return _normalise(mgk_log_kernels(q, keys, sigma2=sigma2, row_constant=False).amax(-2), mask)
+    q_aug, k_flat, zero_pi, m = _augmented(q, keys, sigma2, log_pi, False)
+    fill = None if mask is None else ~mask.unsqueeze(-2)  # (..., N, 1, K)
+    if zero_pi is not None:
+        fill = zero_pi.unsqueeze(-3) if fill is None else fill | zero_pi.unsqueeze(-3)
+    if fill is not None:  # the in-place fill needs the logits as large as the mask's batch
+        batch = torch.broadcast_shapes(q_aug.shape[:-2], fill.shape[:-3])
+        q_aug, k_flat = q_aug.expand(*batch, *q_aug.shape[-2:]), k_flat.expand(*batch, *k_flat.shape[-2:])
+    out: Tensor = _MixtureSoftmax.apply(q_aug, k_flat, fill, m)
+    return out
 
 
 def mgk_log_scores(
