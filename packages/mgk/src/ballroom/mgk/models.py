@@ -248,6 +248,9 @@ class MGKLanguageModel(_Encoder):
                          True, norm == "pre", attn_kwargs)  # fmt: skip
         self.norm_kind = norm
         self.register_buffer("pos", sinusoidal_positions(max_len, d_model), persistent=False)
+        # the embedding is scaled by sqrt(d_model) in forward (Transformer-XL): start it at std
+        # d_model^-1/2 so the scaled embedding and the unit-scale positions are of one size
+        nn.init.normal_(self.embed.weight, std=d_model**-0.5)
         self.final_norm = nn.LayerNorm(d_model) if norm == "pre" else nn.Identity()
         self.out = nn.Linear(d_model, vocab_size)
 
