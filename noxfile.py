@@ -206,9 +206,18 @@ print(f"imported {len(names)} modules of {root.__name__} from {root.__path__[0]}
 @nox.session(tags=["nightly"])
 @nox.parametrize("name", NAMES, ids=NAMES, tags=NAME_TAGS)
 def lowest(session: nox.Session, name: str) -> None:
-    """The cpu tests with every direct dependency at its declared floor (``--resolution lowest-direct``)."""
-    paths = [str(PATHS["core"])] + ([str(PATHS[name])] if name != "core" else [])
-    extras = "[timeseries,plot]" if name == "core" else ""
+    """The cpu tests with every direct dependency at its declared floor (``--resolution lowest-direct``).
+
+    As ``tests`` installs them: the package and core with all their extras, and the package's ``test``
+    dependency group (so optional paths such as plots run against their floors too)."""
+    members = ["core"] + ([name] if name != "core" else [])
+    specs = []
+    for member in members:
+        meta = tomllib.loads((PATHS[member] / "pyproject.toml").read_text())
+        extras = sorted(meta["project"].get("optional-dependencies", {}))
+        specs.append(str(PATHS[member]) + (f"[{','.join(extras)}]" if extras else ""))
+    meta = tomllib.loads((PATHS[name] / "pyproject.toml").read_text())
+    test_group = [r for r in meta.get("dependency-groups", {}).get("test", []) if isinstance(r, str)]
     session.run_install(
         "uv",
         "pip",
@@ -216,7 +225,8 @@ def lowest(session: nox.Session, name: str) -> None:
         "--resolution",
         "lowest-direct",
         "--no-sources",
-        *[p + (extras if p == str(PATHS["core"]) else "") for p in paths],
+        *specs,
+        *test_group,
         "pytest>=8",
         "pytest-timeout>=2.3",
         external=True,
