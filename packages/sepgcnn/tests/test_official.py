@@ -15,8 +15,11 @@ from ballroom.sepgcnn import CKGCNN, SE2, CKGResNet, GroupConv, LiftingConv, Sim
 from ballroom.sepgcnn.official import (
     elements_from_official,
     elements_to_official,
+    load_official_model_state_dict,
     load_official_state_dict,
     official_key_map,
+    official_module_paths,
+    to_official_model_state_dict,
     to_official_state_dict,
 )
 
@@ -143,3 +146,96 @@ def test_bad_official_elements() -> None:
         elements_from_official((torch.zeros(2), torch.tensor([1.0, -1.0])), Sim2(2, 2, 1.5))
     with pytest.raises(ValueError, match="product grid"):
         elements_to_official(Sim2(4, 2, 1.5).sample()[[1, 0, 2, 3, 4, 5, 6, 7]], Sim2(4, 2, 1.5))
+
+
+# whole official models (ck_g_resnet.py, ck_g_cnn.py, ck_g_cnn_base.py, group_conv_block.py,
+# normalisation.py): their module prefixes for widths (4, 4, 8), kernels "separable"
+_RES_BLOCK = ("gconv_1.kernel.cknet_H", "gconv_1.kernel.cknet_Rn", "normalisation_1.bn")
+_RES_BLOCK += ("gconv_2.kernel.cknet_H", "gconv_2.kernel.cknet_Rn", "normalisation_2.bn")
+_SEP = ("kernel.cknet_H", "kernel.cknet_Rn")
+_HEAD = {"final_linear.0", "final_linear.1", "final_linear.4"}
+OFFICIAL_RESNET = (
+    {"lifting.kernel.cknet", "layers.0.bn", "layers.3.bn", "layers.7.bn", "layers.11.bn"}
+    | {f"layers.2.{m}" for m in _RES_BLOCK}  # layers.1: ReLU
+    | {f"layers.6.{m}" for m in (*_RES_BLOCK, "skip_align.kernel.cknet_H", "skip_align.kernel.cknet_Rn")}
+    | {f"layers.10.{m}" for m in _SEP}  # 4, 5 / 8, 9: pool, ReLU; 10: the final gconv
+    | _HEAD
+)
+OFFICIAL_RESNET_DROPOUT = (  # a Dropout after the lifting BN and after every block's pooling
+    {"lifting.kernel.cknet", "layers.0.bn", "layers.4.bn", "layers.9.bn", "layers.14.bn"}
+    | {f"layers.3.{m}" for m in _RES_BLOCK}
+    | {f"layers.8.{m}" for m in (*_RES_BLOCK, "skip_align.kernel.cknet_H", "skip_align.kernel.cknet_Rn")}
+    | {f"layers.13.{m}" for m in _SEP}
+    | _HEAD
+)
+OFFICIAL_CNN = (  # BN, pool, ReLU, then (gconv, BN, pool, ReLU) per width pair, the final gconv
+    {"lifting.kernel.cknet", "layers.0.bn", "layers.4.bn", "layers.8.bn"}
+    | {f"layers.{i}.{m}" for i in (3, 7, 11) for m in _SEP}
+    | _HEAD
+)
+
+
+def _prefixes(keys: object) -> set[str]:
+    out = set()
+    for key in keys:  # type: ignore[attr-defined]
+        if ".kernel.cknet" in key:
+            head, _, rest = key.partition(".kernel.")
+            out.add(f"{head}.kernel.{rest.split('.')[0]}")
+        else:
+            out.add(key.rpartition(".")[0])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("cls", "dropout", "expected"),
+    [
+        (CKGResNet, False, OFFICIAL_RESNET),
+        (CKGResNet, True, OFFICIAL_RESNET_DROPOUT),
+        (CKGCNN, False, OFFICIAL_CNN),
+    ],
+)
+def test_a_whole_model_under_the_official_model_names_loads_back(
+    cls: type[torch.nn.Module], dropout: bool, expected: set[str]
+) -> None:
+    kw = dict(widths=(4, 4, 8), kernel_size=5, hidden=H, input_size=28, implementation="separable")
+    torch.manual_seed(4)
+    model = cls("SE2", n_rot=4, **kw)  # type: ignore[call-arg]
+    model.train()
+    with torch.no_grad():  # move the batch-norm statistics off their defaults
+        model(torch.randn(4, 1, 28, 28))
+    model.eval()
+    official = to_official_model_state_dict(model, dropout=dropout)  # type: ignore[arg-type]
+    assert _prefixes(official) == expected
+    layer_level = to_official_state_dict(model)  # the layer-internal names are the same ones
+    assert sorted(k.rpartition(".kernel.")[2] for k in official if ".kernel." in k) == sorted(
+        k.rpartition(".kernel.")[2] for k in layer_level if ".kernel." in k
+    )
+    torch.manual_seed(5)
+    fresh = cls("SE2", n_rot=4, **kw).eval()  # type: ignore[call-arg]
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        assert not torch.allclose(fresh(x), model(x))
+        load_official_model_state_dict(fresh, official, dropout=dropout)  # type: ignore[arg-type]
+        torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
+
+
+def test_official_model_names_refuse_what_does_not_match() -> None:
+    kw = dict(widths=(4, 4, 8), kernel_size=5, hidden=H, input_size=28)
+    cnn = CKGCNN("SE2", n_rot=4, **kw)  # type: ignore[arg-type]
+    official = to_official_model_state_dict(cnn)
+    # the official CKGCNN has a batch norm after its final gconv; ours (the spec's) has none
+    final_bn = {f"layers.12.bn.{p}": torch.ones(8) for p in ("weight", "bias", "running_mean", "running_var")}
+    with pytest.raises(KeyError, match=r"unexpected keys \['layers.12.bn.bias'"):
+        load_official_model_state_dict(cnn, dict(official, **final_bn))
+    res = CKGResNet("SE2", n_rot=4, **kw)  # type: ignore[arg-type]
+    with_dropout = to_official_model_state_dict(res, dropout=True)
+    with pytest.raises(KeyError, match="missing keys"):  # built with dropout, loaded as without
+        load_official_model_state_dict(res, with_dropout)
+    with pytest.raises(KeyError, match="lift.kernel.cknet"):  # the layer-level names are not enough
+        load_official_model_state_dict(res, to_official_state_dict(res))
+    with pytest.raises(ValueError, match="no dropout"):
+        official_module_paths(cnn, dropout=True)
+    with pytest.raises(TypeError, match="CKGResNet or a CKGCNN"):
+        official_module_paths(GroupConv(SE2(4), 2, 2, 3))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mapping"):
+        load_official_model_state_dict(res, [1])  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ballroom.sepgcnn.groups import SE2, Group, Sim2
+from ballroom.sepgcnn.models import CKGCNN, CKGResNet
 from ballroom.sepgcnn.nn import GroupConv, LiftingConv
 from ballroom.sepgcnn.siren import SIRENKernel
 
@@ -26,8 +27,12 @@ __all__ = [
     "OFFICIAL_KERNEL_NAMES",
     "elements_from_official",
     "elements_to_official",
+    "load_official_model_state_dict",
     "load_official_state_dict",
     "official_key_map",
+    "official_model_key_map",
+    "official_module_paths",
+    "to_official_model_state_dict",
     "to_official_state_dict",
 ]
 
@@ -148,3 +153,89 @@ def elements_to_official(elements: Tensor, group: Group) -> Tensor | tuple[Tenso
     ):
         raise ValueError("elements are not a rotation-major product grid (rot x scale)")
     return rot, scale
+
+
+def official_module_paths(model: CKGResNet | CKGCNN, *, dropout: bool = False) -> dict[str, str]:
+    """Our module path -> the official model's one, for a whole :class:`~ballroom.sepgcnn.models.CKGResNet`
+    or :class:`~ballroom.sepgcnn.models.CKGCNN` (read from the official ``ck_g_cnn/nn/ck_g_resnet.py``,
+    ``ck_g_cnn.py``, ``ck_g_cnn_base.py``, ``conv/group_conv_block.py``, ``normalisation/normalisation.py``).
+
+    The official models hold the lifting layer as ``lifting``, everything after it in one
+    ``nn.ModuleList`` ``layers`` (parameter-free ReLU, pooling and dropout modules included, so they
+    shift the indices), each batch norm wrapped as ``<norm>.bn``, the residual block's convolutions as
+    ``gconv_1`` / ``gconv_2`` / ``skip_align`` with ``normalisation_1.bn`` / ``normalisation_2.bn``, and the
+    head as ``final_linear`` (same ``Sequential`` indices as our ``head``).
+
+    ``dropout``: the official model was built with ``dropout > 0`` (a ``Dropout`` module after the
+    lifting batch norm, after every block's pooling and after the last ReLU; CKGResNet only, the
+    official CKGCNN has none). Pooling is on (``--pooling 1``), as our models always pool.
+    The official CKGCNN's final group convolution is followed by a batch norm that our CKGCNN (as the
+    spec defines it) does not have: that norm's keys in an official CKGCNN checkpoint are reported as
+    unexpected by :func:`load_official_model_state_dict`.
+    """
+    if isinstance(model, CKGResNet):
+        d = int(dropout)
+        paths = {"lift": "lifting", "lift_bn": "layers.0.bn", "head": "final_linear"}
+        step, first = 4 + d, 2 + d  # block, BN, pool, [dropout], ReLU; after BN, [dropout], ReLU
+        for j in range(len(model.blocks)):
+            b = first + j * step
+            paths |= {
+                f"blocks.{j}.conv1": f"layers.{b}.gconv_1",
+                f"blocks.{j}.bn1": f"layers.{b}.normalisation_1.bn",
+                f"blocks.{j}.conv2": f"layers.{b}.gconv_2",
+                f"blocks.{j}.bn2": f"layers.{b}.normalisation_2.bn",
+                f"blocks.{j}.skip": f"layers.{b}.skip_align",
+                f"block_bns.{j}": f"layers.{b + 1}.bn",
+            }
+        f = first + len(model.blocks) * step
+        return paths | {"final": f"layers.{f}", "final_bn": f"layers.{f + 1}.bn"}
+    if isinstance(model, CKGCNN):
+        if dropout:
+            raise ValueError("the official CKGCNN has no dropout modules; dropout=True is for CKGResNet")
+        paths = {"lift": "lifting", "bns.0": "layers.0.bn", "head": "final_linear"}
+        for j in range(len(model.convs)):  # after BN, pool, ReLU: gconv, BN, pool, ReLU
+            paths |= {f"convs.{j}": f"layers.{3 + 4 * j}", f"bns.{j + 1}": f"layers.{4 + 4 * j}.bn"}
+        return paths | {"final": f"layers.{3 + 4 * len(model.convs)}"}
+    raise TypeError(f"model must be a CKGResNet or a CKGCNN, got {type(model).__name__}")
+
+
+def official_model_key_map(model: CKGResNet | CKGCNN, *, dropout: bool = False) -> dict[str, str]:
+    """Our state-dict key -> the official model's key: :func:`official_key_map` inside every layer,
+    then the module paths of :func:`official_module_paths`."""
+    paths = official_module_paths(model, dropout=dropout)
+    out = {}
+    for ours, theirs in official_key_map(model).items():
+        parts = theirs.split(".")
+        # the longest of our module paths that prefixes the key (they are at most three parts deep)
+        prefix = next((n for n in (3, 2, 1) if ".".join(parts[:n]) in paths), None)
+        if prefix is None:
+            raise KeyError(f"no official module for {ours!r}")
+        theirs = ".".join([paths[".".join(parts[:prefix])], *parts[prefix:]])
+        out[ours] = theirs
+    return out
+
+
+def to_official_model_state_dict(model: CKGResNet | CKGCNN, *, dropout: bool = False) -> dict[str, Tensor]:
+    """``model.state_dict()`` as the official ``CKGResNet`` / ``CKGCNN`` names it (the reverse of
+    :func:`load_official_model_state_dict`)."""
+    mapping = official_model_key_map(model, dropout=dropout)
+    return {mapping[k]: v for k, v in model.state_dict().items()}
+
+
+def load_official_model_state_dict(
+    model: CKGResNet | CKGCNN, state_dict: Mapping[str, Tensor], *, dropout: bool = False
+) -> CKGResNet | CKGCNN:
+    """Load a whole official model's state dict (``torch.save(model.state_dict())`` of the official
+    ``CKGResNet`` / ``CKGCNN``) into ``model`` (in place; returned). Strict: ``KeyError`` naming every
+    unexpected and every missing key, ``RuntimeError`` on a shape mismatch."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
+    back = {theirs: ours for ours, theirs in official_model_key_map(model, dropout=dropout).items()}
+    unknown = sorted(set(state_dict) - set(back))
+    missing = sorted(set(back) - set(state_dict))
+    if unknown or missing:
+        raise KeyError(
+            f"official state dict does not match the model: unexpected keys {unknown}, missing keys {missing}"
+        )
+    model.load_state_dict({back[k]: v for k, v in state_dict.items()}, strict=True)
+    return model
