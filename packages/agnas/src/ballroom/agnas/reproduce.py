@@ -274,7 +274,8 @@ def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
         ax.legend(fontsize=7)
         ax = axes[1, 1]
         names = list(n["taus"])
-        ax.boxplot([n["taus"][k] for k in names], tick_labels=names)
+        ax.boxplot([n["taus"][k] for k in names])
+        ax.set_xticks(range(1, len(names) + 1), names)  # (boxplot's tick_labels= needs matplotlib 3.9)
         ax.axhline(0, color="k", lw=0.5)
         ax.set(ylabel="Kendall tau per edge (importance vs masked-op acc drop)",
                title="AGNAS attention vs DARTS alpha (AGNAS > DARTS asserted)")  # fmt: skip
