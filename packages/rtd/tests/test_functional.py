@@ -351,7 +351,7 @@ def test_birth_bound_is_never_below_a_birth() -> None:
 
 
 def test_threshold_choices_give_identical_bars(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ballroom.rtd import backends, functional
+    from ballroom.rtd import backends, barcodes
     from ballroom.rtd.functional import cross_bars
 
     runs: list[float] = []
@@ -361,7 +361,7 @@ def test_threshold_choices_give_identical_bars(monkeypatch: pytest.MonkeyPatch) 
         runs.append(float(kw["thresh"]))  # type: ignore[arg-type]
         return real(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(functional, "truncated_bars", counting)
+    monkeypatch.setattr(barcodes, "truncated_bars", counting)
     rng = np.random.default_rng(17)
     regrown = 0
     for P, Q in [*_tie_heavy_clouds(rng), (_cloud(60, 2, 18), _cloud(60, 2, 19))]:
