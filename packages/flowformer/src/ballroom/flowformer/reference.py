@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ballroom.flowformer.nn import _MultiHead
+from ballroom.flowformer.attention import _MultiHead
 
 __all__ = ["OfficialFlowAttention"]
 
