@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ballroom.core.validate import check_choice, check_int, check_positive, check_tensor
+from ballroom.sepgcnn.factorisations import Kernel
 from ballroom.sepgcnn.functional import (
     check_kernel_size,
     grid_extent,
@@ -28,7 +29,6 @@ from ballroom.sepgcnn.groups import Group, Sampling
 from ballroom.sepgcnn.kernels import (
     ALIASES,
     IMPLEMENTATIONS,
-    Kernel,
     KernelFactorisation,
     factorisation_class,
 )
