@@ -55,6 +55,13 @@ def rotate_about_background(x: Tensor, angles: Tensor | float) -> Tensor:
 
     :func:`ballroom.core.data.rotate_images` fills with zeros; standardised digits have background
     ``-mean/std``, so the image is shifted to a zero background, rotated and shifted back.
+
+    Args:
+        x: standardised images ``(B, C, S, S)``, float; each image's minimum is taken as its background.
+        angles: counter-clockwise angles in radians, a scalar or ``(B,)``.
+
+    Returns:
+        The rotated images ``(B, C, S, S)``, corners filled with each image's background value.
     """
     background = x.amin(dim=(-2, -1), keepdim=True)
     return rotate_images(x - background, angles) + background
@@ -63,7 +70,15 @@ def rotate_about_background(x: Tensor, angles: Tensor | float) -> Tensor:
 def read_amat(path: str | os.PathLike[str], side: int = 28) -> tuple[Tensor, Tensor]:
     """Parse a Larochelle ``.amat`` file: one image per line, ``side**2`` floats then the label.
 
-    Returns ``(images (N, 1, side, side) float32, labels (N,) int64)``.
+    Args:
+        path: the ``.amat`` file.
+        side: image side length; default 28 (each row holds ``side**2 + 1`` numbers).
+
+    Returns:
+        ``(images (N, 1, side, side) float32, labels (N,) int64)``.
+
+    Raises:
+        ValueError: if a row does not hold ``side**2 + 1`` numbers, or a label is not an integer in 0..9.
     """
     data = np.loadtxt(path, dtype=np.float32, ndmin=2)
     if data.shape[1] != side * side + 1:
@@ -98,6 +113,18 @@ class MNISTRotDataModule(SplitDataModule):
     ``root`` holds the two ``.amat`` files (or the zip, which is unpacked). ``download=True`` fetches
     the archive (MD5-checked) when the files are missing; nothing is downloaded otherwise.
     Images are normalised with the official code's mean 0.13 and std 0.297.
+
+    Args:
+        root: the folder with the ``.amat`` files (or the zip, or where to download them).
+        download: fetch the archive when the files are missing; default False.
+        val_size: training images held out for validation (``0 <= val_size < 12000``); default 2000.
+        batch_size: batch size of every loader; default 64.
+        num_workers: ``DataLoader`` workers; default 0.
+        seed: seed of the train/validation split; default 0.
+
+    Raises:
+        FileNotFoundError: at setup, if the files are missing and neither the zip nor ``download`` is there.
+        ValueError: at setup, if ``val_size`` is out of range.
     """
 
     num_classes = 10
@@ -157,6 +184,19 @@ def digits_protocol(
     of the training split (the sample-efficiency probe). Every image is rendered from the 8x8 digit
     in one bilinear resampling (resize x3, pad, rotate: ``render_digits``), so rotated test images
     are as sharp as upright ones and ``upright - rotated`` measures orientation alone.
+
+    Args:
+        protocol: ``"A"`` or ``"upright"`` (see above).
+        train_size: training images kept, in ``[1, 1200]``; default 1200 (all).
+        seed: seed of the split, the rotation angles and the training subset; default 0.
+        batch_size: the data module's batch size; default 64.
+
+    Returns:
+        ``(data_module, eval_sets)``: the set-up data module and ``{"rotated": (x, y), "upright": (x, y)}``
+        with ``x (597, 1, 28, 28)`` float and ``y (597,)`` int64.
+
+    Raises:
+        ValueError: if ``protocol`` or ``train_size`` is out of range.
     """
     if protocol not in ("A", "upright"):
         raise ValueError(f"protocol must be 'A' or 'upright', got {protocol!r}")

@@ -202,7 +202,21 @@ class _GroupSpatialFactors(KernelFactorisation):
 
 class NonSeparable(_OneConv):
     """``k^{o,i}(h_out^-1 x, log(h_out^-1 h_in))``: one SIREN on ``(x', phi)``, one conv2d with the
-    ``(C_out N_out, C_in N_in, k, k)`` kernel (mask slope 3, scale-window slope 5)."""
+    ``(C_out N_out, C_in N_in, k, k)`` kernel (mask slope 3, scale-window slope 5).
+
+    Args:
+        group: the group H (:class:`~ballroom.sepgcnn.groups.SE2` or :class:`~ballroom.sepgcnn.groups.Sim2`).
+        in_channels: input channels ``C_in`` (``>= 1``).
+        out_channels: output channels ``C_out`` (``>= 1``).
+        kernel_size: ``k``, taps per axis on :func:`~ballroom.sepgcnn.functional.tap_grid`.
+        hidden: width of the SIRENs' layers; default 64.
+        num_hidden: hidden sine layers of each SIREN; default 1.
+        omega0: the SIRENs' frequency; default 10.
+        omega0_first: the SIRENs' first-layer frequency (the official ``first_omega_0``); default None: ``omega0``.
+
+    Raises:
+        ValueError: if ``in_channels`` or ``out_channels`` is below 1.
+    """
 
     name, alias = "nonseparable", "none"
 
@@ -248,7 +262,21 @@ class NonSeparable(_OneConv):
 
 
 class GSeparable(_OneConv, _GroupSpatialFactors):
-    """``k_H^{o,i}(h) k_R^{o,i}(x)``: separable along the group axis only, run materialised."""
+    """``k_H^{o,i}(h) k_R^{o,i}(x)``: separable along the group axis only, run materialised.
+
+    Args:
+        group: the group H (:class:`~ballroom.sepgcnn.groups.SE2` or :class:`~ballroom.sepgcnn.groups.Sim2`).
+        in_channels: input channels ``C_in`` (``>= 1``).
+        out_channels: output channels ``C_out`` (``>= 1``).
+        kernel_size: ``k``, taps per axis on :func:`~ballroom.sepgcnn.functional.tap_grid`.
+        hidden: width of the SIRENs' layers; default 64.
+        num_hidden: hidden sine layers of each SIREN; default 1.
+        omega0: the SIRENs' frequency; default 10.
+        omega0_first: the SIRENs' first-layer frequency (the official ``first_omega_0``); default None: ``omega0``.
+
+    Raises:
+        ValueError: if ``in_channels`` or ``out_channels`` is below 1.
+    """
 
     name, alias = "gseparable", "g"
 

@@ -24,6 +24,19 @@ class Separable2D(KernelFactorisation):
 
     Fan-ins (the spec gives none): rotation ``C_in``, scale 1, spatial ``k^2``; Jacobian ``1/s^2``
     in the spatial factor, as the official code.
+
+    Args:
+        group: the group H; must be a :class:`~ballroom.sepgcnn.groups.Sim2`.
+        in_channels: input channels ``C_in`` (``>= 1``).
+        out_channels: output channels ``C_out`` (``>= 1``).
+        kernel_size: ``k``, taps per axis on :func:`~ballroom.sepgcnn.functional.tap_grid`.
+        hidden: width of the SIRENs' layers; default 64.
+        num_hidden: hidden sine layers of each SIREN; default 1.
+        omega0: the SIRENs' frequency; default 10.
+        omega0_first: the SIRENs' first-layer frequency (the official ``first_omega_0``); default None: ``omega0``.
+
+    Raises:
+        ValueError: if ``group`` is not a Sim2, or ``in_channels`` or ``out_channels`` is below 1.
     """
 
     name, alias = "separable+2d", "hc2d"

@@ -30,7 +30,19 @@ __all__ = [
 
 
 def tap_grid(kernel_size: int, extent: float = 1.0) -> Tensor:
-    """``(k, k, 2)`` planar coordinates ``(x, y) = (lin[c], lin[r])`` of the kernel taps; ``(0, 0)`` for ``k = 1``."""
+    """``(k, k, 2)`` planar coordinates ``(x, y) = (lin[c], lin[r])`` of the kernel taps; ``(0, 0)`` for ``k = 1``.
+
+    Args:
+        kernel_size: ``k``, taps per axis (``>= 1``).
+        extent: half-width ``e`` of the grid, ``lin = linspace(-e, e, k)``; default 1 (SE(2); Sim(2)
+            layers pass ``max_scale``).
+
+    Returns:
+        A float32 ``(k, k, 2)`` tensor; tap ``[r, c]`` holds ``(lin[c], lin[r])``.
+
+    Raises:
+        ValueError: if ``kernel_size < 1``.
+    """
     if kernel_size < 1:
         raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
     lin = torch.zeros(1) if kernel_size == 1 else torch.linspace(-extent, extent, kernel_size)
@@ -52,7 +64,16 @@ def check_kernel_size(kernel_size: int, group: Group) -> None:
 
 
 def transformed_grid(group: Group, elements: Tensor, grid: Tensor) -> Tensor:
-    """``h^-1 . grid`` for every element ``h``: ``(N, k, k, 2)``."""
+    """``h^-1 . grid`` for every element ``h``: ``(N, k, k, 2)``.
+
+    Args:
+        group: the group H (:class:`~ballroom.sepgcnn.groups.SE2` or :class:`~ballroom.sepgcnn.groups.Sim2`).
+        elements: ``(N, d)`` float elements of ``group`` (rows ``(theta,)`` or ``(theta, s)``).
+        grid: the ``(k, k, 2)`` tap grid (:func:`tap_grid`).
+
+    Returns:
+        ``(N, k, k, 2)``: the taps rotated by ``-theta`` (and divided by ``s`` on Sim(2)).
+    """
     return group.act_r2_inverse(elements, grid)
 
 
@@ -61,6 +82,15 @@ def kernel_mask(group: Group, grid: Tensor, coords: Tensor, slope: float) -> Ten
 
     SE(2): the hard unit disc on the (rotation-invariant) radius of ``grid``; Sim(2):
     ``sigmoid(slope (1 - |x'|))`` on the transformed coordinates.
+
+    Args:
+        group: the group H; selects the hard disc (SE(2)) or the sigmoid window (Sim(2)).
+        grid: the untransformed ``(k, k, 2)`` tap grid (SE(2) reads its radius).
+        coords: the transformed taps ``(N, k, k, 2)`` (:func:`transformed_grid`).
+        slope: the Sim(2) sigmoid's slope (the layers use 2 or 3); unused on SE(2).
+
+    Returns:
+        ``(N, k, k)`` weights in ``coords``' dtype: 0/1 on SE(2), in ``(0, 1)`` on Sim(2).
     """
     if isinstance(group, Sim2):
         return torch.sigmoid(slope * (1.0 - coords.norm(dim=-1)))

@@ -33,6 +33,20 @@ class SepGCNNClassifier(ClassifierModule):
     The defaults are the paper's MNIST-rot runs (``sepgcnn-mnist-rot-se2``: widths 32,32,64, k=7,
     N=16; lr 1e-4, wd 1e-4). ``eval_sampling="discretise"`` evaluates a ``sampling="uniform"`` model on
     the fixed grid (deterministic validation; the official code samples in eval too, the default None).
+
+    Args:
+        model: a zoo name (default ``"sepgcnn-mnist-rot-se2"``) or a built ``nn.Module``.
+        model_kwargs: keyword overrides for a zoo name; default None: none.
+        num_classes: number of classes, for the accuracy metrics; default 10.
+        lr: Adam's learning rate; default 1e-4.
+        weight_decay: Adam's L2 weight decay (``>= 0``); default 1e-4.
+        cosine_epochs: cosine-annealing period in epochs (``>= 0``; 0: constant lr); default None: the
+            trainer's ``max_epochs``.
+        rot_seed: seed of the ``val/rot_acc`` rotation angles; default 0.
+        eval_sampling: sampling of the group layers in eval mode; default None: as in training.
+
+    Raises:
+        ValueError: if ``weight_decay`` or ``cosine_epochs`` is negative, or ``eval_sampling`` is unknown.
     """
 
     def __init__(

@@ -51,6 +51,18 @@ def equivariance_error(module: nn.Module, x: Tensor, k_rot90: int = 1, n_rot: in
     ``f`` maps images ``(B, C, H, W)`` either to invariant outputs ``(B, ...)`` without spatial axes
     (compared directly) or to lifted maps ``(B, C', N, H, W)`` (``n_rot`` = N: the group axis is
     rolled by ``-k_rot90 N / 4``). Tuple outputs use their first element.
+
+    Args:
+        module: the map ``f`` (run under ``torch.no_grad()``; put it in eval mode for deterministic output).
+        x: the input images ``(B, C, H, W)`` (square, for the rotation to keep the shape).
+        k_rot90: number of counter-clockwise right angles to rotate by; default 1.
+        n_rot: group size ``N`` of lifted outputs (a multiple of 4); default None (invariant outputs).
+
+    Returns:
+        The relative max error as a float (0 for an exactly equivariant ``f``).
+
+    Raises:
+        ValueError: if the output is 5-d and ``n_rot`` is None or not divisible by 4.
     """
 
     def run(inp: Tensor) -> Tensor:
@@ -70,12 +82,30 @@ def equivariance_error(module: nn.Module, x: Tensor, k_rot90: int = 1, n_rot: in
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters of ``module``."""
+    """Number of (trainable) parameters of ``module``.
+
+    Args:
+        module: the module whose ``parameters()`` are counted.
+        trainable_only: count only parameters with ``requires_grad`` (default True); False: all.
+
+    Returns:
+        The number of scalar parameters.
+    """
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def siren_parameters(in_features: int, out_features: int, hidden: int = 64, num_hidden: int = 1) -> int:
-    """Closed form of :class:`~ballroom.sepgcnn.nn.SIRENKernel`'s parameter count."""
+    """Closed form of :class:`~ballroom.sepgcnn.nn.SIRENKernel`'s parameter count.
+
+    Args:
+        in_features: the SIREN's input coordinates.
+        out_features: its outputs.
+        hidden: its hidden width; default 64.
+        num_hidden: its hidden-to-hidden layers; default 1.
+
+    Returns:
+        ``(in + 1) hidden + num_hidden (hidden + 1) hidden + (hidden + 1) out`` (weights and biases).
+    """
     return (in_features + 1) * hidden + num_hidden * (hidden + 1) * hidden + (hidden + 1) * out_features
 
 
@@ -88,7 +118,22 @@ def group_conv_parameters(
     num_hidden: int = 1,
 ) -> int:
     """Closed-form parameter count of a :class:`~ballroom.sepgcnn.nn.GroupConv` (its SIRENs and channel
-    projection): independent of the number of group elements, the kernel size and the image size."""
+    projection): independent of the number of group elements, the kernel size and the image size.
+
+    Args:
+        implementation: the factorisation's official name or alias (``"separable"``, ``"hc"``, ...).
+        in_channels: ``C_in``.
+        out_channels: ``C_out``.
+        group_dim: Lie-algebra dimension ``d`` of H: 1 for SE(2) (default), 2 for Sim(2).
+        hidden: the SIRENs' width; default 64.
+        num_hidden: the SIRENs' hidden layers; default 1.
+
+    Returns:
+        The number of parameters (``omega0`` and the buffers do not count).
+
+    Raises:
+        ValueError: if ``implementation`` is unknown.
+    """
     from ballroom.sepgcnn.nn import ALIASES
 
     impl = ALIASES.get(implementation, implementation)
@@ -125,7 +170,26 @@ def group_conv_flops(
 ) -> int:
     """Closed-form FLOPs (2 per multiply-add) of a stride-1, padded group convolution's convolutions
     (kernel generation excluded): the paper's ``O(C_in C_out N^2 k^2)`` against
-    ``O(C_in C_out N^2 + C_out N k^2)`` per output pixel."""
+    ``O(C_in C_out N^2 + C_out N k^2)`` per output pixel.
+
+    Args:
+        implementation: the factorisation's official name or alias.
+        in_channels: ``C_in``.
+        out_channels: ``C_out``.
+        n_in: input group elements ``N_in``.
+        n_out: output group elements ``N_out``.
+        kernel_size: ``k``.
+        height: output height (stride 1, padded: the input's).
+        width: output width.
+        batch: batch size; default 1.
+        n_scale: scales ``N_s`` of a Sim(2) grid (the ``+2d`` forms split ``N = N_rot N_s``); default 1.
+
+    Returns:
+        The FLOP count, ``2 batch height width`` times the multiply-adds per output pixel.
+
+    Raises:
+        ValueError: if ``implementation`` is unknown.
+    """
     from ballroom.sepgcnn.nn import ALIASES
 
     impl = ALIASES.get(implementation, implementation)
@@ -152,7 +216,16 @@ def group_conv_flops(
 
 def count_flops(module: nn.Module, *inputs: object, backward: bool = False) -> int:
     """FLOPs of one forward (and backward) pass, counted by ``torch.utils.flop_counter.FlopCounterMode``
-    (convolutions, matmuls and einsums; elementwise ops are not counted)."""
+    (convolutions, matmuls and einsums; elementwise ops are not counted).
+
+    Args:
+        module: the module to run.
+        *inputs: its positional inputs.
+        backward: also count the backward pass of ``out.sum()`` (the first output of a tuple); default False.
+
+    Returns:
+        The total FLOP count.
+    """
     with FlopCounterMode(display=False) as counter:
         out = module(*inputs)
         if backward:

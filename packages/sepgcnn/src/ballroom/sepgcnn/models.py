@@ -53,7 +53,20 @@ def check_images(x: Tensor, in_channels: int) -> None:
 
 
 def make_group(group: str = "SE2", n_rot: int = 8, n_scale: int = 2, max_scale: float = 1.5) -> Group:
-    """``"SE2"`` -> ``SE2(n_rot)``; ``"Sim2"`` -> ``Sim2(n_rot, n_scale, max_scale)``."""
+    """``"SE2"`` -> ``SE2(n_rot)``; ``"Sim2"`` -> ``Sim2(n_rot, n_scale, max_scale)``.
+
+    Args:
+        group: the group's name, ``"SE2"`` (default) or ``"Sim2"``.
+        n_rot: number of rotations; default 8.
+        n_scale: number of scales (Sim(2) only); default 2.
+        max_scale: the largest scale (Sim(2) only); default 1.5.
+
+    Returns:
+        The :class:`~ballroom.sepgcnn.groups.SE2` or :class:`~ballroom.sepgcnn.groups.Sim2` instance.
+
+    Raises:
+        ValueError: if ``group`` is neither name, or the sizes are invalid for the group.
+    """
     if group == "SE2":
         return SE2(n_rot)
     if group == "Sim2":
@@ -78,7 +91,17 @@ def _resolve_group(
 def classifier_head(
     channels: int, num_classes: int, hidden: int = 256, dropout: float = 0.3
 ) -> nn.Sequential:
-    """The official head: ``Linear(C, 256, bias=False) -> BatchNorm1d -> ReLU -> Dropout(0.3) -> Linear(256, classes)``."""
+    """The official head: ``Linear(C, 256, bias=False) -> BatchNorm1d -> ReLU -> Dropout(0.3) -> Linear(256, classes)``.
+
+    Args:
+        channels: input features ``C`` (the invariant feature width).
+        num_classes: number of logits.
+        hidden: width of the hidden layer; default 256.
+        dropout: dropout probability before the last layer; default 0.3.
+
+    Returns:
+        An ``nn.Sequential`` mapping ``(B, C) -> (B, num_classes)``.
+    """
     return nn.Sequential(
         nn.Linear(channels, hidden, bias=False),
         nn.BatchNorm1d(hidden),
@@ -117,6 +140,29 @@ class CKGResNet(nn.Module):
     -> invariant max over (group, space) -> MLP head. ``forward(x (B, C, S, S)) -> logits (B, classes)``.
 
     The final kernel size is ``clamp(S / 2^(L-1) - k, 3, 11)`` (``L = len(widths)``) as the official code.
+
+    Args:
+        group: the group object, or its name ``"SE2"`` (default) / ``"Sim2"`` built by :func:`make_group`
+            with ``n_rot``, ``n_scale``, ``max_scale``.
+        in_channels: image channels ``C``; default 1.
+        num_classes: number of logits; default 10.
+        widths: channels of the lifting layer and of each later stage; default ``(32, 32, 64)``.
+        kernel_size: ``k`` of the lifting layer and the G-convs (not the final one); default 7.
+        implementation: the G-convs' kernel factorisation (:class:`~ballroom.sepgcnn.nn.GroupConv`);
+            default ``"separable"``.
+        sampling: how the layers sample H in training, ``"discretise"`` (default) or ``"uniform"``.
+        hidden: width of every kernel SIREN; default 64.
+        input_size: image side ``S``, which sets the final kernel size; default 28.
+        n_rot: rotations of a named group; default None: :func:`make_group`'s 8.
+        n_scale: scales of a named Sim(2); default None: 2.
+        max_scale: largest scale of a named Sim(2); default None: 1.5.
+        eval_sampling: sampling in eval mode (:func:`set_eval_sampling`); default None: as in training.
+        omega0: SIREN frequency; default 10.
+        omega0_first: the SIRENs' first-layer frequency; default None: ``omega0``.
+
+    Raises:
+        ValueError: if ``widths`` has fewer than two entries, ``n_rot``/``n_scale``/``max_scale`` come
+            with a group object, or a layer argument is out of range.
     """
 
     def __init__(
@@ -175,6 +221,29 @@ class CKGResNet(nn.Module):
 class CKGCNN(nn.Module):
     """Plain stack: lifting -> [BN, pool, ReLU] -> G-convs (each + BN, pool, ReLU) -> final unpadded G-conv
     with ``k = S / 2^L`` -> invariant max -> head. ``forward(x (B, C, S, S)) -> logits``.
+
+    Args:
+        group: the group object, or its name ``"SE2"`` (default) / ``"Sim2"`` built by :func:`make_group`
+            with ``n_rot``, ``n_scale``, ``max_scale``.
+        in_channels: image channels ``C``; default 1.
+        num_classes: number of logits; default 10.
+        widths: channels of the lifting layer and of each later G-conv; default ``(32, 32, 64)``.
+        kernel_size: ``k`` of the lifting layer and the G-convs (not the final one); default 7.
+        implementation: the G-convs' kernel factorisation (:class:`~ballroom.sepgcnn.nn.GroupConv`);
+            default ``"separable"``.
+        sampling: how the layers sample H in training, ``"discretise"`` (default) or ``"uniform"``.
+        hidden: width of every kernel SIREN; default 64.
+        input_size: image side ``S``; the final kernel size is ``max(1, S // 2^L)`` (2 becomes 3); default 28.
+        n_rot: rotations of a named group; default None: :func:`make_group`'s 8.
+        n_scale: scales of a named Sim(2); default None: 2.
+        max_scale: largest scale of a named Sim(2); default None: 1.5.
+        eval_sampling: sampling in eval mode (:func:`set_eval_sampling`); default None: as in training.
+        omega0: SIREN frequency; default 10.
+        omega0_first: the SIRENs' first-layer frequency; default None: ``omega0``.
+
+    Raises:
+        ValueError: if ``n_rot``/``n_scale``/``max_scale`` come with a group object, or a layer argument
+            is out of range.
     """
 
     def __init__(
@@ -246,6 +315,17 @@ class Z2ResNet(nn.Module):
     conv (k) -> BN -> ReLU; residual blocks (each + BN, 2x2 max-pool, ReLU); a final unpadded conv with
     the same kernel-size rule; global spatial max; the official head. ``forward(x (B, C, S, S)) -> logits``.
     Use :func:`z2_widths_for` to match a G-CNN's parameter count.
+
+    Args:
+        in_channels: image channels ``C``; default 1.
+        num_classes: number of logits; default 10.
+        widths: channels of the stem and of each residual stage (at least two); default ``(32, 32, 64)``.
+        kernel_size: ``k`` of the stem and block convs; default 7.
+        input_size: image side ``S``, which sets the final kernel size ``clamp(S / 2^(L-1) - k, 3, 11)``;
+            default 28.
+
+    Raises:
+        ValueError: if ``widths`` has fewer than two entries.
     """
 
     def __init__(
@@ -310,7 +390,22 @@ def set_eval_sampling(model: nn.Module, method: str | None) -> nn.Module:
 
 def build_model(model: str = "ckgresnet", **kwargs: Any) -> nn.Module:
     """Deprecated (0.1): build the class directly (``CKGResNet("SE2", n_rot=8, ...)``, ``CKGCNN``,
-    ``Z2ResNet``) or by zoo name (``ballroom.core.zoo.create_model("sepgcnn-digits-se2")``)."""
+    ``Z2ResNet``) or by zoo name (``ballroom.core.zoo.create_model("sepgcnn-digits-se2")``).
+
+    Args:
+        model: ``"ckgresnet"`` (default), ``"ckgcnn"`` or ``"z2resnet"``.
+        **kwargs: the class's keyword arguments; for ``"z2resnet"`` the group-only ones (``group``,
+            ``n_rot``, ``implementation``, ``hidden``, ``sampling``, ...) are dropped.
+
+    Returns:
+        The built model.
+
+    Warns:
+        DeprecationWarning: always.
+
+    Raises:
+        ValueError: if ``model`` is not one of the three names.
+    """
     warnings.warn(
         "build_model is deprecated: use CKGResNet/CKGCNN/Z2ResNet or a zoo name (create_model)",
         DeprecationWarning,

@@ -134,6 +134,25 @@ class LiftingConv(_GroupLayer):
     ``forward(x (B, C_in, H, W), elements (N, d) | None) -> (y (B, C_out, N, H', W'), elements)``;
     ``elements=None`` samples the group (``sampling``). ``kernel(elements)`` is ``(C_out * N, C_in, k, k)``
     (output channels ``(o, j)``, o-major).
+
+    Args:
+        group: the group H (an :class:`~ballroom.sepgcnn.groups.SE2` or :class:`~ballroom.sepgcnn.groups.Sim2`).
+        in_channels: input channels ``C_in`` of the images (``>= 1``).
+        out_channels: output channels ``C_out`` per group element (``>= 1``).
+        kernel_size: ``k``, taps per axis (``>= 1``; not 2 on SE(2), where every tap is masked out).
+        sampling: how ``elements=None`` samples H: ``"discretise"`` (the fixed grid, default) or
+            ``"uniform"`` (a random offset of the grid per call).
+        padding: pad by ``k // 2`` so that ``H' = H`` at stride 1 (default True); False: no padding.
+        stride: spatial stride (``>= 1``); default 1.
+        hidden: width of the kernel SIREN's layers (``>= 1``); default 64.
+        num_hidden: hidden sine layers of the SIREN (``>= 0``); default 1.
+        omega0: SIREN frequency (``> 0``); default 10.
+        omega0_first: frequency of the SIREN's first layer (``> 0``; the official ``first_omega_0``);
+            default None: ``omega0``.
+
+    Raises:
+        TypeError: if ``group`` is not an SE2 or Sim2 instance.
+        ValueError: if a size, ``sampling``, ``omega0`` or ``omega0_first`` is out of range (see above).
     """
 
     def __init__(
@@ -212,6 +231,29 @@ class GroupConv(_GroupLayer):
     oneDNN's depthwise backward is about 3x faster than in NCHW; the result is identical.
     The factorisation is ``self.factorisation``; its SIRENs (``kernel_net``, ``group_net``,
     ``spatial_net``, ...) and ``projection`` read through the layer too (``conv.group_net``).
+
+    Args:
+        group: the group H (an :class:`~ballroom.sepgcnn.groups.SE2` or :class:`~ballroom.sepgcnn.groups.Sim2`).
+        in_channels: input channels ``C_in`` per group element (``>= 1``).
+        out_channels: output channels ``C_out`` per group element (``>= 1``).
+        kernel_size: ``k``, taps per axis (``>= 1``; not 2 on SE(2)).
+        implementation: the kernel factorisation: an official name (default ``"separable"``), an alias
+            (:data:`ALIASES`) or a :class:`~ballroom.sepgcnn.kernels.KernelFactorisation` subclass.
+        sampling: how ``out_elements=None`` samples H: ``"discretise"`` (default) or ``"uniform"``.
+        padding: pad by ``k // 2`` so that ``H' = H`` at stride 1 (default True); False: no padding.
+        stride: spatial stride (``>= 1``); default 1.
+        hidden: width of the kernel SIREN's layers (``>= 1``); default 64.
+        num_hidden: hidden sine layers of the SIREN (``>= 0``); default 1.
+        omega0: SIREN frequency (``> 0``); default 10.
+        omega0_first: frequency of the SIREN's first layer (``> 0``; the official ``first_omega_0``);
+            default None: ``omega0``.
+        separable: ``implementation`` under its other keyword (wins when given); default None.
+        channels_last: run the separable convolutions in NHWC; default None: on CPU only.
+
+    Raises:
+        TypeError: if ``group`` is not an SE2 or Sim2 instance.
+        ValueError: if a size, ``sampling``, ``omega0`` or ``omega0_first`` is out of range, or
+            ``implementation`` is unknown (or a ``+2d`` form on SE(2)).
     """
 
     def __init__(
@@ -304,7 +346,12 @@ class GroupBatchNorm(nn.BatchNorm3d):
 
 
 class GroupMaxPool2d(nn.Module):
-    """2x2 (``kernel_size``) spatial max pooling of ``(B, C, N, H, W)``; the group axis is untouched."""
+    """2x2 (``kernel_size``) spatial max pooling of ``(B, C, N, H, W)``; the group axis is untouched.
+
+    Args:
+        kernel_size: the pooling window per spatial axis; default 2.
+        stride: the pooling stride; default None (or 0): ``kernel_size``.
+    """
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         super().__init__()

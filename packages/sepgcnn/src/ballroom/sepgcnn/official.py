@@ -92,8 +92,17 @@ def to_official_state_dict(model: nn.Module) -> dict[str, Tensor]:
 def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -> nn.Module:
     """Load a state dict whose kernel keys carry the official names into ``model`` (in place; returned).
 
-    Raises ``KeyError`` naming every unexpected key and every missing one (strict), and
-    ``RuntimeError`` from :meth:`~torch.nn.Module.load_state_dict` on a shape mismatch.
+    Args:
+        model: a model built of this package's layers (its SIREN keys are renamed by :func:`official_key_map`).
+        state_dict: a mapping from the official parameter names to tensors.
+
+    Returns:
+        ``model``, loaded.
+
+    Raises:
+        TypeError: if ``state_dict`` is not a mapping.
+        KeyError: naming every unexpected key and every missing one (strict).
+        RuntimeError: from :meth:`~torch.nn.Module.load_state_dict` on a shape mismatch.
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
@@ -137,7 +146,19 @@ def elements_from_official(elements: Tensor | tuple[Tensor, Tensor], group: Grou
 
 def elements_to_official(elements: Tensor, group: Group) -> Tensor | tuple[Tensor, Tensor]:
     """Our ``(N, d)`` grid as the official code holds it: SE(2) ``(N,)`` angles; Sim(2) the tuple
-    ``(rot (R,), scale (S,))`` (the grid must be a rotation-major product of the two)."""
+    ``(rot (R,), scale (S,))`` (the grid must be a rotation-major product of the two).
+
+    Args:
+        elements: our ``(N, d)`` float element grid.
+        group: the group the grid belongs to (checked against).
+
+    Returns:
+        SE(2): the ``(N,)`` angles; Sim(2): the tuple ``(rot (R,), scale (S,))`` with ``N = R S``.
+
+    Raises:
+        ValueError: if ``elements`` is not a valid grid of ``group`` or, on Sim(2), not a rotation-major
+            product grid.
+    """
     group.check_elements(elements)
     if not isinstance(group, Sim2):
         assert isinstance(group, SE2)

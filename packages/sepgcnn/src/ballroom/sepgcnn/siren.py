@@ -18,6 +18,20 @@ class SIRENKernel(nn.Module):
     Initialisation as the official code: first layer ``W ~ U(-1/d_in, 1/d_in)`` (PyTorch's default
     bias), hidden ``W ~ U(+-sqrt(6/hidden)/omega0)`` with zero bias, last ``W ~ U(+-sqrt(6/hidden)/sqrt(fan_in))``
     with zero bias (``fan_in``: the fan-in of the convolution the kernel parametrises).
+
+    Args:
+        in_features: coordinates per input point (``>= 1``; 2 for planar taps, ``2 + d`` with a group offset).
+        out_features: kernel values per point (``>= 1``; e.g. ``C_out C_in``).
+        hidden: width of every hidden layer (``>= 1``); default 64.
+        num_hidden: number of ``hidden -> hidden`` sine layers after the first (``>= 0``); default 1.
+        omega0_first: frequency ``w0`` of the first sine layer (the official ``first_omega_0``); default 10.
+        omega0: frequency ``w0`` of the hidden sine layers, also in their init bound; default 10.
+        fan_in: fan-in of the convolution the kernel parametrises (``>= 1``), scales the read-out init;
+            default 1.
+
+    Raises:
+        ValueError: if ``in_features``, ``out_features``, ``hidden`` or ``fan_in`` is below 1, or
+            ``num_hidden`` below 0.
     """
 
     def __init__(
