@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ballroom.sepgcnn.groups import SE2, Sim2
+from ballroom.sepgcnn.models import CKGCNN
 from ballroom.sepgcnn.nn import GroupBatchNorm, GroupConv, GroupInvariantMax, GroupMaxPool2d, LiftingConv
 
 LIFT = LiftingConv(SE2(4), 1, 2, 5, hidden=8)
@@ -19,6 +20,8 @@ EL = SE2(4).sample()
 CASES = [
     # (call, exception, message)
     (lambda: SE2(2.5), TypeError, "n_rot must be an integer"),
+    (lambda: CKGCNN("SE2", n_rot=4, widths=(4, 4, 4), input_size=16), ValueError, "leaves a 2x2 map"),
+    (lambda: CKGCNN("SE2", n_rot=4, widths=()), ValueError, "widths must name at least one"),
     (lambda: SE2(0), ValueError, "n_rot must be an integer in"),
     (lambda: Sim2(4, 2, float("inf")), ValueError, "max_scale must be a finite number"),
     (lambda: Sim2(4, 2, 0.5), ValueError, r"max_scale must lie in \[1, inf\)"),

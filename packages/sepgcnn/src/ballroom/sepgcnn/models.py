@@ -266,6 +266,14 @@ class CKGCNN(nn.Module):
         omega0_first: float | None = None,
     ) -> None:
         super().__init__()
+        if len(widths) < 1:
+            raise ValueError("widths must name at least one channel width, got an empty sequence")
+        if input_size // 2 ** len(widths) == 2:
+            raise ValueError(
+                f"input_size={input_size} with {len(widths)} widths leaves a 2x2 map for the final "
+                f"unpadded convolution, whose kernel is widened to 3 (odd kernels only): choose input_size "
+                f"and widths with input_size // 2**len(widths) != 2"
+            )
         group = _resolve_group(group, n_rot, n_scale, max_scale)
         kw = dict(sampling=sampling, hidden=hidden, omega0=omega0, omega0_first=omega0_first)
         self.lift = LiftingConv(group, in_channels, widths[0], kernel_size, **kw)  # type: ignore[arg-type]
@@ -276,8 +284,6 @@ class CKGCNN(nn.Module):
         )
         self.pool = GroupMaxPool2d(2)
         final_k = max(1, input_size // 2 ** len(widths))
-        if final_k == 2:
-            final_k = 3
         self.final = GroupConv(group, widths[-1], widths[-1], final_k, implementation, padding=False, **kw)  # type: ignore[arg-type]
         self.readout = GroupInvariantMax()
         self.head = classifier_head(widths[-1], num_classes)

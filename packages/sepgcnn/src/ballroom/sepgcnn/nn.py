@@ -129,7 +129,10 @@ def _check_layer_args(
 
 
 class LiftingConv(_GroupLayer):
-    """Lifting convolution R^2 -> G: ``(f * k)(x, h) = sum f(x~) k(h^-1 (x~ - x)) / |det h|``.
+    """Lifting convolution R^2 -> G: ``(f * k)(x, h) = sum f(x~) k(h^-1 (x~ - x)) J(h)``.
+
+    ``J(h)`` is the paper's ``1 / |det h|`` on SE(2) (= 1) and, on Sim(2), the official code's ``1/s``
+    (not ``1/s^2``; see the README's choices).
 
     ``forward(x (B, C_in, H, W), elements (N, d) | None) -> (y (B, C_out, N, H', W'), elements)``;
     ``elements=None`` samples the group (``sampling``). ``kernel(elements)`` is ``(C_out * N, C_in, k, k)``
