@@ -125,7 +125,8 @@ def generate(docs: Path) -> None:
     for name, folder in found.items():
         page_dir = out / "packages"
         text = _rewrite_links((folder / "README.md").read_text(), folder, page_dir, pages)
-        plots = [p for p in _plots(name, folder) if p.name not in text]
+        # append the plots the README does not already show (an image link to a file of that name)
+        plots = [p for p in _plots(name, folder) if f"/{p.name})" not in text]
         if plots:
             text += "\n\n## Plots\n\n" + "\n\n".join(
                 f"![{p.stem}]({Path('..', '..', '..', p.relative_to(ROOT)).as_posix()})" for p in plots
