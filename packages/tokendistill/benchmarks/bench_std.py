@@ -30,15 +30,29 @@ HOSTS: dict[str, dict[str, Any]] = {
                "token_hidden": 32, "channel_hidden": 128},
     "cifar": {"img_size": 32, "patch_size": 4, "in_chans": 3, "num_classes": 100, "dim": 128, "depth": 8,
               "token_hidden": 64, "channel_hidden": 512},
+    # the spec's host, Mixer-S/16 at 224 x 224 (P = 196, N = 512, depth 8): the size its cost estimate
+    # (a 2-layer module ~0.46 GMACs on ~3.8 G) is stated for
+    "s16": {"img_size": 224, "patch_size": 16, "in_chans": 3, "num_classes": 1000, "dim": 512, "depth": 8,
+            "token_hidden": 256, "channel_hidden": 2048},
 }  # fmt: skip
-BATCH = {"digits": 64, "cifar": 32}
+BATCH = {"digits": 64, "cifar": 32, "s16": 4}
+#: hosts timed by pytest-benchmark (the S/16 step takes seconds on a CPU: ``main`` only, ``--hosts s16``)
+BENCH_HOSTS = ("cifar", "digits")
 VARIANTS = ("base", "kd_head", "std")
 
 
-def build(variant: str, host: str, device: torch.device) -> torch.nn.Module:
+def build(variant: str, host: str, device: torch.device, modules: int = 1) -> torch.nn.Module:
+    """``modules = 1``: one STD module after the last block (one teacher); ``2``: the paper's two-teacher
+    layout, modules after block ``floor(2 depth / 3)`` and the last one, against a two-head ``kd_head``."""
     torch.manual_seed(0)
     mixer = MLPMixer(**HOSTS[host])
-    net = {"base": mixer, "kd_head": KDHeadStudent(mixer), "std": STDStudent(mixer)}[variant]
+    taps = (STDStudent.two_thirds(mixer.depth), -1) if modules == 2 else (-1,)
+    if variant == "base":
+        net: torch.nn.Module = mixer
+    elif variant == "kd_head":
+        net = KDHeadStudent(mixer, num_teachers=modules)
+    else:
+        net = STDStudent(mixer, tap_blocks=taps, num_teachers=modules)
     return net.to(device)
 
 
@@ -56,9 +70,8 @@ def train_step(net: torch.nn.Module, device: torch.device, host: str) -> Callabl
         if isinstance(out, torch.Tensor):
             loss = F.cross_entropy(out, y)
         else:
-            loss = 0.5 * F.cross_entropy(out.cls_logits, y) + 0.5 * F.cross_entropy(
-                out.dist_logits[0], y_teacher
-            )
+            dist = [F.cross_entropy(d, y_teacher) for d in out.dist_logits]
+            loss = 0.5 * F.cross_entropy(out.cls_logits, y) + 0.5 * sum(dist) / len(dist)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -103,7 +116,7 @@ def infer(net: torch.nn.Module, device: torch.device, host: str) -> Callable[[],
     return run
 
 
-@pytest.mark.parametrize("host", sorted(HOSTS))
+@pytest.mark.parametrize("host", BENCH_HOSTS)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_train_step(benchmark: Any, device: torch.device, host: str, variant: str) -> None:
     benchmark.group = f"train-step-{host}"
@@ -112,48 +125,63 @@ def test_train_step(benchmark: Any, device: torch.device, host: str, variant: st
     benchmark(train_step(net, device, host))
 
 
-@pytest.mark.parametrize("host", sorted(HOSTS))
+@pytest.mark.parametrize("host", BENCH_HOSTS)
 @pytest.mark.parametrize("variant", ["base", "std"])
 def test_inference(benchmark: Any, device: torch.device, host: str, variant: str) -> None:
     benchmark.group = f"inference-{host}"
     benchmark(infer(build(variant, host, device), device, host))
 
 
-def _time(fn: Callable[[], None], repeats: int = 30, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(3):  # best of 3 blocks: robust on a shared machine
-        start = time.perf_counter()
-        for _ in range(repeats):
+def _round_robin(fns: dict[str, Callable[[], None]], rounds: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each function, timed in turns (one call of each per round), so a
+    load change on a shared machine hits every variant alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
             fn()
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return best
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[k].append(time.perf_counter() - start)
+    return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the ratio table (one thread, CPU unless a GPU is present)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", default="digits,cifar,s16", help="comma-separated names of HOSTS")
+    parser.add_argument("--rounds", type=int, default=0, help="timed rounds (default: 40, 20, 7 by host)")
+    parser.add_argument("--modules", type=int, default=1, choices=(1, 2), help="STD modules (teachers)")
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    for host in HOSTS:
-        times: dict[str, float] = {}
-        mem: dict[str, int] = {}
+    for host in args.hosts.split(","):
+        if host not in HOSTS:
+            raise SystemExit(f"--hosts: unknown host {host!r}; expected some of {sorted(HOSTS)}")
+        rounds = args.rounds or {"digits": 40, "cifar": 20}.get(host, 7)
+        nets = {v: build(v, host, device, args.modules) for v in VARIANTS}
+        mem = {v: saved_bytes(nets[v], device, host) for v in VARIANTS}
         peak: dict[str, int] = {}
-        for v in VARIANTS:
-            net = build(v, host, device)
-            mem[v] = saved_bytes(net, device, host)
-            step = train_step(net, device, host)
-            if device.type == "cuda":
-                step()
+        steps = {v: train_step(nets[v], device, host) for v in VARIANTS}
+        if device.type == "cuda":
+            for v in VARIANTS:
+                steps[v]()
                 torch.cuda.reset_peak_memory_stats(device)
-                step()
+                steps[v]()
                 peak[v] = torch.cuda.max_memory_allocated(device)
-            times[v] = _time(step)
-        inf = {v: _time(infer(build(v, host, device), device, host)) for v in ("base", "std")}
-        print(f"\n{host} host, batch {BATCH[host]}, {device}:")
+        times = _round_robin(steps, rounds)
+        inf = _round_robin(
+            {v: infer(build(v, host, device, args.modules), device, host) for v in ("base", "std")}, rounds
+        )
+        print(
+            f"\n{host} host, batch {BATCH[host]}, {args.modules} module(s), {device}, median of {rounds} rounds:"
+        )
         for v in VARIANTS:
-            print(f"  train step {v:8s} {1e3 * times[v]:7.2f} ms  ({times[v] / times['kd_head']:.2f}x kd_head, "
-                  f"{times[v] / times['base']:.2f}x base)  saved activations {mem[v] / 2**20:6.2f} MiB "
+            print(f"  train step {v:8s} {1e3 * times[v]:8.2f} ms  ({times[v] / times['kd_head']:.2f}x kd_head, "
+                  f"{times[v] / times['base']:.2f}x base)  saved activations {mem[v] / 2**20:7.2f} MiB "
                   f"({mem[v] / mem['kd_head']:.2f}x kd_head)")  # fmt: skip
             if v in peak:
                 print(
