@@ -2,7 +2,9 @@
 
 Forward + backward of one layer (d_model 128, head dim 32, H = 4, batch 1) at N in {256, 1024, 4096}:
 
-- ``mgk``: :class:`MGKAttention` with H/2 heads (fused augmented matmul, max-shifted mixture);
+- ``mgk``: :class:`MGKAttention` with H/2 heads, default ``impl="auto"`` (here: one SDPA over the
+  ``M N`` (key, component) pairs on augmented vectors, :func:`ballroom.mgk.sdpa.mgk_attention_sdpa`);
+- ``mgk-fused``: the same layer with ``impl="fused"`` (materialising augmented matmul, max-shifted mixture);
 - ``mgk-official``: the same layer with the official formulation (cdist per component, direct exp),
   implemented here as the reference and checked equal to ``mgk`` before timing;
 - ``softmax``: our explicit matmul-softmax-matmul with H heads; ``sdpa``: ``F.scaled_dot_product_attention``;
@@ -30,7 +32,7 @@ from ballroom.mgk.reference import mgk_scores_naive
 
 D_MODEL, HEADS, HEAD_DIM = 128, 4, 32
 SIZES = (256, 1024, 4096)
-KINDS = ("mgk", "mgk-official", "softmax", "sdpa", "mlk", "linear")
+KINDS = ("mgk", "mgk-fused", "mgk-official", "softmax", "sdpa", "mlk", "linear")
 
 
 def _official_forward(layer: MGKAttention, x: Tensor) -> Tensor:
@@ -43,9 +45,9 @@ def _official_forward(layer: MGKAttention, x: Tensor) -> Tensor:
 def build(kind: str, n: int) -> Callable[[Tensor], Tensor]:
     """The layer of ``kind`` as ``x -> out``."""
     torch.manual_seed(0)
-    if kind in ("mgk", "mgk-official"):
-        layer = MGKAttention(D_MODEL, HEADS // 2, HEAD_DIM)
-        return layer if kind == "mgk" else (lambda x: _official_forward(layer, x))
+    if kind in ("mgk", "mgk-fused", "mgk-official"):
+        layer = MGKAttention(D_MODEL, HEADS // 2, HEAD_DIM, impl="fused" if kind == "mgk-fused" else "auto")
+        return (lambda x: _official_forward(layer, x)) if kind == "mgk-official" else layer
     if kind in ("softmax", "sdpa"):
         return make_attention("softmax", D_MODEL, HEADS, HEAD_DIM, fused=kind == "sdpa")
     heads = HEADS // 2 if kind == "mlk" else HEADS
@@ -65,7 +67,10 @@ def _input(n: int) -> Tensor:
 def test_official_formulation_equals_ours() -> None:
     x = _input(256).detach().double()
     layer = MGKAttention(D_MODEL, HEADS // 2, HEAD_DIM).double()
+    fused = MGKAttention(D_MODEL, HEADS // 2, HEAD_DIM, impl="fused").double()
+    fused.load_state_dict(layer.state_dict())
     torch.testing.assert_close(layer(x), _official_forward(layer, x), atol=1e-10, rtol=0)
+    torch.testing.assert_close(fused(x), _official_forward(layer, x), atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -104,7 +109,7 @@ def main(sizes: tuple[int, ...] = SIZES) -> None:
             for kind, fn in fns.items()
         }
         for kind, (sec, mib) in res.items():
-            heads = HEADS // 2 if kind in ("mgk", "mgk-official", "mlk") else HEADS
+            heads = HEADS // 2 if kind in ("mgk", "mgk-fused", "mgk-official", "mlk") else HEADS
             print(f"| {n} | {kind} | {heads} | {1e3 * sec:.1f} | {sec / res['softmax'][0]:.2f} | "
                   f"{sec / res['sdpa'][0]:.2f} | {mib:.1f} |", flush=True)  # fmt: skip
 

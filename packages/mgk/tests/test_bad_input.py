@@ -11,6 +11,7 @@ from ballroom.mgk.data import char_windows, generate_listops
 from ballroom.mgk.functional import attention_rank, mgk_scores
 from ballroom.mgk.models import MGKEncoderClassifier, MGKLanguageModel
 from ballroom.mgk.nn import MGKAttention, MLKAttention
+from ballroom.mgk.sdpa import mgk_attention_sdpa
 
 Q = torch.randn(2, 5, 4)
 K = torch.randn(2, 2, 5, 4)
@@ -64,6 +65,20 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         ValueError,
         r"mask must be broadcastable to \(\.\.\., 5, 5\)",
     ),
+    ("sdpa q numpy", lambda: mgk_attention_sdpa(Q.numpy(), K, Q, sigma2=1.0), TypeError, "q must be a torch"),
+    ("sdpa v length", lambda: mgk_attention_sdpa(Q, K, Q[:, :4], sigma2=1.0), ValueError, "v must have 5"),
+    ("sdpa v dtype", lambda: mgk_attention_sdpa(Q, K, Q.double(), sigma2=1.0), TypeError, "v must have q's"),
+    ("sdpa v NaN", lambda: mgk_attention_sdpa(Q, K, NAN, sigma2=1.0), ValueError, "v must be finite"),
+    ("sdpa sigma2", lambda: mgk_attention_sdpa(Q, K, Q, sigma2=(1.0, -1.0)), ValueError, r"sigma2 must lie"),
+    (
+        "sdpa mask shape",
+        lambda: mgk_attention_sdpa(Q, K, Q, sigma2=1.0, mask=torch.ones(5, 4, dtype=torch.bool)),
+        ValueError,
+        r"mask must be broadcastable",
+    ),
+    ("sdpa dropout", lambda: mgk_attention_sdpa(Q, K, Q, sigma2=1.0, dropout_p=1.0), ValueError, "dropout_p"),
+    ("impl", lambda: MGKAttention(8, 2, 4, impl="flash"), ValueError, "impl must be one of"),
+    ("sdpa hard", lambda: MGKAttention(8, 2, 4, pi_mode="hard", impl="sdpa"), ValueError, "soft mixture"),
     ("x rank", lambda: LAYER(torch.randn(5, 8)), ValueError, "x must have rank 3"),
     ("x width", lambda: LAYER(torch.randn(2, 5, 7)), ValueError, "x must have d_model = 8"),
     ("x inf", lambda: LAYER(torch.full((2, 5, 8), float("inf"))), ValueError, "x must be finite"),

@@ -240,14 +240,17 @@ def test_analytic_parameter_count_equals_numel(attention: str, pi_mode: str) -> 
 
 @pytest.mark.parametrize(("attention", "sigma2", "columns"), [("softmax", None, 0), ("mgk", (1.0, 1.0), 1),
                                                               ("smgk", (1.0, 1 / 3), 2), ("mlk", None, 0)])  # fmt: skip
-def test_flop_formula_agrees_with_the_counter(attention: str, sigma2: tuple | None, columns: int) -> None:
+@pytest.mark.parametrize("impl", ["fused", "sdpa"])
+def test_flop_formula_agrees_with_the_counter(
+    attention: str, sigma2: tuple | None, columns: int, impl: str
+) -> None:
     d_model, h, d, n = 32, 2, 16, 40
-    kw = {} if sigma2 is None else {"sigma2": sigma2}
+    kw: dict = {} if sigma2 is None else {"sigma2": sigma2, "impl": impl}
     layer = make_attention(attention, d_model, h, d, max_len=n, **kw)
     n_proj = 4 if attention in ("softmax", "smgk") else 5
     proj = n_proj * n * d_model * h * d
     measured = count_params_flops(layer, n)["flops"]
-    core = attention_flops(attention, h, n, d, fused_columns=columns)
+    core = attention_flops(attention, h, n, d, fused_columns=columns, impl=impl)
     assert measured == 2 * (proj + core)  # the counter counts 2 FLOPs per multiply-add
     # MGK with half the heads: a cheaper core than softmax with all of them (75 % + the fused columns)
     assert attention_flops("mgk", h // 2, n, d) / attention_flops("softmax", h, n, d) == 0.75

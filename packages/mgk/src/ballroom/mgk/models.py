@@ -295,10 +295,13 @@ def attention_params(attention: str, d_model: int, n_heads: int, head_dim: int, 
 
 
 def attention_flops(attention: str, n_heads: int, seq_len: int, head_dim: int, *, n_keys: int = 2,
-                    fused_columns: int = 0) -> int:  # fmt: skip
+                    fused_columns: int = 0, impl: str = "fused") -> int:  # fmt: skip
     """Multiply-adds of the attention core for one sequence (no projections).
 
-    softmax: ``2 H N^2 d``; MGK: ``(M + 1) H N^2 d`` plus ``M H N^2 fused_columns``; linear / MLK: ``2 H N d^2``.
+    softmax: ``2 H N^2 d``; MGK: ``(M + 1) H N^2 d`` plus ``M H N^2 fused_columns`` (``impl="fused"``,
+    the spec's accounting when ``fused_columns=0``) or ``2 M H N^2 (d + fused_columns)`` (``impl="sdpa"``:
+    one SDPA over ``M N`` keys, values repeated ``M`` times and zero-padded to the augmented width);
+    linear / MLK: ``2 H N d^2``.
 
     Args:
         attention: one of ``ATTENTIONS``.
@@ -308,6 +311,7 @@ def attention_flops(attention: str, n_heads: int, seq_len: int, head_dim: int, *
         n_keys: mixture components ``M``.
         fused_columns: augmented columns of our fused matmul (1 with equal variances, 2 otherwise;
             0 = the spec's accounting).
+        impl: ``"fused"`` or ``"sdpa"``: the :class:`MGKAttention` path counted (MGK only).
 
     Returns:
         Multiply-adds (``FlopCounterMode`` counts twice this).
@@ -316,6 +320,8 @@ def attention_flops(attention: str, n_heads: int, seq_len: int, head_dim: int, *
     if attention == "softmax":
         return 2 * h * n * n * d
     if attention in ("mgk", "smgk"):
+        if check_choice(impl, "impl", ("fused", "sdpa")) == "sdpa":
+            return 2 * n_keys * h * n * n * (d + fused_columns)
         return (n_keys + 1) * h * n * n * d + n_keys * h * n * n * fused_columns
     return 2 * h * n * d * d
 

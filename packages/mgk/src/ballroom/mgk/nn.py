@@ -9,8 +9,7 @@ padding (as in ``nn.MultiheadAttention``). Parameter names follow the official L
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +25,11 @@ from ballroom.mgk.functional import (
     mgk_responsibilities,
     mlk_attention,
 )
+from ballroom.mgk.official import load_official_state_dict
+from ballroom.mgk.sdpa import mgk_attention_sdpa
 
 __all__ = [
+    "IMPLS",
     "PI_MODES",
     "LinearAttention",
     "MGKAttention",
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 PI_MODES = ("layer", "head", "head_position", "fixed", "em", "hard")
+IMPLS = ("auto", "sdpa", "fused")
 
 
 class _Heads(nn.Module):
@@ -230,6 +233,11 @@ class MGKAttention(_MixtureKeys):
         max_len: needed by ``"head_position"`` and ``"em"``; longer inputs raise ``ValueError``.
         causal: query ``i`` attends only keys ``j <= i``.
         dropout: dropout on the attention weights (training only).
+        impl: ``"auto"`` (default): ``"sdpa"`` wherever it is exact (soft mixture, no ``need_weights``,
+            no active dropout), else ``"fused"``; ``"sdpa"``: :func:`mgk_attention_sdpa` (one SDPA
+            over the ``M N`` (key, component) pairs, no ``N x N`` matrix; with active dropout it drops
+            pairs); ``"fused"``: the materialising augmented matmul of :func:`mgk_attention`.
+            Hard-E and ``need_weights`` always use ``"fused"``.
     """
 
     def __init__(
@@ -246,10 +254,14 @@ class MGKAttention(_MixtureKeys):
         causal: bool = False,
         dropout: float = 0.0,
         em_reduce: str | None = None,
+        impl: str = "auto",
     ) -> None:
         super().__init__(
             d_model, n_heads, head_dim, n_keys, key_mode, pi_mode, max_len, causal, dropout, PI_MODES
         )
+        self.impl = check_choice(impl, "impl", IMPLS)
+        if impl == "sdpa" and pi_mode == "hard":
+            raise ValueError("impl='sdpa' needs a soft mixture: Hard-E (pi_mode='hard') takes a max over r")
         s2 = [check_number(s, "sigma2", lo=0.0, lo_open=True) for s in sigma2]
         if len(s2) != n_keys:
             raise ValueError(
@@ -291,8 +303,18 @@ class MGKAttention(_MixtureKeys):
         v = self._split(self.W_v(x))
         mask = self._allowed(x, key_padding_mask)
         mode = "hard" if self.pi_mode == "hard" else "soft"
-        h, a = mgk_attention(q, keys, v, sigma2=self.variances, log_pi=log_pi, mode=mode, mask=mask,
-                             dropout_p=self.dropout, training=self.training)  # fmt: skip
+        drop = self.training and self.dropout > 0
+        a: Tensor | None = None
+        if (
+            mode == "soft"
+            and not need_weights
+            and (self.impl == "sdpa" or (self.impl == "auto" and not drop))
+        ):
+            h = mgk_attention_sdpa(q, keys, v, sigma2=self.variances, log_pi=log_pi, mask=mask,
+                                   dropout_p=self.dropout, training=self.training)  # fmt: skip
+        else:
+            h, a = mgk_attention(q, keys, v, sigma2=self.variances, log_pi=log_pi, mode=mode, mask=mask,
+                                 dropout_p=self.dropout, training=self.training)  # fmt: skip
         if self.pi_mode == "em" and self.training:
             pad = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
             gamma = mgk_responsibilities(
@@ -300,7 +322,10 @@ class MGKAttention(_MixtureKeys):
             )
             em_update_(self, gamma, None if key_padding_mask is None else ~key_padding_mask)
         out = self.ff(self._merge(h))
-        return (out, a) if need_weights else out
+        if need_weights:
+            assert a is not None
+            return out, a
+        return out
 
 
 @torch.no_grad()
@@ -445,33 +470,3 @@ class MLKAttention(_MixtureKeys):
                 k_mix = k_mix.masked_fill(key_padding_mask[:, None, :, None], 0.0)
             h = linear_attention(elu1(q) * scale, k_mix, v, causal=self.causal, normalize=False)
         return self.ff(F.dropout(self._merge(h), self.dropout, self.training))
-
-
-def load_official_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bool = True) -> Any:
-    """Load weights saved from the official LRA ``Attention`` module (or a model holding them) into ours.
-
-    The official names are ours (``W_q``, ``W_k``, ``W_k2``, ``W_v``, ``ff``) except the nested ones:
-    ``attn.pi`` -> ``pi`` (MGK, MLK, Soft-E buffer), ``attn.mu`` -> ``mu`` (sMLK) and
-    ``attn.multi_gauss_kernel.mu`` / ``.pi`` -> ``mu`` / ``pi`` (the sMGK kernel). Any prefix before
-    them (``transformer_0.mha.``) is kept, so a whole model's state dict maps too. The same outputs
-    need the same recipe: :class:`MGKAttention` defaults for MGK / sMGK, ``MLKAttention(recipe="lra")``
-    for the official LRA MLK / sMLK.
-
-    Args:
-        module: our layer (or a model holding our layers under the official prefixes).
-        state_dict: the official ``state_dict()`` (names -> tensors).
-        strict: passed to :meth:`torch.nn.Module.load_state_dict`.
-
-    Returns:
-        What ``module.load_state_dict`` returns (missing and unexpected keys).
-
-    Raises:
-        ValueError: two official names map to one of ours with different values.
-    """
-    mapped: dict[str, Any] = {}
-    for key, value in state_dict.items():
-        new = key.replace("attn.multi_gauss_kernel.", "").replace("attn.pi", "pi").replace("attn.mu", "mu")
-        if new in mapped and not torch.equal(mapped[new], value):
-            raise ValueError(f"state_dict: {key!r} and another entry map to {new!r} with different values")
-        mapped[new] = value
-    return module.load_state_dict(mapped, strict=strict)
