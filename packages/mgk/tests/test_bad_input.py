@@ -11,6 +11,7 @@ from ballroom.mgk.data import char_windows, generate_listops
 from ballroom.mgk.functional import attention_rank, mgk_scores
 from ballroom.mgk.models import MGKEncoderClassifier, MGKLanguageModel
 from ballroom.mgk.nn import MGKAttention, MLKAttention
+from ballroom.mgk.official_lm import load_official_lm_state_dict, official_lm
 from ballroom.mgk.sdpa import mgk_attention_sdpa
 
 Q = torch.randn(2, 5, 4)
@@ -79,6 +80,50 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("sdpa dropout", lambda: mgk_attention_sdpa(Q, K, Q, sigma2=1.0, dropout_p=1.0), ValueError, "dropout_p"),
     ("impl", lambda: MGKAttention(8, 2, 4, impl="flash"), ValueError, "impl must be one of"),
     ("sdpa hard", lambda: MGKAttention(8, 2, 4, pi_mode="hard", impl="sdpa"), ValueError, "soft mixture"),
+    (
+        "lm load model",
+        lambda: load_official_lm_state_dict(LAYER, {}),
+        TypeError,
+        "model must be an MGKLanguageModel",
+    ),
+    (
+        "lm attn_type",
+        lambda: official_lm(10, n_layer=1, n_head=2, d_model=8, d_head=4, d_inner=8, attn_type=0),
+        ValueError,
+        r"attn_type must be one of \[2, 200, 400\]",
+    ),
+    (
+        "lm update_mode",
+        lambda: official_lm(10, n_layer=1, n_head=2, d_model=8, d_head=4, d_inner=8, update_mode="rbf3"),
+        ValueError,
+        "update_mode must be one of",
+    ),
+    (
+        "lm mlk soft",
+        lambda: official_lm(
+            10, n_layer=1, n_head=2, d_model=8, d_head=4, d_inner=8, attn_type=400, update_mode="soft"
+        ),
+        ValueError,
+        r"update_mode must be one of \['rbf2keys', 'rbf'\]",
+    ),
+    (
+        "lm positions",
+        lambda: MGKLanguageModel(10, positions="learned"),
+        ValueError,
+        "positions must be one of",
+    ),
+    (
+        "lm odd width",
+        lambda: MGKLanguageModel(10, d_model=9, positions="transformer_xl"),
+        ValueError,
+        "even d_model",
+    ),
+    (
+        "lm activation",
+        lambda: MGKLanguageModel(10, activation="tanh"),
+        ValueError,
+        "activation must be one of",
+    ),
     ("x rank", lambda: LAYER(torch.randn(5, 8)), ValueError, "x must have rank 3"),
     ("x width", lambda: LAYER(torch.randn(2, 5, 7)), ValueError, "x must have d_model = 8"),
     ("x inf", lambda: LAYER(torch.full((2, 5, 8), float("inf"))), ValueError, "x must be finite"),

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         em_update_,
         load_official_state_dict,
     )
+    from ballroom.mgk.official_lm import load_official_lm_state_dict, official_lm
     from ballroom.mgk.sdpa import mgk_attention_sdpa
 
 __version__ = _version("ballroom-mgk")
@@ -67,6 +68,8 @@ _SOURCES = {
     **{n: _M for n in ("MGKEncoderClassifier", "MGKLanguageModel", "attention_flops", "attention_params",
                        "count_params_flops", "make_attention")},
     "mgk_attention_sdpa": "ballroom.mgk.sdpa",
+    "load_official_lm_state_dict": "ballroom.mgk.official_lm",
+    "official_lm": "ballroom.mgk.official_lm",
     **{n: _L for n in ("MGKClassifierModule", "MGKLMModule")},
     **{n: _D for n in ("CharLMDataModule", "ListOpsDataModule", "char_windows", "generate_listops",
                        "load_lra_listops", "load_wikitext103", "read_listops_tsv", "read_wikitext",

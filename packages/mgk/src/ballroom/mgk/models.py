@@ -66,13 +66,13 @@ def make_attention(
 
 
 class _Block(nn.Module):
-    def __init__(self, attn: nn.Module, d_model: int, d_ff: int, dropout: float, pre_norm: bool) -> None:
+    def __init__(self, attn: nn.Module, d_model: int, d_ff: int, dropout: float, pre_norm: bool,
+                 activation: str = "gelu") -> None:  # fmt: skip
         super().__init__()
         self.attn, self.pre_norm = attn, pre_norm
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
-        )
+        act = nn.GELU() if activation == "gelu" else nn.ReLU()
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), act, nn.Dropout(dropout), nn.Linear(d_ff, d_model))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor | None) -> Tensor:
@@ -83,11 +83,19 @@ class _Block(nn.Module):
         return self.norm2(x + self.drop(self.mlp(x)))
 
 
-def sinusoidal_positions(n: int, d: int) -> Tensor:
-    """``(n, d)`` absolute sinusoidal position encodings (sin on even, cos on odd features)."""
-    pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
-    pe = torch.zeros(n, d)
+def sinusoidal_positions(
+    n: int, d: int, layout: str = "interleaved", dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """``(n, d)`` absolute sinusoidal position encodings of positions ``0 .. n-1``, computed in ``dtype``.
+
+    ``layout="interleaved"``: sin on even, cos on odd features; ``"concat"`` (Transformer-XL, even
+    ``d``): ``[sin(p f), cos(p f)]`` with frequencies ``f_i = 10000^(-2i/d)``, ``i < d/2``.
+    """
+    pos = torch.arange(n, dtype=dtype)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, dtype=dtype) * (-math.log(10000.0) / d))
+    if layout == "concat":
+        return torch.cat([torch.sin(pos * freq), torch.cos(pos * freq)], dim=-1)
+    pe = torch.zeros(n, d, dtype=dtype)
     pe[:, 0::2] = torch.sin(pos * freq)
     pe[:, 1::2] = torch.cos(pos * freq)[:, : d // 2]
     return pe
@@ -96,7 +104,7 @@ def sinusoidal_positions(n: int, d: int) -> Tensor:
 class _Encoder(nn.Module):
     def __init__(self, vocab_size: int, d_model: int, n_layers: int, n_heads: int, head_dim: int, d_ff: int,
                  max_len: int, attention: str, dropout: float, causal: bool, pre_norm: bool,
-                 attn_kwargs: dict[str, Any] | None) -> None:  # fmt: skip
+                 attn_kwargs: dict[str, Any] | None, activation: str = "gelu") -> None:  # fmt: skip
         super().__init__()
         self.vocab_size = check_int(vocab_size, "vocab_size", min=2)
         self.max_len = check_int(max_len, "max_len", min=1)
@@ -106,7 +114,8 @@ class _Encoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, d_model)
         self.blocks = nn.ModuleList(
             _Block(make_attention(attention, d_model, n_heads, head_dim, causal=causal, max_len=max_len,
-                                  dropout=dropout, **dict(attn_kwargs or {})), d_model, d_ff, dropout, pre_norm)
+                                  dropout=dropout, **dict(attn_kwargs or {})), d_model, d_ff, dropout, pre_norm,
+                   check_choice(activation, "activation", ("gelu", "relu")))
             for _ in range(n_layers)
         )  # fmt: skip
         self.drop = nn.Dropout(dropout)
@@ -224,6 +233,10 @@ class MGKLanguageModel(_Encoder):
         dropout: dropout of embeddings, attention and MLP.
         norm: ``"post"`` (official LM code) or ``"pre"`` (the offline char-LM recipe, with a final LayerNorm).
         attn_kwargs: more arguments of the attention layers (e.g. ``sigma2=(1, 1/3)``, ``pi_mode``).
+        activation: the MLP's ``"gelu"`` (default) or ``"relu"`` (the official LM code).
+        positions: ``"interleaved"`` (default: position ``t`` of the segment at ``t``, sin/cos
+            interleaved) or ``"transformer_xl"`` (the official LM code: positions counted back from the
+            segment's last token, ``N-1 .. 0``, features ``[sin, cos]``; see :mod:`ballroom.mgk.official_lm`).
     """
 
     pos: Tensor
@@ -242,12 +255,18 @@ class MGKLanguageModel(_Encoder):
         dropout: float = 0.0,
         norm: str = "post",
         attn_kwargs: dict[str, Any] | None = None,
+        activation: str = "gelu",
+        positions: str = "interleaved",
     ) -> None:
         check_choice(norm, "norm", ("post", "pre"))
+        check_choice(positions, "positions", ("interleaved", "transformer_xl"))
+        if positions == "transformer_xl" and d_model % 2:
+            raise ValueError(f"positions='transformer_xl' needs an even d_model, got {d_model}")
         super().__init__(vocab_size, d_model, n_layers, n_heads, head_dim, d_ff, max_len, attention, dropout,
-                         True, norm == "pre", attn_kwargs)  # fmt: skip
-        self.norm_kind = norm
-        self.register_buffer("pos", sinusoidal_positions(max_len, d_model), persistent=False)
+                         True, norm == "pre", attn_kwargs, activation)  # fmt: skip
+        self.norm_kind, self.activation, self.positions = norm, activation, positions
+        layout = "concat" if positions == "transformer_xl" else "interleaved"
+        self.register_buffer("pos", sinusoidal_positions(max_len, d_model, layout), persistent=False)
         # the embedding is scaled by sqrt(d_model) in forward (Transformer-XL): start it at std
         # d_model^-1/2 so the scaled embedding and the unit-scale positions are of one size
         nn.init.normal_(self.embed.weight, std=d_model**-0.5)
@@ -256,7 +275,11 @@ class MGKLanguageModel(_Encoder):
 
     def forward(self, x: Tensor) -> Tensor:
         self._tokens(x, None)
-        h = self.drop(self.embed(x) * math.sqrt(self.d_model) + self.pos[: x.shape[1]])
+        emb = self.embed(x) * math.sqrt(self.d_model)
+        pos = self.pos[: x.shape[1]]
+        if self.positions == "transformer_xl":  # token t of an N-token segment sits at position N-1-t
+            pos = sinusoidal_positions(x.shape[1], self.d_model, "concat", torch.float64).flip(0).to(emb)
+        h = self.drop(emb + pos)
         for block in self.blocks:
             h = block(h, None)
         return self.out(self.final_norm(h))

@@ -78,7 +78,7 @@ def _attn_flops(attention: str, heads: int, head_dim: int, seq_len: int, d_model
     return count_params_flops(layer, seq_len)["flops"]
 
 
-def _impl(attention: str, impl: str) -> dict[str, str]:
+def _impl(attention: str, impl: str) -> dict[str, Any]:
     return {"impl": impl} if attention in ("mgk", "smgk") else {}
 
 
