@@ -155,6 +155,59 @@ def test_official_lm_weights_load_and_give_the_official_logits(attn_type: int, m
             assert not torch.allclose(model(tokens.T.contiguous()).transpose(0, 1), exact, atol=1e-6)
 
 
+def _reference_adaptive_nll(
+    sd: dict[str, Tensor], hidden: Tensor, target: Tensor, cutoffs: list[int]
+) -> Tensor:
+    """The official ProjectedAdaptiveLogSoftmax (div_val 1, no projections), one token at a time."""
+    w, bias = sd["crit.out_layers.0.weight"], sd["crit.out_layers.0.bias"]
+    ends = [0, *cutoffs, V]
+    head_w = torch.cat([w[: cutoffs[0]], sd["crit.cluster_weight"]])
+    head_b = torch.cat([bias[: cutoffs[0]], sd["crit.cluster_bias"]])
+    nll = torch.empty(len(target), dtype=D64)
+    for t, (hid, y) in enumerate(zip(hidden, target.tolist(), strict=True)):
+        head = torch.log_softmax(hid @ head_w.T + head_b, -1)
+        if y < cutoffs[0]:
+            nll[t] = -head[y]
+            continue
+        i = next(c for c in range(1, len(ends)) if y < ends[c]) - 1  # tail number, 1-based
+        lo, hi = ends[i], ends[i + 1]
+        tail = torch.log_softmax(hid @ w[lo:hi].T + bias[lo:hi], -1)
+        nll[t] = -(head[-i] + tail[y - lo])
+    return nll
+
+
+@pytest.mark.parametrize("mode", ["rbf2keys", "soft"])
+def test_adaptive_softmax_layout_gives_the_official_nll(mode: str) -> None:
+    cutoffs = [4, 7]  # shortlist [0, 4), tails [4, 7) and [7, 11)
+    sd = _official_state_dict(200, mode, seed=2)
+    g = torch.Generator().manual_seed(3)
+    sd["crit.cluster_weight"] = torch.randn(2, D, generator=g, dtype=D64)
+    sd["crit.cluster_bias"] = torch.randn(2, generator=g, dtype=D64)
+    model = official_lm(V, n_layer=L, n_head=H, d_model=D, d_head=DH, d_inner=DI, update_mode=mode, max_len=12,
+                        cutoffs=cutoffs).double().eval()  # fmt: skip
+    load_official_lm_state_dict(model, sd)
+    tokens = torch.randint(0, V, (9, 2), generator=g)
+    targets = torch.randint(0, V, (9, 2), generator=g)
+    with torch.no_grad():
+        log_probs = model(tokens.T.contiguous())  # (B, N, V)
+        loss = model.loss(tokens.T.contiguous(), targets.T.contiguous())
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2, 9, dtype=D64), atol=1e-12, rtol=0)
+    ours = -log_probs.transpose(0, 1).gather(-1, targets[..., None]).squeeze(-1).flatten()
+    # the official hidden states: the exact reference forward without its output layer
+    zero = {
+        **sd,
+        "crit.out_layers.0.weight": torch.eye(D, dtype=D64),
+        "crit.out_layers.0.bias": torch.zeros(D),
+    }
+    hidden = _reference_logits(zero, tokens, 200, mode, eps=0.0).flatten(0, 1)
+    official = _reference_adaptive_nll(sd, hidden, targets.flatten(), cutoffs)
+    torch.testing.assert_close(ours, official, atol=1e-10, rtol=0)
+    torch.testing.assert_close(loss, official.mean(), atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="one row per cutoff"):
+        load_official_lm_state_dict(official_lm(V, n_layer=L, n_head=H, d_model=D, d_head=DH, d_inner=DI,
+                                                update_mode=mode, max_len=12), sd)  # fmt: skip
+
+
 def test_soft_mode_trains_pi_by_the_lm_em_update_after_loading() -> None:
     sd = _official_state_dict(200, "soft")
     model = official_lm(
@@ -172,7 +225,7 @@ def test_unmapped_layouts_and_mismatched_models_are_refused() -> None:
     sd = _official_state_dict(200, "rbf2keys")
     model = official_lm(V, n_layer=L, n_head=H, d_model=D, d_head=DH, d_inner=DI, max_len=12)
     with pytest.raises(ValueError, match="adaptive input/softmax"):
-        load_official_lm_state_dict(model, {**sd, "crit.cluster_weight": torch.zeros(2, D)})
+        load_official_lm_state_dict(model, {**sd, "crit.out_projs.0": torch.zeros(D, D)})
     with pytest.raises(ValueError, match="has no place"):
         load_official_lm_state_dict(model, {**sd, "layers.0.dec_attn.scale_w": torch.ones(1)})
     missing = {k: v for k, v in sd.items() if k != "layers.1.pos_ff.CoreNet.3.bias"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -237,6 +239,11 @@ class MGKLanguageModel(_Encoder):
         positions: ``"interleaved"`` (default: position ``t`` of the segment at ``t``, sin/cos
             interleaved) or ``"transformer_xl"`` (the official LM code: positions counted back from the
             segment's last token, ``N-1 .. 0``, features ``[sin, cos]``; see :mod:`ballroom.mgk.official_lm`).
+        cutoffs: ``None`` (a plain softmax output) or the increasing vocabulary cutoffs of a
+            Transformer-XL adaptive softmax with ``div_val=1`` (WikiText-103: ``(20000, 40000, 200000)``):
+            the shortlist ``[0, c_1)`` and one cluster token per tail in the head, each tail a slice of
+            ``out``; the cluster logits come from ``cluster`` (zero init). ``forward`` then returns
+            log-probabilities ``(B, N, vocab_size)`` (logits up to a per-row constant, so ``loss`` holds).
     """
 
     pos: Tensor
@@ -257,8 +264,12 @@ class MGKLanguageModel(_Encoder):
         attn_kwargs: dict[str, Any] | None = None,
         activation: str = "gelu",
         positions: str = "interleaved",
+        cutoffs: Sequence[int] | None = None,
     ) -> None:
         check_choice(norm, "norm", ("post", "pre"))
+        cuts = tuple(check_int(c, "cutoffs", min=1, max=vocab_size - 1) for c in (cutoffs or ()))
+        if any(a >= b for a, b in pairwise(cuts)):
+            raise ValueError(f"cutoffs must increase strictly, got {list(cuts)}")
         check_choice(positions, "positions", ("interleaved", "transformer_xl"))
         if positions == "transformer_xl" and d_model % 2:
             raise ValueError(f"positions='transformer_xl' needs an even d_model, got {d_model}")
@@ -272,6 +283,20 @@ class MGKLanguageModel(_Encoder):
         nn.init.normal_(self.embed.weight, std=d_model**-0.5)
         self.final_norm = nn.LayerNorm(d_model) if norm == "pre" else nn.Identity()
         self.out = nn.Linear(d_model, vocab_size)
+        self.cutoffs = cuts
+        if cuts:
+            self.cluster = nn.Linear(d_model, len(cuts))
+            nn.init.zeros_(self.cluster.weight), nn.init.zeros_(self.cluster.bias)
+
+    def _adaptive_log_probs(self, h: Tensor) -> Tensor:
+        """Log-probabilities of the adaptive softmax (``div_val=1``): head = shortlist + cluster tokens;
+        tail ``i`` (1-based) scores its slice of ``out`` plus the head's column ``-i``."""
+        logits, ends = self.out(h), (0, *self.cutoffs, self.vocab_size)
+        head = torch.log_softmax(torch.cat([logits[..., : ends[1]], self.cluster(h)], -1), -1)
+        parts = [head[..., : ends[1]]]
+        for i in range(1, len(ends) - 1):
+            parts.append(head[..., -i, None] + torch.log_softmax(logits[..., ends[i] : ends[i + 1]], -1))
+        return torch.cat(parts, -1)
 
     def forward(self, x: Tensor) -> Tensor:
         self._tokens(x, None)
@@ -282,7 +307,8 @@ class MGKLanguageModel(_Encoder):
         h = self.drop(emb + pos)
         for block in self.blocks:
             h = block(h, None)
-        return self.out(self.final_norm(h))
+        h = self.final_norm(h)
+        return self._adaptive_log_probs(h) if self.cutoffs else self.out(h)
 
     def loss(self, x: Tensor, y: Tensor) -> Tensor:
         """Mean next-token cross-entropy (nats) of targets ``y (B, N)`` (``-100`` = not scored)."""

@@ -9,6 +9,7 @@ official                                    ours
 ==========================================  =================================================
 ``word_emb.emb_layers.0.weight``            ``embed.weight`` (both scaled by ``sqrt(d_model)``)
 ``crit.out_layers.0.weight`` / ``.bias``    ``out.weight`` / ``.bias`` (tied to the embedding)
+``crit.cluster_weight`` / ``_bias``         ``cluster.weight`` / ``.bias`` (adaptive softmax, ``cutoffs``)
 ``pos_emb.inv_freq``                        none (checked: ``10000^(-2i/d_model)``)
 ``layers.i.dec_attn.q_net.weight``          ``blocks.i.attn.W_q.weight``
 ``layers.i.dec_attn.kv_net.weight``         rows ``[k | v]`` -> ``W_k``, ``W_v``; MGK ``*2keys``
@@ -28,15 +29,17 @@ The official projections have no biases: ours are set to zero. ``pi`` tensors ho
 (the code's fixed size); ours keep the first ``max_len``. ``update_mode`` picks our attention:
 ``"rbf2keys"`` / ``"soft2keys"`` / ``"hard2keys"`` = MGK (separate keys) with ``pi_mode``
 ``"head_position"`` / ``"em"`` / ``"hard"``; ``"rbf"`` / ``"soft"`` / ``"hard"`` the same with shifted
-keys (sMGK); ``sigma2 = (1, 1/3)``. :func:`official_lm` builds the matching model. Covered: the
-single-softmax layout (``cutoffs=[]``, ``div_val=1``, ``d_embed = d_model``), post-LN, no memory.
-Not covered (refused): adaptive input / softmax (``cutoffs``, the WikiText-103 recipe), relative
-positions (``attn_type`` 0/1), pre-LN (that code normalises keys/values but not the queries).
+keys (sMGK); ``sigma2 = (1, 1/3)``. :func:`official_lm` builds the matching model. Covered:
+``div_val=1`` and ``d_embed = d_model`` (the code's defaults, the WikiText-103 runs: ``--adaptive``
+with cutoffs 20000 / 40000 / 200000 gives one embedding and an adaptive softmax whose tails are slices
+of ``crit.out_layers.0``), post-LN, no memory. Not covered (refused): ``div_val > 1`` or
+``d_embed != d_model`` (``emb_projs``, ``out_projs``, per-cluster embeddings), relative positions
+(``attn_type`` 0/1), pre-LN (that code normalises keys/values but not the queries).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -56,7 +59,6 @@ UPDATE_MODES = {
     "rbf": ("smgk", "head_position"), "soft": ("smgk", "em"), "hard": ("smgk", "hard"),
 }  # fmt: skip
 _REFUSED = (
-    "cluster_weight",
     "emb_layers.1",
     "emb_projs",
     "out_projs",
@@ -69,7 +71,7 @@ _REFUSED = (
 
 def official_lm(vocab_size: int, *, n_layer: int, n_head: int, d_model: int, d_head: int, d_inner: int,
                 attn_type: int = 200, update_mode: str = "rbf2keys", max_len: int = OFFICIAL_PI_LEN,
-                dropout: float = 0.0) -> MGKLanguageModel:  # fmt: skip
+                dropout: float = 0.0, cutoffs: Sequence[int] | None = None) -> MGKLanguageModel:  # fmt: skip
     """The :class:`MGKLanguageModel` that computes what the official ``MemTransformerLM`` computes.
 
     Post-LN, ReLU MLP, Transformer-XL positions, causal; ``attn_type`` 2 = softmax, 200 = MGK / sMGK
@@ -87,6 +89,8 @@ def official_lm(vocab_size: int, *, n_layer: int, n_head: int, d_model: int, d_h
         update_mode: one of ``UPDATE_MODES`` (``attn_type`` 200) or ``"rbf2keys"`` / ``"rbf"`` (400).
         max_len: the longest segment (at most 256 where pi depends on the position).
         dropout: dropout of embeddings, attention and MLP.
+        cutoffs: the adaptive softmax's cutoffs (``--adaptive`` on WikiText-103: ``(20000, 40000,
+            200000)``); ``None`` = a plain softmax (``cutoffs=[]``).
 
     Returns:
         The model (load weights with :func:`load_official_lm_state_dict`).
@@ -110,7 +114,7 @@ def official_lm(vocab_size: int, *, n_layer: int, n_head: int, d_model: int, d_h
         )
     return MGKLanguageModel(vocab_size, d_model=d_model, n_layers=n_layer, n_heads=n_head, head_dim=d_head,
                             d_ff=d_inner, max_len=max_len, attention=attention, dropout=dropout, norm="post",
-                            attn_kwargs=kw, activation="relu", positions="transformer_xl")  # fmt: skip
+                            attn_kwargs=kw, activation="relu", positions="transformer_xl", cutoffs=cutoffs)  # fmt: skip
 
 
 class _Source:
@@ -208,8 +212,8 @@ def load_official_lm_state_dict(
     refused = sorted(k for k in src.entries if any(part in k for part in _REFUSED))
     if refused:
         raise ValueError(
-            f"state_dict: {refused[0]!r}: adaptive input/softmax and relative positions are not mapped "
-            "(only cutoffs=[], div_val=1, d_embed = d_model, absolute positions)"
+            f"state_dict: {refused[0]!r}: adaptive input/softmax with div_val > 1 or d_embed != d_model and "
+            "relative positions are not mapped (only div_val=1, d_embed = d_model, absolute positions)"
         )
     if "pos_emb.inv_freq" in src:
         d = model.d_model
@@ -218,6 +222,17 @@ def load_official_lm_state_dict(
             raise ValueError("state_dict: pos_emb.inv_freq is not 10000^(-2i/d_model) for this d_model")
     mapped = {"embed.weight": src["word_emb.emb_layers.0.weight"], "out.weight": src["crit.out_layers.0.weight"],
               "out.bias": src["crit.out_layers.0.bias"]}  # fmt: skip
+    n_clusters = len(model.cutoffs)
+    if n_clusters or "crit.cluster_weight" in src:
+        if "crit.cluster_weight" not in src or src["crit.cluster_weight"].shape[0] != n_clusters:
+            raise ValueError(
+                f"state_dict: the adaptive softmax's crit.cluster_weight must have one row per cutoff "
+                f"(model.cutoffs = {list(model.cutoffs)}); build the model with the checkpoint's cutoffs"
+            )
+        mapped["cluster.weight"], mapped["cluster.bias"] = (
+            src["crit.cluster_weight"],
+            src["crit.cluster_bias"],
+        )
     for i, block in enumerate(model.blocks):
         pre, our = f"layers.{i}.", f"blocks.{i}."
         attn = block.attn
