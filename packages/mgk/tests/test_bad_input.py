@@ -118,6 +118,13 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         ValueError,
         "even d_model",
     ),
+    ("lm cutoffs order", lambda: MGKLanguageModel(10, cutoffs=(5, 3)), ValueError, "cutoffs must increase"),
+    (
+        "lm cutoffs range",
+        lambda: MGKLanguageModel(10, cutoffs=(10,)),
+        ValueError,
+        r"cutoffs must be an integer in",
+    ),
     (
         "lm activation",
         lambda: MGKLanguageModel(10, activation="tanh"),
