@@ -1,4 +1,4 @@
-"""ballroom-pdo3d against the official formulation (a reference written here) and escnn's R3Conv.
+"""ballroom-pdo3d against the official formulation (a reference written here).
 
 ``nox -s "bench(pdo3d, cpu)"`` -> ``.benchmarks/pdo3d-cpu.json``. Report ratios, not CPU seconds.
 
@@ -10,8 +10,7 @@
   ours, ...; the minimum of 7 each), the robust number on a shared machine.
 - ``basis-solve``: the cold solve of the O regular -> regular system (Reynolds projector + thin SVD)
   vs a thin SVD of the stacked generator constraints (6912 x 3456).
-- ``escnn``: only when escnn is importable (it is not a declared extra: it needs compiled
-  dependencies), our layer vs ``R3Conv`` on O regular fields: parameter count, equivariance error, time.
+- escnn's ``R3Conv``: ``bench_escnn.py`` (only where escnn imports).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from ballroom.pdo3d import functional as fn
 from ballroom.pdo3d.groups import octahedral
 from ballroom.pdo3d.models import PDOTetrisNet, SO3TetrisNet
-from ballroom.pdo3d.nn import FieldType, PDOConv3d
+from ballroom.pdo3d.nn import PDOConv3d
 
 torch.set_num_threads(1)
 
@@ -119,23 +118,6 @@ def test_basis_solve_cold(benchmark: pytest.FixtureRequest, impl: str) -> None:
         assert int((s <= 1e-10).sum()) == 144
 
     benchmark.pedantic(reynolds if impl == "reynolds" else stacked, rounds=1, iterations=1)
-
-
-def test_escnn_r3conv_comparison(benchmark: pytest.FixtureRequest) -> None:
-    escnn_nn = pytest.importorskip("escnn.nn")
-    gspaces = pytest.importorskip("escnn.gspaces")
-    benchmark.group = "escnn-O-regular"
-    gs = gspaces.octaOnR3()
-    t_in = escnn_nn.FieldType(gs, [gs.regular_repr] * 2)
-    t_out = escnn_nn.FieldType(gs, [gs.regular_repr] * 2)
-    theirs = escnn_nn.R3Conv(t_in, t_out, kernel_size=3, padding=1)
-    o = octahedral()
-    ours = PDOConv3d(FieldType(o, [(o.regular(), 2)]), FieldType(o, [(o.regular(), 2)]))
-    n_ours = sum(p.numel() for p in ours.parameters())
-    n_theirs = sum(p.numel() for p in theirs.parameters())
-    x = torch.randn(2, 48, 16, 16, 16)
-    print(f"parameters: ours {n_ours}, escnn R3Conv {n_theirs}")
-    benchmark(lambda: theirs(escnn_nn.GeometricTensor(x, t_in)).tensor.sum().backward())
 
 
 def _interleaved(name: str, repeats: int = 7) -> tuple[float, float]:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ballroom.pdo3d import functional as fn
+from ballroom.pdo3d.escnn_bridge import escnn_element
 from ballroom.pdo3d.groups import klein4, octahedral, real_wigner_d, so3
 from ballroom.pdo3d.models import PDOTetrisNet, PlainCNN3d, SO3TetrisNet
 from ballroom.pdo3d.nn import FieldReLU, FieldType, PDOConv3d
@@ -54,6 +55,7 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("tetris scale", lambda: tetris_volumes(0), ValueError, "scale"),
     ("rotate g shape", lambda: rotate_volume(torch.randn(1, 1, 4, 4, 4), torch.eye(2)), ValueError, "g must have"),
     ("rotate inf", lambda: rotate_volume(torch.full((1, 1, 4, 4, 4), float("inf")), torch.eye(3)), ValueError, "finite"),
+    ("escnn element g", lambda: escnn_element(None, torch.eye(2)), ValueError, r"g must have shape \(3, 3\)"),
     ("eq types", lambda: equivariance_error(torch.nn.Identity(), torch.randn(1, 1, 4, 4, 4), torch.eye(3)), ValueError,
      "in_type and out_type"),
 ]  # fmt: skip
