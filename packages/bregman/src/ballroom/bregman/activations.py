@@ -45,6 +45,14 @@ class Activation:
         psi: the Legendre potential (per coordinate), for tests and :func:`bregman_divergence`.
         official_inverse: the offset the official ``bregmanet`` code uses (differs for sigmoid, relu).
         plain: the activation the official code applies in ``standard``/``euclidean`` nets (ReLU for relu).
+        fused_inverse: ``(y, eps) -> inverse(clamp(y, eps))`` in one kernel where torch has one
+            (sigmoid: ``torch.logit(y, eps)``, whose clamp to ``[eps, 1 - eps]`` is exactly
+            ``[lo + eps, hi - eps]``): the same values as the two-step form (tested).
+        grad_sigma: ``(g, y) -> g * sigma'(z)`` written with the output ``y = sigma(z)`` (for the
+            hand-written backward of :mod:`~ballroom.bregman.fused`; ``None``: autograd only).
+        grad_inverse: ``(g, c) -> g * (sigma^{-1})'(c)`` at a point ``c`` inside the range.
+        fused_inverse_grad: ``(g, y, eps) -> g * d fused_inverse(y, eps) / dy`` (zero outside the
+            bounds; the bounds themselves are masked by the caller, as ``torch.clamp`` does).
     """
 
     name: str
@@ -55,6 +63,10 @@ class Activation:
     psi: Fn | None = None
     official_inverse: Fn | None = None
     plain: Fn | None = None
+    fused_inverse: Callable[[Tensor, float], Tensor] | None = None
+    grad_sigma: Callable[[Tensor, Tensor], Tensor] | None = None
+    grad_inverse: Callable[[Tensor, Tensor], Tensor] | None = None
+    fused_inverse_grad: Callable[[Tensor, Tensor, float], Tensor] | None = None
 
     def clamp(self, y: Tensor, eps: float = 1e-5) -> Tensor:
         """``y`` clamped to ``[lo + eps, hi - eps]`` (infinite ends left open); the domain guard of ``inverse``."""
@@ -71,6 +83,28 @@ class Activation:
             return self.official_inverse
         return self.inverse
 
+    def clamped_inverse(self, kind: str = "exact", eps: float = 1e-5) -> Fn:
+        """``y -> offset(kind)(clamp(y, eps))``: the domain guard and the offset as one function.
+
+        The bounds are computed once here. (:attr:`fused_inverse` is not used: ``torch.logit(y, eps)``
+        has the same values but lets the gradient through at the bounds themselves, where
+        ``torch.clamp``'s is 0; the stack backward of :mod:`~ballroom.bregman.fused` uses it with the
+        clamp's mask.)
+
+        Args:
+            kind: ``"exact"`` or ``"official"`` (see :meth:`offset`).
+            eps: the clamp margin: ``[lo + eps, hi - eps]``.
+
+        Returns:
+            An elementwise function, any shape in, same shape out.
+        """
+        inverse = self.offset(kind)
+        lo = self.lo + eps if math.isfinite(self.lo) else None
+        hi = self.hi - eps if math.isfinite(self.hi) else None
+        if lo is None and hi is None:
+            return inverse
+        return partial(_clamp_then, inverse, lo, hi)  # a partial, not a closure: modules stay picklable
+
     @property
     def bounded(self) -> bool:
         """Whether both ends of the range are finite."""
@@ -80,8 +114,74 @@ class Activation:
 # ---------------------------------------------------------------- the elementwise functions
 
 
+def _clamp_then(inverse: Fn, lo: float | None, hi: float | None, y: Tensor) -> Tensor:
+    return inverse(torch.clamp(y, lo, hi))
+
+
 def _sigmoid_psi(y: Tensor) -> Tensor:
     return torch.xlogy(y, y) + torch.xlogy(1 - y, 1 - y)
+
+
+def _logit_clamped(y: Tensor, eps: float) -> Tensor:
+    # torch.logit's eps clamps to [eps, 1 - eps] = [lo + eps, hi - eps] before log(y / (1 - y))
+    return torch.logit(y, eps)
+
+
+# derivatives for the hand-written backward (ballroom.bregman.fused): sigma' from the output y,
+# (sigma^{-1})' at the clamped point c; every pair is checked against autograd in float64
+
+
+def _sigmoid_grad(g: Tensor, y: Tensor) -> Tensor:
+    return torch.ops.aten.sigmoid_backward(g, y)  # g * y (1 - y)
+
+
+def _logit_grad(g: Tensor, c: Tensor) -> Tensor:
+    return g / (c * (1 - c))
+
+
+def _logit_clamped_grad(g: Tensor, y: Tensor, eps: float) -> Tensor:
+    return torch.ops.aten.logit_backward(g, y, eps)  # g / (y (1 - y)), zero outside [eps, 1 - eps]
+
+
+def _tanh_grad(g: Tensor, y: Tensor) -> Tensor:
+    return torch.ops.aten.tanh_backward(g, y)  # g * (1 - y^2)
+
+
+def _atanh_grad(g: Tensor, c: Tensor) -> Tensor:
+    return g / ((1 - c) * (1 + c))
+
+
+def _atan_grad(g: Tensor, y: Tensor) -> Tensor:
+    return g * torch.cos(y).square()  # 1 / (1 + tan(y)^2)
+
+
+def _tan_grad(g: Tensor, c: Tensor) -> Tensor:
+    return g / torch.cos(c).square()
+
+
+def _isru_grad(g: Tensor, y: Tensor) -> Tensor:
+    return g * ((1 - y) * (1 + y)).pow(1.5)  # (1 + z^2)^(-3/2) with 1 + z^2 = 1 / (1 - y^2)
+
+
+def _isru_inv_grad(g: Tensor, c: Tensor) -> Tensor:
+    return g * ((1 - c) * (1 + c)).pow(-1.5)
+
+
+def _softplus_grad(g: Tensor, y: Tensor, beta: float) -> Tensor:
+    return g * -torch.expm1(-beta * y)  # sigmoid(beta z) = 1 - exp(-beta y)
+
+
+def _softplus_inv_grad(g: Tensor, c: Tensor, beta: float) -> Tensor:
+    return g / -torch.expm1(-beta * c)
+
+
+def _bent_grad(g: Tensor, y: Tensor) -> Tensor:
+    y2 = 4 * y * y  # (1 + z / sqrt(z^2 + 1)) / 2 = 4 y^2 / (4 y^2 + 1)
+    return g * y2 / (y2 + 1)
+
+
+def _bent_inv_grad(g: Tensor, c: Tensor) -> Tensor:
+    return g * (1 + 0.25 / (c * c))
 
 
 def _sigmoid_official(y: Tensor) -> Tensor:
@@ -186,23 +286,57 @@ def _softplus_activation(name: str, beta: float) -> Activation:
         math.inf,
         partial(_softplus_psi, beta=beta),
         partial(_softplus_official_inv, beta=beta),
+        grad_sigma=partial(_softplus_grad, beta=beta),
+        grad_inverse=partial(_softplus_inv_grad, beta=beta),
     )
 
 
 _TABLE: dict[str, Callable[[], Activation]] = {
     "sigmoid": lambda: Activation(
-        "sigmoid", torch.sigmoid, torch.logit, 0.0, 1.0, _sigmoid_psi, _sigmoid_official
+        "sigmoid",
+        torch.sigmoid,
+        torch.logit,
+        0.0,
+        1.0,
+        _sigmoid_psi,
+        _sigmoid_official,
+        fused_inverse=_logit_clamped,
+        grad_sigma=_sigmoid_grad,
+        grad_inverse=_logit_grad,
+        fused_inverse_grad=_logit_clamped_grad,
     ),
-    "tanh": lambda: Activation("tanh", torch.tanh, torch.atanh, -1.0, 1.0, _tanh_psi),
+    "tanh": lambda: Activation(
+        "tanh", torch.tanh, torch.atanh, -1.0, 1.0, _tanh_psi, grad_sigma=_tanh_grad, grad_inverse=_atanh_grad
+    ),
     "scaled_tanh": lambda: Activation(
         "scaled_tanh", _scaled_tanh, _scaled_tanh_inv, -SCALED_TANH_A, SCALED_TANH_A, _scaled_tanh_psi
     ),
-    "isru": lambda: Activation("isru", _isru, _isru_inv, -1.0, 1.0, _isru_psi),
-    "atan": lambda: Activation("atan", torch.atan, torch.tan, -math.pi / 2, math.pi / 2, _atan_psi),
+    "isru": lambda: Activation(
+        "isru", _isru, _isru_inv, -1.0, 1.0, _isru_psi, grad_sigma=_isru_grad, grad_inverse=_isru_inv_grad
+    ),
+    "atan": lambda: Activation(
+        "atan",
+        torch.atan,
+        torch.tan,
+        -math.pi / 2,
+        math.pi / 2,
+        _atan_psi,
+        grad_sigma=_atan_grad,
+        grad_inverse=_tan_grad,
+    ),
     "sin": lambda: Activation("sin", _sin, torch.asin, -1.0, 1.0, _sin_psi),
     "asinh": lambda: Activation("asinh", torch.asinh, torch.sinh, -math.inf, math.inf, torch.cosh),
     "relu": lambda: Activation(
-        "relu", _bent, _bent_inv, 0.0, math.inf, _bent_psi, _bent_official_inv, torch.relu
+        "relu",
+        _bent,
+        _bent_inv,
+        0.0,
+        math.inf,
+        _bent_psi,
+        _bent_official_inv,
+        torch.relu,
+        grad_sigma=_bent_grad,
+        grad_inverse=_bent_inv_grad,
     ),
     "identity": lambda: Activation("identity", _identity, _identity, -math.inf, math.inf, _half_square),
 }

@@ -107,4 +107,4 @@ def bregman_layer(
         )
     if version == "euclidean":
         return act.sigma(skip + pre)
-    return act.sigma(act.offset(offset)(act.clamp(skip, eps)) + pre)
+    return act.sigma(pre + act.clamped_inverse(offset, eps)(skip))

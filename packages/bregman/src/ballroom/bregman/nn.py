@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ballroom.bregman.activations import Activation, get_activation
 from ballroom.bregman.functional import project_simplex
+from ballroom.bregman.fused import bregman_stack, supports_fused_backward
 from ballroom.core.validate import check_choice, check_in_range, check_positive, check_tensor
 
 __all__ = ["BregmanLinear", "BregmanMLP", "layer_displacement"]
@@ -93,6 +94,7 @@ class BregmanLinear(nn.Module):
         self.weight = nn.Parameter(base.weight.detach().clone())
         self.bias = nn.Parameter(base.bias.detach().clone()) if bias else None
         self._inverse = self.act.offset(offset)
+        self._guarded_inverse = self.act.clamped_inverse(offset, eps)  # clamp + offset (fused for sigmoid)
         self._sigma = self.act.sigma
         if offset == "official" and version != "bregman" and self.act.plain is not None:
             self._sigma = self.act.plain
@@ -139,7 +141,7 @@ class BregmanLinear(nn.Module):
         skip = x if projection is None else F.linear(x, projection)
         if self.version == "euclidean":
             return self._sigma(pre + skip)
-        return self._sigma(pre + self._inverse(self.act.clamp(skip, self.eps)))
+        return self._sigma(pre + self._guarded_inverse(skip))
 
     def extra_repr(self) -> str:
         return (
@@ -171,6 +173,11 @@ class BregmanMLP(nn.Module):
         offset: ``"exact"`` or ``"official"`` (see :class:`BregmanLinear`).
         check_inputs: validate inputs in ``forward`` (a tensor, finite, and for ``bregman`` inside the
             activation's range); ``False`` skips the checks (the feature count is still checked).
+        fused_backward: while gradients are recorded, run the hidden stack as one autograd node
+            with a hand-written backward (:mod:`~ballroom.bregman.fused`; same forward bit for bit,
+            same gradients) when every layer allows it (``bregman`` version, exact offsets, fixed
+            ``P``, an activation with hand-written derivatives, no module hooks, no autocast).
+            It is once-differentiable: ``False`` keeps plain autograd (double backward).
 
     Raises:
         ValueError: an unknown ``init``, bad widths, or a bad layer option.
@@ -189,9 +196,11 @@ class BregmanMLP(nn.Module):
         eps: float = 1e-5,
         offset: str = "exact",
         check_inputs: bool = True,
+        fused_backward: bool = True,
     ) -> None:
         super().__init__()
         check_choice(init, "init", INITS)
+        self.fused_backward = bool(fused_backward)
         hidden = list(hidden_dims)
         if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
             raise ValueError(f"hidden_dims must be a non-empty list of positive ints, got {hidden_dims!r}")
@@ -254,10 +263,32 @@ class BregmanMLP(nn.Module):
         """For each hidden layer, the map of ``x_{l-1}`` into layer ``l``'s space (for :func:`layer_displacement`)."""
         return [layer.skip_map for layer in self._bregman_layers()]
 
+    def _can_fuse(self, x: Tensor) -> bool:
+        if not (self.fused_backward and self.version == "bregman" and torch.is_grad_enabled()):
+            return False
+        if x.ndim != 2 or torch.is_autocast_enabled(x.device.type):
+            return False
+        return all(
+            layer.offset == "exact" and not layer.trainable_skip and supports_fused_backward(layer.act)
+            and not (layer._forward_hooks or layer._forward_pre_hooks)
+            for layer in self._bregman_layers()
+        )  # fmt: skip
+
     def forward(self, x: Tensor) -> Tensor:
         x = self._flat(x)
-        for layer in self._bregman_layers():
-            x = layer(x)
+        layers = list(self._bregman_layers())
+        if self._can_fuse(x):
+            x = bregman_stack(
+                x,
+                [layer.weight for layer in layers],
+                [layer.bias for layer in layers],
+                [layer.projection for layer in layers],
+                layers[0].act,
+                layers[0].eps,
+            )
+        else:
+            for layer in layers:
+                x = layer(x)
         return self.output(x)
 
 

@@ -75,6 +75,7 @@ class _BregmanBlock(nn.Module):
         self.act, self.standard, self.eps = get_activation(activation), standard, eps
         self._act = _sigma(self.act, standard, offset)
         self._inverse = self.act.offset(offset)
+        self._guarded_inverse = self.act.clamped_inverse(offset, eps)
 
     def _setup_shortcut(self, in_planes: int, out_planes: int, stride: int, conv_shortcut: bool) -> None:
         self.shortcut: nn.Module
@@ -92,7 +93,7 @@ class _BregmanBlock(nn.Module):
         s = self.shortcut(x)
         if self.standard:
             return self._act(h + s)
-        return self._act(h + self._inverse(self.act.clamp(s, self.eps)))
+        return self._act(h + self._guarded_inverse(s))
 
     def skip_map(self, x: Tensor) -> Tensor:
         """``S(x)``: the block input in the output's space (for :func:`~ballroom.bregman.nn.layer_displacement`)."""

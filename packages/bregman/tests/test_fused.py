@@ -1,0 +1,103 @@
+"""The hand-written stack backward and the fused sigmoid inverse against plain autograd (float64)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from ballroom.bregman import BregmanMLP, get_activation, scale_to_range
+from ballroom.bregman.fused import bregman_stack, supports_fused_backward
+
+D = torch.float64
+FUSABLE = ["sigmoid", "tanh", "isru", "atan", "softplus10", "relu"]
+
+
+def _inputs(name: str, dtype: torch.dtype = D) -> torch.Tensor:
+    torch.manual_seed(0)
+    x = scale_to_range(torch.rand(9, 6, dtype=dtype), name)
+    act = get_activation(name)
+    # the clamp's edge cases: exactly at lo + eps (a black pixel), inside the eps margin, and (for
+    # bounded ranges) exactly at hi - eps; the clamp gradient passes at the bounds and is 0 inside
+    x[0, 0] = act.lo + 1e-5  # exactly the lower bound of the clamp
+    x[1, 1] = act.lo + 0.5e-5
+    if act.bounded:
+        x[2, 2] = act.hi - 1e-5
+        x[3, 3] = act.hi - 0.5e-5
+    return x
+
+
+@pytest.mark.parametrize("name", FUSABLE)
+def test_fused_stack_equals_plain_autograd(name: str) -> None:
+    torch.manual_seed(1)
+    plain = BregmanMLP(6, [6, 5, 5, 4], 3, name, fused_backward=False).double()  # P at 6->5, 5->4
+    with torch.no_grad():
+        for layer in plain.layers:
+            layer.weight.mul_(3.0)  # large pre-activations: outputs near the ends of the range
+    fused = copy.deepcopy(plain)
+    fused.fused_backward = True
+    x1 = _inputs(name).requires_grad_(True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    out_fused, out_plain = fused(x1), plain(x2)
+    assert "BregmanStack" in str(out_fused.grad_fn.next_functions)
+    assert "BregmanStack" not in str(out_plain.grad_fn.next_functions)
+    assert torch.equal(out_fused, out_plain)  # the same forward, bit for bit
+    w = torch.randn_like(out_plain)
+    (out_fused * w).sum().backward()
+    (out_plain * w).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-9, atol=1e-12)
+    for (key, p1), p2 in zip(fused.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-9, atol=1e-12, msg=key)
+
+
+def test_the_fused_path_is_taken_only_where_it_applies() -> None:
+    x = scale_to_range(torch.rand(4, 8), "tanh")
+    net = BregmanMLP(8, [8, 8], 2, "tanh")
+    assert "BregmanStack" in str(net(x).grad_fn.next_functions)
+    for off in (
+        BregmanMLP(8, [8, 8], 2, "tanh", fused_backward=False),
+        BregmanMLP(8, [8, 8], 2, "tanh", offset="official"),
+        BregmanMLP(8, [8, 8], 2, "sin"),  # no hand-written derivatives
+        BregmanMLP(8, [8, 8], 2, "tanh", version="euclidean"),
+        BregmanMLP(8, [4, 8], 2, "tanh", trainable_skip=True),
+    ):
+        assert "BregmanStack" not in str(off(x).grad_fn.next_functions)
+    with torch.no_grad():
+        assert net(x).grad_fn is None
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_gradcheck_bregman_stack(name: str) -> None:
+    torch.manual_seed(2)
+    act = get_activation(name)
+    x = scale_to_range(torch.rand(3, 4, dtype=D), name, eps=0.05).requires_grad_(True)
+    w1 = (torch.randn(4, 4, dtype=D) * 0.5).requires_grad_(True)
+    w2 = (torch.randn(3, 4, dtype=D) * 0.5).requires_grad_(True)
+    b1 = torch.randn(4, dtype=D).requires_grad_(True)
+    p2 = torch.softmax(torch.randn(3, 4, dtype=D), 1)  # a fixed simplex skip
+    assert supports_fused_backward(act)
+    assert torch.autograd.gradcheck(
+        lambda x, w1, b1, w2: bregman_stack(x, [w1, w2], [b1, None], [None, p2], act, 1e-5), (x, w1, b1, w2)
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_sigmoid_inverse_is_clamp_then_logit(dtype: torch.dtype) -> None:
+    act = get_activation("sigmoid")
+    eps = 1e-5
+    assert act.fused_inverse is not None and act.fused_inverse_grad is not None
+    lo, hi = act.lo + eps, act.hi - eps
+    y = torch.cat([
+        torch.linspace(-0.5, 1.5, 2001, dtype=dtype),
+        torch.tensor([0.0, lo, hi, 1.0, eps / 2, 1 - eps / 2], dtype=dtype),
+        torch.rand(1000, dtype=dtype),
+    ])  # fmt: skip
+    y2 = y.clone().requires_grad_(True)
+    two_step = torch.logit(torch.clamp(y2, lo, hi))
+    assert torch.equal(act.fused_inverse(y, eps), two_step)  # one kernel, the same values
+    g = torch.rand_like(y)
+    two_step.backward(g)
+    # the stack's backward: logit_backward, then the clamp's mask (zero at the bounds, as torch's clamp)
+    ours = torch.ops.aten.hardtanh_backward(act.fused_inverse_grad(g, y, eps), y, lo, hi)
+    assert torch.equal(ours, y2.grad)
