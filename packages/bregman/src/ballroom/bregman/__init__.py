@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from ballroom.bregman.functional import bregman_layer, project_simplex, scale_to_range
     from ballroom.bregman.lit import BregmanClassifier
     from ballroom.bregman.nn import BregmanLinear, BregmanMLP, layer_displacement
-    from ballroom.bregman.official import load_official_state_dict, official_mlp_state_dict
+    from ballroom.bregman.official import (
+        load_official_state_dict,
+        official_imagenet_state_dict,
+        official_mlp_state_dict,
+    )
     from ballroom.bregman.resnet import (
         BregmanBasicBlock,
         BregmanBottleneck,
@@ -63,6 +67,7 @@ _SOURCES = {
     "bregman_resnet56": "ballroom.bregman.resnet",
     "bregman_resnet110": "ballroom.bregman.resnet",
     "load_official_state_dict": "ballroom.bregman.official",
+    "official_imagenet_state_dict": "ballroom.bregman.official",
     "official_mlp_state_dict": "ballroom.bregman.official",
     "BregmanClassifier": "ballroom.bregman.lit",
     "BregmanDigitsDataModule": "ballroom.bregman.data",

@@ -81,7 +81,7 @@ class _BregmanBlock(nn.Module):
         self.shortcut: nn.Module
         if stride == 1 and in_planes == out_planes:
             self.shortcut = nn.Identity()
-        elif self.standard and conv_shortcut:
+        elif conv_shortcut and (self.standard or getattr(self, "official_shortcut", False)):
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False), nn.BatchNorm2d(out_planes)
             )
@@ -168,6 +168,11 @@ class BregmanBottleneck(_BregmanBlock):
             padded option-E/A shortcut).
         groups: groups of the 3x3 conv (ResNeXt).
         base_width: the width per group; the inner width is ``int(planes * base_width / 64) * groups``.
+        official_shortcut: the official ``bregmanet`` Bregman bottleneck: a down-sampling shortcut
+            is a 1x1 conv + BN (``shortcut.0``, ``shortcut.1``; official ``downsample.0/1``) and
+            ``sigma^{-1}`` is applied to ``S(x)`` with no clamp, ``sigma(h + sigma^{-1}(S x))``; a
+            shortcut value outside the range gives NaN, exactly as there. Default: the option-E
+            padded shortcut with the clamp (the spec's block).
 
     Raises:
         ValueError: an unknown ``offset`` or ``activation``, or a padded shortcut that would reduce
@@ -188,8 +193,10 @@ class BregmanBottleneck(_BregmanBlock):
         conv_shortcut: bool = True,
         groups: int = 1,
         base_width: int = 64,
+        official_shortcut: bool = False,
     ) -> None:
         super().__init__(activation, standard, eps, offset)
+        self.official_shortcut = bool(official_shortcut) and not standard
         width = int(planes * (base_width / 64.0)) * groups
         out = planes * self.expansion
         self.conv1 = nn.Conv2d(in_planes, width, 1, bias=False)
@@ -198,12 +205,15 @@ class BregmanBottleneck(_BregmanBlock):
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out)
-        self._setup_shortcut(in_planes, out, stride, conv_shortcut)
+        self._setup_shortcut(in_planes, out, stride, conv_shortcut or self.official_shortcut)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self._act(self.bn1(self.conv1(x)))
         h = self._act(self.bn2(self.conv2(h)))
-        return self._merge(self.bn3(self.conv3(h)), x)
+        h = self.bn3(self.conv3(h))
+        if self.official_shortcut:
+            return self._act(h + self._inverse(self.shortcut(x)))  # official: no clamp
+        return self._merge(h, x)
 
 
 class _ResNetBase(nn.Module):
@@ -300,9 +310,12 @@ class BregmanResNet(_ResNetBase):
             down-sampling shortcuts are 1x1 conv + BN.
         offset: ``"exact"`` (the exact inverse ``sigma^{-1}``) or ``"official"`` (the official code's
             sigmoid/relu offsets, and its plain ReLU in ``standard`` relu nets).
+        official_shortcut: bottleneck nets only: the official conv + BN shortcut with no clamp (see
+            :class:`BregmanBottleneck`); needed to load official Bregman ResNet-50 weights.
 
     Raises:
-        ValueError: ``layers`` does not give 4 positive depths.
+        ValueError: ``layers`` does not give 4 positive depths, or ``official_shortcut`` with basic
+            blocks (the official basic block uses the option-E shortcut, as ours).
     """
 
     def __init__(
@@ -314,10 +327,17 @@ class BregmanResNet(_ResNetBase):
         block_activation: str | Activation | None = None,
         standard: bool = False,
         offset: str = "exact",
+        official_shortcut: bool = False,
     ) -> None:
         super().__init__()
         if len(layers) != 4 or any(n < 1 for n in layers):
             raise ValueError(f"layers must give 4 positive stage depths, got {list(layers)}")
+        if official_shortcut and block is not BregmanBottleneck:
+            raise ValueError(
+                "official_shortcut applies to bottleneck nets only (the official basic block uses the "
+                "option-E shortcut, as ours)"
+            )
+        extra = {"official_shortcut": True} if official_shortcut else {}
         self.act = get_activation(activation)
         block_act = self.act if block_activation is None else get_activation(block_activation)
         self._act = _sigma(self.act, standard, offset)
@@ -329,7 +349,9 @@ class BregmanResNet(_ResNetBase):
             blocks = []
             for s in [stride] + [1] * (n - 1):
                 blocks.append(
-                    block(planes_in, planes, s, block_act, standard, offset=offset, conv_shortcut=True)
+                    block(
+                        planes_in, planes, s, block_act, standard, offset=offset, conv_shortcut=True, **extra
+                    )
                 )
                 planes_in = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
@@ -388,8 +410,11 @@ def _imagenet(block: type[BregmanBasicBlock] | type[BregmanBottleneck], layers: 
         standard: bool = False,
         block_activation: str | None = None,
         offset: str = "exact",
+        official_shortcut: bool = False,
     ) -> BregmanResNet:
-        return BregmanResNet(block, layers, num_classes, activation, block_activation, standard, offset)
+        return BregmanResNet(
+            block, layers, num_classes, activation, block_activation, standard, offset, official_shortcut
+        )
 
     build.__name__ = f"bregman_resnet{depth}"
     build.__doc__ = (
@@ -402,6 +427,7 @@ def _imagenet(block: type[BregmanBasicBlock] | type[BregmanBottleneck], layers: 
         "    standard: the plain ResNet of the same shape.\n"
         "    block_activation: the activation inside the blocks (``None``: ``activation``).\n"
         '    offset: ``"exact"`` (the exact inverse) or ``"official"`` (the official code\'s offsets).\n'
+        "    official_shortcut: bottleneck nets: the official conv + BN shortcut with no clamp.\n"
     )
     return build
 
