@@ -69,7 +69,7 @@ class _BregmanStack(torch.autograd.Function):
                 c = s if lo is None and hi is None else torch.clamp(s, lo, hi)
                 offset = act.inverse(c)
             u = torch.mm(h, weight.t()) if bias is None else torch.addmm(bias, h, weight.t())
-            y = act.sigma(u + offset)  # the same ops and order as BregmanLinear.forward
+            y = act.sigma(u.add_(offset))  # the same ops and order as BregmanLinear.forward
             saved += [h, s, c, y]
             h = y
         ctx.act, ctx.eps, ctx.skips, ctx.fused, ctx.n = act, eps, skips, fused, len(skips)
@@ -104,12 +104,13 @@ class _BregmanStack(torch.autograd.Function):
                 grads[2 * i + 1] = du.sum(0)
             if i == 0 and not needs[3]:
                 break
+            # the clamp's gradient first, as torch's: 1 strictly inside the bounds, else 0 (then the
+            # inverse's derivative at c, finite everywhere since c is clamped into the range)
+            m = torch.ops.aten.hardtanh_backward(du, s, ctx.lo, ctx.hi) if ctx.clamped else du
             if ctx.fused:
-                gs = act.fused_inverse_grad(du, s, ctx.eps)  # type: ignore[misc]
+                gs = act.fused_inverse_grad(m, s, ctx.eps)  # type: ignore[misc]
             else:
-                gs = act.grad_inverse(du, c)  # type: ignore[misc]
-            if ctx.clamped:  # the clamp's gradient, as torch's: 1 strictly inside the bounds, else 0
-                gs = torch.ops.aten.hardtanh_backward(gs, s, ctx.lo, ctx.hi)
+                gs = act.grad_inverse(m, c)  # type: ignore[misc]
             skip_weight = ctx.skips[i]
             if skip_weight is not None:
                 gs = gs.mm(skip_weight)

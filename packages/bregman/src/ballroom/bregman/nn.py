@@ -268,9 +268,11 @@ class BregmanMLP(nn.Module):
             return False
         if x.ndim != 2 or torch.is_autocast_enabled(x.device.type):
             return False
+        first = next(iter(self._bregman_layers()))
         return all(
-            layer.offset == "exact" and not layer.trainable_skip and supports_fused_backward(layer.act)
-            and not (layer._forward_hooks or layer._forward_pre_hooks)
+            layer.version == "bregman" and layer.offset == "exact" and not layer.trainable_skip
+            and supports_fused_backward(layer.act) and layer.act.name == first.act.name
+            and layer.eps == first.eps and not (layer._forward_hooks or layer._forward_pre_hooks)
             for layer in self._bregman_layers()
         )  # fmt: skip
 
