@@ -101,3 +101,23 @@ def test_fused_sigmoid_inverse_is_clamp_then_logit(dtype: torch.dtype) -> None:
     # the stack's backward: logit_backward, then the clamp's mask (zero at the bounds, as torch's clamp)
     ours = torch.ops.aten.hardtanh_backward(act.fused_inverse_grad(g, y, eps), y, lo, hi)
     assert torch.equal(ours, y2.grad)
+
+
+def test_bregman_stack_bad_input_table() -> None:
+    act = get_activation("tanh")
+    x = torch.zeros(2, 4)
+    w, b = torch.zeros(4, 4), torch.zeros(4)
+    cases = [
+        (dict(x=x.numpy()), TypeError, "x must be a torch.Tensor"),
+        (dict(x=torch.zeros(4)), ValueError, "rank 2"),
+        (dict(weights=[torch.zeros(4, 3)]), ValueError, r"weights\[0\] must have shape"),
+        (dict(weights=[torch.zeros(4, 4, dtype=torch.int64)]), TypeError, "floating-point"),
+        (dict(biases=[torch.zeros(3)]), ValueError, r"biases\[0\]"),
+        (dict(skips=[torch.zeros(3, 4)]), ValueError, r"skips\[0\]"),
+        (dict(biases=[b, b]), ValueError, "same length"),
+        (dict(act=get_activation("sin")), ValueError, "no hand-written derivatives"),
+    ]
+    for change, err, msg in cases:
+        kwargs = dict(x=x, weights=[w], biases=[b], skips=[None], act=act, eps=1e-5) | change
+        with pytest.raises(err, match=msg):
+            bregman_stack(**kwargs)

@@ -16,7 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ballroom.bregman import bregman_resnet18, bregman_resnet50, load_official_state_dict
+from ballroom.bregman import (
+    bregman_resnet18,
+    bregman_resnet20,
+    bregman_resnet50,
+    load_official_state_dict,
+    official_imagenet_state_dict,
+)
 from ballroom.bregman.resnet import BregmanBasicBlock, BregmanBottleneck, BregmanResNet
 
 D = torch.float64
@@ -154,3 +160,12 @@ def test_torchvision_resnet18_is_the_official_standard_net() -> None:
     load_official_state_dict(ours, tv.state_dict())
     x = torch.randn(2, 3, 48, 48, dtype=D)
     torch.testing.assert_close(ours.eval()(x), tv(x), rtol=1e-9, atol=1e-9)
+
+
+def test_official_imagenet_state_dict_bad_input() -> None:
+    with pytest.raises(TypeError, match="model must be a BregmanResNet"):
+        official_imagenet_state_dict(bregman_resnet20(), {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="state_dict must be a mapping"):
+        official_imagenet_state_dict(bregman_resnet18(num_classes=2), [1, 2])  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="Missing key"):
+        load_official_state_dict(bregman_resnet18(num_classes=2), {"fc.weight": torch.zeros(2, 512)})

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ballroom.bregman.activations import Activation
+from ballroom.core.validate import check_tensor
 
 __all__ = ["bregman_stack", "supports_fused_backward"]
 
@@ -142,7 +143,9 @@ def bregman_stack(
         ``W_l, b_l`` that requires one.
 
     Raises:
-        ValueError: ``act`` has no hand-written derivatives, or the lists differ in length.
+        TypeError: a non-tensor or non-floating ``x``, weight, bias or skip.
+        ValueError: ``act`` has no hand-written derivatives, the lists differ in length, or the
+            shapes do not chain (``W_l (N_l, N_{l-1})``, ``b_l (N_l,)``, ``P_l (N_l, N_{l-1})``).
     """
     if not supports_fused_backward(act):
         raise ValueError(
@@ -152,6 +155,31 @@ def bregman_stack(
         raise ValueError(
             f"weights, biases and skips must have the same length, got {len(weights)}, {len(biases)}, {len(skips)}"
         )
+    check_tensor(x, "x", ndim=2, finite=False)
+    width = x.shape[1]
+    for i, (w, b, p) in enumerate(zip(weights, biases, skips)):
+        check_tensor(w, f"weights[{i}]", ndim=2, finite=False)
+        skip_in = width if p is None else check_tensor(p, f"skips[{i}]", shape=(w.shape[0], width)).shape[0]
+        if w.shape[1] != width or skip_in != w.shape[0]:
+            raise ValueError(
+                f"weights[{i}] must have shape ({width if p is None else 'N'}, {width}) "
+                f"(an identity skip keeps the width), got {tuple(w.shape)}"
+            )
+        if b is not None:
+            check_tensor(b, f"biases[{i}]", shape=(w.shape[0],), finite=False)
+        width = w.shape[0]
+    return _stack(x, weights, biases, skips, act, eps)
+
+
+def _stack(
+    x: Tensor,
+    weights: list[Tensor],
+    biases: list[Tensor | None],
+    skips: list[Tensor | None],
+    act: Activation,
+    eps: float,
+) -> Tensor:
+    """:func:`bregman_stack` without the argument checks (for callers that built consistent layers)."""
     params: list[Tensor | None] = []
     for w, b in zip(weights, biases):
         params += [w, b]

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ballroom.bregman.activations import Activation, get_activation
 from ballroom.bregman.functional import project_simplex
-from ballroom.bregman.fused import bregman_stack, supports_fused_backward
+from ballroom.bregman.fused import _stack, supports_fused_backward
 from ballroom.core.validate import check_choice, check_in_range, check_positive, check_tensor
 
 __all__ = ["BregmanLinear", "BregmanMLP", "layer_displacement"]
@@ -280,7 +280,7 @@ class BregmanMLP(nn.Module):
         x = self._flat(x)
         layers = list(self._bregman_layers())
         if self._can_fuse(x):
-            x = bregman_stack(
+            x = _stack(
                 x,
                 [layer.weight for layer in layers],
                 [layer.bias for layer in layers],

@@ -97,9 +97,15 @@ def official_imagenet_state_dict(model: BregmanResNet, state_dict: Mapping[str, 
         A new dict with our names.
 
     Raises:
+        TypeError: ``model`` is not a :class:`~ballroom.bregman.resnet.BregmanResNet` or
+            ``state_dict`` not a mapping.
         KeyError: ``downsample`` weights that ``model`` has no place for (a Bregman bottleneck net
             built without ``official_shortcut=True``).
     """
+    if not isinstance(model, BregmanResNet):
+        raise TypeError(f"model must be a BregmanResNet (the ImageNet family), got {type(model).__name__}")
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
     ours = set(model.state_dict())
     out: dict[str, Tensor] = {}
     for key, value in state_dict.items():
