@@ -1,6 +1,7 @@
 """Forward+backward step time: Bregman MLP / ResNet-20 against the standard net of the same size and the official formulation.
 
 ``nox -s "bench(bregman, cpu)"`` -> ``.benchmarks/bregman-cpu.json`` (``cuda`` for the ResNet on a GPU).
+Ours is ``BregmanMLP`` as users get it (the fused stack backward, ``ballroom.bregman.fused``).
 The official formulation (``bregmanet``'s forward: ``nn.Identity`` skip module, ``torch.clamp`` with the
 range, the offset function, the linear part) is re-implemented here as the reference and checked equal.
 """
