@@ -15,8 +15,12 @@ from ballroom.faithfulness import (
     Comprehensiveness,
     IntegratedGradients,
     RawAttention,
+    TextDataModule,
     TinyTransformerClassifier,
+    build_vocab,
+    encode,
     impact,
+    load_text_dataset,
     make_explainer,
     make_polarity_data,
     remove_features,
@@ -158,6 +162,24 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         "correct must have 11 columns",
     ),
     ("make data n", lambda: make_polarity_data(0), ValueError, r"n must be an integer in \[1"),
+    ("text dataset name", lambda: TextDataModule("imdb"), ValueError, "name must be one of"),
+    ("text max_len", lambda: TextDataModule("sst", max_len=0), ValueError, "max_len must be an integer"),
+    ("text val_fraction", lambda: TextDataModule("yelp", val_fraction=1.0), ValueError, "val_fraction"),
+    ("text sha256 form", lambda: TextDataModule("sst", sha256="abc"), ValueError, "sha256 must be 64"),
+    (
+        "agnews sha256",
+        lambda: load_text_dataset("agnews", ".", sha256="0" * 64),
+        ValueError,
+        "single-archive",
+    ),
+    (
+        "agnews has no val",
+        lambda: load_text_dataset("agnews", ".", "val"),
+        ValueError,
+        "split must be one of",
+    ),
+    ("vocab min_freq", lambda: build_vocab([["a"]], min_freq=0), ValueError, "min_freq must be"),
+    ("encode empty", lambda: encode([], {}, 4), ValueError, "docs must not be empty"),
 ]
 
 

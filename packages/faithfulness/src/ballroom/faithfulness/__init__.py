@@ -76,6 +76,18 @@ if TYPE_CHECKING:
         positions_to_mask,
         remove_features,
     )
+    from ballroom.faithfulness.text_data import (
+        PAD,
+        TEXT_DATASETS,
+        UNK,
+        TextDataModule,
+        build_vocab,
+        encode,
+        load_text_dataset,
+        read_char_cnn_csv,
+        read_sst_trees,
+        tokenize,
+    )
 
 __version__ = _version("ballroom-faithfulness")
 
@@ -128,6 +140,16 @@ _SOURCES = {
     "VOCAB_SIZE": "ballroom.faithfulness.data",
     "PolaritySynthDataModule": "ballroom.faithfulness.data",
     "make_polarity_data": "ballroom.faithfulness.data",
+    "PAD": "ballroom.faithfulness.text_data",
+    "TEXT_DATASETS": "ballroom.faithfulness.text_data",
+    "UNK": "ballroom.faithfulness.text_data",
+    "TextDataModule": "ballroom.faithfulness.text_data",
+    "build_vocab": "ballroom.faithfulness.text_data",
+    "encode": "ballroom.faithfulness.text_data",
+    "load_text_dataset": "ballroom.faithfulness.text_data",
+    "read_char_cnn_csv": "ballroom.faithfulness.text_data",
+    "read_sst_trees": "ballroom.faithfulness.text_data",
+    "tokenize": "ballroom.faithfulness.text_data",
     "TextClassifierModule": "ballroom.faithfulness.lit",
     "ViolationTestCallback": "ballroom.faithfulness.lit",
 }
