@@ -21,6 +21,7 @@ from ballroom.faithfulness import (
     encode,
     impact,
     load_text_dataset,
+    load_transparency_state_dict,
     make_explainer,
     make_polarity_data,
     remove_features,
@@ -179,6 +180,12 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         "split must be one of",
     ),
     ("vocab min_freq", lambda: build_vocab([["a"]], min_freq=0), ValueError, "min_freq must be"),
+    (
+        "official keys",
+        lambda: load_transparency_state_dict({"w": torch.ones(1)}, {}),
+        ValueError,
+        "not a Transparency text model",
+    ),
     ("encode empty", lambda: encode([], {}, 4), ValueError, "docs must not be empty"),
 ]
 

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
         TinyTransformerClassifier,
         batch_tokens,
     )
+    from ballroom.faithfulness.official import load_transparency_state_dict
     from ballroom.faithfulness.protocol import (
         REMOVALS,
         ExplainableMixin,
@@ -136,6 +137,7 @@ _SOURCES = {
     "BagOfWordsClassifier": "ballroom.faithfulness.nn",
     "TinyTransformerClassifier": "ballroom.faithfulness.nn",
     "batch_tokens": "ballroom.faithfulness.nn",
+    "load_transparency_state_dict": "ballroom.faithfulness.official",
     "POLARITY": "ballroom.faithfulness.data",
     "VOCAB_SIZE": "ballroom.faithfulness.data",
     "PolaritySynthDataModule": "ballroom.faithfulness.data",
