@@ -76,6 +76,13 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     check_ddp_fit(lambda: TextClassifierModule(model="faithfulness-tiny", lr=1e-2), lambda: _dm(), tmp_path)
 
 
+def test_bf16_mixed_fit_learns_on_cpu() -> None:
+    # the same module under bf16 autocast (CPU here; on CUDA the same Trainer flag)
+    _, trainer = _fit(0, epochs=3, precision="bf16-mixed")
+    assert trainer.precision == "bf16-mixed"
+    assert torch.isfinite(trainer.callback_metrics["train/loss"]) and trainer.callback_metrics["val/acc"] > 0.7
+
+
 @pytest.mark.cuda
 def test_cuda_fit_and_parity_with_cpu() -> None:
     model, trainer = _fit(0, epochs=2, accelerator="gpu", devices=1)
