@@ -80,7 +80,9 @@ def test_bf16_mixed_fit_learns_on_cpu() -> None:
     # the same module under bf16 autocast (CPU here; on CUDA the same Trainer flag)
     _, trainer = _fit(0, epochs=3, precision="bf16-mixed")
     assert trainer.precision == "bf16-mixed"
-    assert torch.isfinite(trainer.callback_metrics["train/loss"]) and trainer.callback_metrics["val/acc"] > 0.7
+    assert (
+        torch.isfinite(trainer.callback_metrics["train/loss"]) and trainer.callback_metrics["val/acc"] > 0.7
+    )
 
 
 @pytest.mark.cuda
