@@ -16,16 +16,7 @@ from ballroom.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ballroom.lsbd.data import LSBDDataModule, SequentialLoader
-    from ballroom.lsbd.datasets import (
-        FactorGrid,
-        arrow_dataset,
-        labelled_pairs,
-        load_coil100,
-        load_h5_grid,
-        load_npz_grid,
-        random_paths,
-        square_dataset,
-    )
+    from ballroom.lsbd.datasets import arrow_dataset, labelled_pairs, random_paths, square_dataset
     from ballroom.lsbd.functional import (
         circle_kl,
         gaussian_kl,
@@ -34,8 +25,10 @@ if TYPE_CHECKING:
         reconstruction_loss,
         rotate,
     )
+    from ballroom.lsbd.grid import FactorGrid
     from ballroom.lsbd.latent import CircleLatent, GaussianLatent
     from ballroom.lsbd.lit import LSBDVAE
+    from ballroom.lsbd.loaders import load_coil100, load_h5_grid, load_npz_grid
     from ballroom.lsbd.metrics import dlsbd, dlsbd_per_factor, omega_grid
     from ballroom.lsbd.models import DislibDecoder, DislibEncoder, MLPDecoder, MLPEncoder
     from ballroom.lsbd.nn import LSBDAutoencoder, build_lsbd
@@ -45,12 +38,12 @@ __version__ = _version("ballroom-lsbd")
 _SOURCES = {
     "LSBDDataModule": "ballroom.lsbd.data",
     "SequentialLoader": "ballroom.lsbd.data",
-    "FactorGrid": "ballroom.lsbd.datasets",
+    "FactorGrid": "ballroom.lsbd.grid",
     "arrow_dataset": "ballroom.lsbd.datasets",
     "labelled_pairs": "ballroom.lsbd.datasets",
-    "load_coil100": "ballroom.lsbd.datasets",
-    "load_h5_grid": "ballroom.lsbd.datasets",
-    "load_npz_grid": "ballroom.lsbd.datasets",
+    "load_coil100": "ballroom.lsbd.loaders",
+    "load_h5_grid": "ballroom.lsbd.loaders",
+    "load_npz_grid": "ballroom.lsbd.loaders",
     "random_paths": "ballroom.lsbd.datasets",
     "square_dataset": "ballroom.lsbd.datasets",
     "circle_kl": "ballroom.lsbd.functional",

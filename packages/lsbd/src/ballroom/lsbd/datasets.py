@@ -1,5 +1,6 @@
 """Factor-grid datasets: procedural Square and Arrow, supervision (labelled pairs, random paths),
-and loaders for external arrays (npz, h5, COIL-100 through tensorflow-datasets).
+and (re-exported from :mod:`ballroom.lsbd.loaders`) the loaders of external arrays (npz, h5,
+the COIL-100 archive).
 
 A :class:`FactorGrid` holds the images of every factor combination, ``images (N_1, ..., N_K, H, W, C)``
 in ``[0, 1]``, with factor values ``0..N_k-1`` and their periods: a cyclic factor with period
@@ -8,15 +9,15 @@ in ``[0, 1]``, with factor values ``0..N_k-1`` and their periods: a cyclic facto
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import numpy as np
 
 from ballroom.core.validate import check_int
+from ballroom.lsbd.grid import FactorGrid
+from ballroom.lsbd.loaders import COIL100_SHA256, COIL100_URLS, load_coil100, load_h5_grid, load_npz_grid
 
 __all__ = [
+    "COIL100_SHA256",
+    "COIL100_URLS",
     "FactorGrid",
     "arrow_dataset",
     "labelled_pairs",
@@ -26,67 +27,6 @@ __all__ = [
     "random_paths",
     "square_dataset",
 ]
-
-
-@dataclass(frozen=True)
-class FactorGrid:
-    """Images of a full factor grid.
-
-    Attributes:
-        images: ``(N_1, ..., N_K, H, W, C)`` float32 in ``[0, 1]``.
-        cyclic: per factor, whether ``SO(2)`` acts on it (False: an object index, angle 0).
-    """
-
-    images: np.ndarray
-    cyclic: tuple[bool, ...]
-
-    def __post_init__(self) -> None:
-        if self.images.ndim < 4:
-            raise ValueError(f"images must be (N_1, ..., N_K, H, W, C), got shape {self.images.shape}")
-        if len(self.cyclic) != self.images.ndim - 3:
-            raise ValueError(
-                f"cyclic must have one flag per factor ({self.images.ndim - 3}), got {self.cyclic}"
-            )
-
-    @property
-    def factor_shape(self) -> tuple[int, ...]:
-        """``(N_1, ..., N_K)``."""
-        return tuple(self.images.shape[:-3])
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)``: the torch layout the models take."""
-        h, w, c = self.images.shape[-3:]
-        return (c, h, w)
-
-    @property
-    def max_values(self) -> tuple[int, ...]:
-        """The period of each factor (its number of values)."""
-        return self.factor_shape
-
-    def factor_values(self) -> np.ndarray:
-        """``(N, K)`` integer factor values of every image in grid (C) order."""
-        grids = np.meshgrid(*[np.arange(n) for n in self.factor_shape], indexing="ij")
-        return np.stack([g.reshape(-1) for g in grids], axis=1)
-
-    def angles(self) -> np.ndarray:
-        """``(N, K)`` angles ``2 pi value / max_value`` (0 for non-cyclic factors)."""
-        vals = self.factor_values().astype(np.float64)
-        per = np.array(self.max_values, dtype=np.float64)
-        return np.where(np.array(self.cyclic), 2 * np.pi * vals / per, 0.0)
-
-    def flat_images(self) -> np.ndarray:
-        """``(N, C, H, W)`` float32, grid order."""
-        h, w, c = self.images.shape[-3:]
-        return np.ascontiguousarray(self.images.reshape(-1, h, w, c).transpose(0, 3, 1, 2), dtype=np.float32)
-
-    def relative_angles(self, first: np.ndarray, others: np.ndarray) -> np.ndarray:
-        """Labels of images ``others`` relative to ``first`` (flat indices, broadcastable):
-        ``2 pi ((value_o - value_f) mod max) / max`` per cyclic factor, 0 otherwise: ``(..., K)``."""
-        vals = self.factor_values()
-        per = np.array(self.max_values)
-        diff = np.mod(vals[others] - vals[first], per)
-        return np.where(np.array(self.cyclic), 2 * np.pi * diff / per, 0.0)
 
 
 def square_dataset(size: int = 64, square: int = 16, step: int = 1) -> FactorGrid:
@@ -244,102 +184,3 @@ def random_paths(
         np.ravel_multi_index(tuple(np.moveaxis(vals, -1, 0)), tuple(shape))
     )  # (n_paths, length)
     return index, grid.relative_angles(index[:, :1], index)
-
-
-def _grid_from_array(
-    images: np.ndarray, factor_shape: Sequence[int] | None, cyclic: Sequence[bool] | None
-) -> FactorGrid:
-    imgs = np.asarray(images)
-    if imgs.ndim == 3:
-        imgs = imgs[..., None]
-    if factor_shape is not None:
-        imgs = imgs.reshape(*[int(s) for s in factor_shape], *imgs.shape[-3:])
-    imgs = imgs.astype(np.float32)
-    if imgs.max() > 1.0:
-        imgs = imgs / 255.0
-    k = imgs.ndim - 3
-    return FactorGrid(imgs, tuple(bool(c) for c in cyclic) if cyclic is not None else (True,) * k)
-
-
-def load_npz_grid(
-    path: str | os.PathLike[str],
-    key: str = "images",
-    factor_shape: Sequence[int] | None = None,
-    cyclic: Sequence[bool] | None = None,
-) -> FactorGrid:
-    """A grid from an ``.npz`` array ``key`` of shape ``(N_1, ..., N_K, H, W, C)`` (or flat
-    ``(N, H, W[, C])`` with ``factor_shape``); images whose maximum exceeds 1 (uint8) are divided by 255.
-
-    Args:
-        path: the ``.npz`` file.
-        key: the array's name in it.
-        factor_shape: ``(N_1, ..., N_K)`` to reshape a flat array into (``None``: the array's own).
-        cyclic: which factors are cyclic (``None``: all).
-
-    Raises:
-        KeyError: ``key`` is not in the file.
-    """
-    with np.load(os.fspath(path)) as data:
-        if key not in data:
-            raise KeyError(f"key: {key!r} is not in {os.fspath(path)!r} (has {sorted(data.files)})")
-        return _grid_from_array(data[key], factor_shape, cyclic)
-
-
-def load_h5_grid(
-    path: str | os.PathLike[str],
-    key: str = "images",
-    factor_shape: Sequence[int] | None = None,
-    cyclic: Sequence[bool] | None = None,
-) -> FactorGrid:
-    """The authors' h5 renders (``images``, ``colors``, ``views``): e.g. Airplane
-    ``(64 colours, 64 views, 64, 64, 3)`` or ModelNet40 airplanes with ``cyclic=(False, True)``.
-    Needs ``h5py`` (``pip install h5py``).
-
-    Args:
-        path: the ``.h5`` file.
-        key: the dataset holding the images.
-        factor_shape: ``(N_1, ..., N_K)`` to reshape a flat array into (``None``: the array's own).
-        cyclic: which factors are cyclic (``None``: all).
-
-    Raises:
-        ImportError: h5py is not installed.
-    """
-    try:
-        import h5py
-    except ImportError as err:  # pragma: no cover - optional
-        raise ImportError("load_h5_grid needs h5py: pip install h5py") from err
-    with h5py.File(os.fspath(path), "r") as fh:
-        return _grid_from_array(fh[key][()], factor_shape, cyclic)
-
-
-def load_coil100(data_dir: str | os.PathLike[str] | None = None, size: int = 64) -> FactorGrid:
-    """COIL-100 (100 objects x 72 views, resized to ``size``) through tensorflow-datasets ``coil100``
-    (which downloads and checksums it); a cylinder grid ``(100, 72, size, size, 3)``.
-
-    Args:
-        data_dir: tensorflow-datasets' data folder (``None``: its default).
-        size: the side the images are resized to (bilinear).
-
-    Raises:
-        ImportError: tensorflow-datasets or pillow is not installed.
-    """
-    try:
-        import tensorflow_datasets as tfds
-        from PIL import Image
-    except ImportError as err:  # pragma: no cover - optional
-        raise ImportError(
-            "load_coil100 needs tensorflow-datasets and pillow: pip install tensorflow-datasets"
-        ) from err
-
-    ds = tfds.as_numpy(tfds.load("coil100", split="train", data_dir=data_dir))  # pragma: no cover
-    out = np.zeros((100, 72, size, size, 3), dtype=np.float32)  # pragma: no cover
-    for ex in ds:  # pragma: no cover
-        obj = int(
-            str(ex["object_id"].decode() if isinstance(ex["object_id"], bytes) else ex["object_id"]).strip(
-                "obj"
-            )
-        )
-        view = round(float(ex["angle"]) / 5) % 72
-        img = Image.fromarray(ex["image"]).resize((size, size), Image.BILINEAR)  # type: ignore[attr-defined]  # exported dynamically by Pillow; Image.Resampling needs >= 9.1
-        out[obj - 1, view] = np.asarray(img, dtype=np.float32) / 255.0
-    return FactorGrid(out, (False, True))  # pragma: no cover
