@@ -6,6 +6,7 @@ Shapes: a circle code is ``(..., 2)``, an angle ``(...)`` in radians.
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -16,6 +17,7 @@ __all__ = [
     "circle_kl",
     "gaussian_kl",
     "l2_normalize",
+    "random_walk_reference",
     "random_walk_sample",
     "reconstruction_loss",
     "rotate",
@@ -38,11 +40,24 @@ def rotate(z: Tensor, angle: Tensor) -> Tensor:
 
 
 def random_walk_sample(mu: Tensor, log_t: Tensor, steps: int = 10, noise: Tensor | None = None) -> Tensor:
-    """Reparameterised Brownian motion on the circle (Delta-VAE): ``(B, 2), (B, 1) -> (B, 2)``.
+    """Reparameterised Brownian motion on the circle (Delta-VAE): ``(..., 2), (..., 1) -> (..., 2)``.
 
     ``z = mu``; ``steps`` times ``z = l2_normalize(z + exp(log_t / 2) / sqrt(steps) * eps)``,
-    ``eps ~ N(0, I_2)``. ``noise (steps, B, 2)`` replaces the draws (tests).
+    ``eps ~ N(0, I_2)``. ``noise (steps, ..., 2)`` replaces the draws (tests). When a gradient is
+    needed the walk runs as one autograd node (:class:`_RandomWalk`: the same forward, the backward
+    written out) instead of about sixty small ones; :func:`random_walk_reference` is the plain loop.
     """
+    if noise is None:
+        noise = torch.randn((steps, *mu.shape), dtype=mu.dtype, device=mu.device)
+    scale = torch.exp(log_t / 2) / math.sqrt(steps)
+    if torch.is_grad_enabled() and (mu.requires_grad or scale.requires_grad):
+        return cast(Tensor, _RandomWalk.apply(mu, scale, noise))
+    return _walk(mu, scale, noise)[0]
+
+
+def random_walk_reference(mu: Tensor, log_t: Tensor, steps: int = 10, noise: Tensor | None = None) -> Tensor:
+    """:func:`random_walk_sample` as the plain autograd loop of :func:`l2_normalize` steps (the
+    reference the fused walk is tested against): ``(..., 2), (..., 1) -> (..., 2)``."""
     if noise is None:
         noise = torch.randn((steps, *mu.shape), dtype=mu.dtype, device=mu.device)
     scale = torch.exp(log_t / 2) / math.sqrt(steps)
@@ -50,6 +65,58 @@ def random_walk_sample(mu: Tensor, log_t: Tensor, steps: int = 10, noise: Tensor
     for i in range(steps):
         z = l2_normalize(z + scale * noise[i])
     return z
+
+
+def _walk(mu: Tensor, scale: Tensor, noise: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """The walk without a graph: the end point, every step's output ``z_i`` and ``r_i = 1/|u_i|``
+    (``|u_i|^2`` clamped at 1e-12, as :func:`l2_normalize`)."""
+    kicks = (scale * noise).unbind(0)  # all steps' scale * eps_i in one product
+    z, zs, rs = mu, [], []
+    for kick in kicks:
+        u = z + kick
+        r = torch.rsqrt(torch.clamp((u * u).sum(-1, keepdim=True), min=L2_EPS))
+        z = u * r
+        zs.append(z)
+        rs.append(r)
+    return z, zs, rs
+
+
+class _RandomWalk(torch.autograd.Function):
+    """``z_i = u_i / max(|u_i|, 1e-6)``, ``u_i = z_{i-1} + scale * eps_i``: one node, backward by hand.
+
+    For ``|u|^2 > 1e-12``: ``dL/du = (g - z <z, g>) / |u|``; where the clamp is active the norm is a
+    constant: ``dL/du = g * r``. Then ``dL/dz_{i-1} = dL/du_i`` and ``dL/dscale = sum_i <dL/du_i, eps_i>``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, mu: Tensor, scale: Tensor, noise: Tensor) -> Tensor:
+        z, zs, rs = _walk(mu, scale, noise)
+        ctx.save_for_backward(noise, *zs, *rs)
+        ctx.scale_shape = scale.shape
+        ctx.clamped = bool(torch.stack(rs).max() >= 1.0 / math.sqrt(L2_EPS))  # |u|^2 <= 1e-12 somewhere
+        return z
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None]:
+        noise, *saved = ctx.saved_tensors
+        steps = noise.shape[0]
+        zs, rs = saved[:steps], saved[steps:]
+        g, gs = grad, []
+        for i in range(steps - 1, -1, -1):
+            z, r = zs[i], rs[i]
+            proj = (z * g).sum(-1, keepdim=True)
+            if ctx.clamped:  # where the clamp is active the norm is a constant: no projection
+                proj = torch.where(r < 1.0 / math.sqrt(L2_EPS), proj, 0.0)
+            g = (g - z * proj) * r
+            gs.append(g)
+        g_scale = (torch.stack(gs[::-1]) * noise).sum((0, -1), keepdim=True)[0]
+        return g, _sum_to(g_scale, ctx.scale_shape), None
+
+
+def _sum_to(t: Tensor, shape: torch.Size) -> Tensor:
+    """Sum a broadcast gradient back to ``shape``."""
+    return t if t.shape == shape else t.sum_to_size(shape)
 
 
 def circle_kl(log_t: Tensor, m: int = 1) -> Tensor:

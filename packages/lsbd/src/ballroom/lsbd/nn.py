@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from ballroom.core.validate import check_choice, check_tensor
-from ballroom.lsbd.functional import random_walk_sample, reconstruction_loss
-from ballroom.lsbd.latent import CircleLatent, Latent, make_latent
+from ballroom.lsbd.functional import circle_kl, l2_normalize, random_walk_sample, reconstruction_loss
+from ballroom.lsbd.latent import CircleLatent, Latent, Params, make_latent
 from ballroom.lsbd.models import DislibDecoder, DislibEncoder, MLPDecoder, MLPEncoder
 
 __all__ = ["LSBDAutoencoder", "build_lsbd", "equivariance_loss", "reanchor"]
@@ -50,16 +50,49 @@ class LSBDAutoencoder(nn.Module):
         self.latents = nn.ModuleList(latents)
         self.latent_dim = sum(lat.dim for lat in latents)
         self.n_circles = sum(lat.is_circle for lat in latents)
+        self._circles = [i for i, lat in enumerate(latents) if lat.is_circle]
 
     @property
     def subspaces(self) -> Sequence[Latent]:
         """The latent subspaces: ``self.latents`` (an ``nn.ModuleList`` of :class:`Latent`) with its item type."""
         return cast("Sequence[Latent]", self.latents)
 
+    def _circle_latents(self) -> list[CircleLatent]:
+        return [cast(CircleLatent, self.subspaces[i]) for i in self._circles]  # is_circle: a CircleLatent
+
+    def _heads(self, h: Tensor) -> tuple[Tensor | None, Tensor | None, list[Params | None]]:
+        """All heads on the features ``h (B, F)``: the circles' ``mu (B, C, 2)`` and ``log_t (B, C, 1)``
+        in one matrix product (their ``loc`` and ``log_t`` Linears stacked: the same numbers as
+        :meth:`CircleLatent.params` per circle), and the other subspaces' params (``None`` for circles)."""
+        others: list[Params | None] = [None if lat.is_circle else lat.params(h) for lat in self.subspaces]
+        circles = self._circle_latents()
+        if not circles:
+            return None, None, others
+        c = len(circles)
+        heads: list[nn.Linear] = [lat.loc for lat in circles] + [lat.log_t for lat in circles]
+        weight = torch.cat([lin.weight for lin in heads])
+        bias = torch.cat([lin.bias for lin in heads])
+        out = nn.functional.linear(h, weight, bias)  # (B, 3C)
+        mu = l2_normalize(out[..., : 2 * c].reshape(*out.shape[:-1], c, 2))
+        raw = torch.tanh(out[..., 2 * c :]).unsqueeze(-1)  # (B, C, 1)
+        ranges = {lat.log_t_range for lat in circles}
+        if len(ranges) == 1:
+            lo, hi = ranges.pop()
+            log_t = (hi - lo) / 2 * raw + (hi + lo) / 2
+        else:
+            lo_hi = torch.tensor([lat.log_t_range for lat in circles], dtype=raw.dtype, device=raw.device)
+            log_t = ((lo_hi[:, 1] - lo_hi[:, 0]) / 2)[:, None] * raw + ((lo_hi[:, 1] + lo_hi[:, 0]) / 2)[
+                :, None
+            ]
+        return mu, log_t, others
+
     def encode(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Posterior parameters of every subspace for images ``x (B, ...)``."""
-        h = self.encoder(x)
-        return [lat.params(h) for lat in self.subspaces]
+        mu, log_t, others = self._heads(self.encoder(x))
+        out = list(others)
+        for j, i in enumerate(self._circles):
+            out[i] = (mu[..., j, :], log_t[..., j, :])  # type: ignore[index]  # set when there are circles
+        return cast("list[tuple[Tensor, Tensor]]", out)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat([lat.location(p) for lat, p in zip(self.subspaces, self.encode(x))], dim=-1)
@@ -68,17 +101,39 @@ class LSBDAutoencoder(nn.Module):
         """``(B, D) -> (B, ...)`` sigmoid images."""
         return self.decoder(z)
 
+    def _walk(self, mu: Tensor, log_t: Tensor) -> Tensor:
+        """The circles' samples ``(B, C, 2)``: one batched walk when their ``steps`` agree."""
+        circles = self._circle_latents()
+        steps = {lat.steps for lat in circles}
+        if len(steps) == 1:
+            return random_walk_sample(mu, log_t, steps.pop())
+        return torch.stack(
+            [lat.sample((mu[..., j, :], log_t[..., j, :])) for j, lat in enumerate(circles)], -2
+        )
+
+    def _concat(self, circ: Tensor | None, others: Sequence[Tensor | None]) -> Tensor:
+        """Concatenate per-subspace codes in subspace order from the stacked circles ``(..., C, 2)``
+        and the other subspaces' codes (``None`` at the circles' slots)."""
+        if circ is not None and len(self._circles) == len(self.subspaces):
+            return circ.flatten(-2)
+        return torch.cat(self._split(circ, others), dim=-1)
+
+    def _split(self, circ: Tensor | None, others: Sequence[Tensor | None]) -> list[Tensor]:
+        """Per-subspace codes in subspace order from the stacked circles and the others."""
+        parts = list(others)
+        for j, i in enumerate(self._circles):
+            parts[i] = circ[..., j, :]  # type: ignore[index]  # set when there are circles
+        return cast("list[Tensor]", parts)
+
     def sample(self, params: Sequence[tuple[Tensor, Tensor]]) -> list[Tensor]:
         """A reparameterised sample of every subspace; the circles' random walks run as one batched
         walk (same draws' distribution as :meth:`CircleLatent.sample`, fewer small kernels)."""
         out: list[Tensor | None] = [None] * len(self.subspaces)
-        circles = [i for i, lat in enumerate(self.subspaces) if lat.is_circle]
-        steps = {cast(CircleLatent, self.subspaces[i]).steps for i in circles}  # is_circle: a CircleLatent
-        if len(circles) > 1 and len(steps) == 1:
-            mu = torch.stack([params[i][0] for i in circles], dim=-2)  # (B, C, 2)
-            log_t = torch.stack([params[i][1] for i in circles], dim=-2)  # (B, C, 1)
-            z = random_walk_sample(mu, log_t, steps.pop())
-            for j, i in enumerate(circles):
+        if self._circles:
+            mu = torch.stack([params[i][0] for i in self._circles], dim=-2)  # (B, C, 2)
+            log_t = torch.stack([params[i][1] for i in self._circles], dim=-2)  # (B, C, 1)
+            z = self._walk(mu, log_t)
+            for j, i in enumerate(self._circles):
                 out[i] = z[..., j, :]
         for i, lat in enumerate(self.subspaces):
             if out[i] is None:
@@ -100,13 +155,28 @@ class LSBDAutoencoder(nn.Module):
             f"({self.n_circles}), got {k}"
         )
 
+    def _posterior(
+        self, x: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, list[Params | None], list[Tensor | None], Tensor]:
+        """``(mu (B, C, 2), z (B, C, 2))`` of the stacked circles, the other subspaces' params and
+        samples (``None`` at the circles' slots) and the summed KL ``(B,)``."""
+        mu, log_t, others = self._heads(self.encoder(x))
+        zc = self._walk(mu, log_t) if mu is not None and log_t is not None else None
+        samples: list[Tensor | None] = [
+            None if p is None else lat.sample(p) for lat, p in zip(self.subspaces, others)
+        ]
+        kls = [lat.kl(p) for lat, p in zip(self.subspaces, others) if p is not None]
+        if log_t is not None:
+            kls.append(circle_kl(log_t, m=1).sum(-1))  # (B, C, 1) -> (B, C) -> (B,)
+        kl = kls[0] if len(kls) == 1 else torch.stack(kls).sum(0)
+        return mu, zc, others, samples, kl
+
     def unsupervised_loss(self, x: Tensor, recon: str = "gaussian") -> dict[str, Tensor]:
         """``L_U = mean_batch[recon(x, g(z)) + sum_s KL_s]`` for images ``x (B, ...)``; returns
         ``{"recon", "kl", "loss"}`` (batch means)."""
-        params = self.encode(x)
-        z = torch.cat(self.sample(params), dim=-1)
-        rec = reconstruction_loss(x, self.decode(z), recon).mean()
-        kl = torch.stack([lat.kl(p) for lat, p in zip(self.subspaces, params)]).sum(0).mean()
+        _, zc, _, samples, kl = self._posterior(x)
+        rec = reconstruction_loss(x, self.decode(self._concat(zc, samples)), recon).mean()
+        kl = kl.mean()
         return {"recon": rec, "kl": kl, "loss": rec + kl}
 
     def supervised_loss(
@@ -128,6 +198,11 @@ class LSBDAutoencoder(nn.Module):
         ``L_LSBD = sum_s gamma_s sum_m dist_s(z_m, zhat_m)`` (``equivariance_reduction="mean"``: mean
         over m); ``"official_concat"`` evaluates each subspace's distance on the concatenated codes,
         as the released code does. Returns ``{"recon", "kl", "equiv", "loss"}`` (batch means).
+
+        The B x M views go through the encoder and the decoder as one batch each, and all circles
+        are handled as one stacked ``(B, M, C, 2)`` tensor (one batched walk, one re-anchoring, the
+        rotation's cos/sin computed once for both directions); :func:`reanchor` and
+        :func:`equivariance_loss` are the per-subspace forms of the same equations.
         """
         check_choice(equivariance_mode, "equivariance_mode", EQUIVARIANCE_MODES)
         check_choice(equivariance_reduction, "equivariance_reduction", REDUCTIONS)
@@ -140,30 +215,71 @@ class LSBDAutoencoder(nn.Module):
         cols = self._angle_columns(angles)
         b, m = x.shape[:2]
         flat = x.reshape(b * m, *x.shape[2:])
-        params = self.encode(flat)
-        zs, zhats, locs, loc_hats = [], [], [], []
-        zero = torch.zeros((b, m), dtype=angles.dtype, device=angles.device)
-        samples = self.sample(params)
-        for lat, p, col, sample in zip(self.subspaces, params, cols, samples):
-            theta = zero if col is None else angles[..., col]
-            z = sample.reshape(b, m, lat.dim)
-            zs.append(z)
-            zhats.append(_reanchor(lat, z, theta))
-            if anchor_locations:
-                mu = lat.location(p).reshape(b, m, lat.dim)
-                locs.append(mu)
-                loc_hats.append(_reanchor(lat, mu, theta))
-        zhat = torch.cat(zhats, dim=-1)
-        x_hat = self.decode(zhat.reshape(b * m, -1))
+        mu, zc, others, samples, kl = self._posterior(flat)
+        z_o = [None if z is None else z.reshape(b, m, -1) for z in samples]  # Euclidean codes (B, M, d)
+        zh_o = [None if z is None else z.mean(1, keepdim=True).expand_as(z) for z in z_o]
+        zc_s = zh_c = cos = sin = None
+        if zc is not None and mu is not None:
+            ccols = [cols[i] for i in self._circles]
+            theta = angles if ccols == list(range(angles.shape[-1])) else angles[..., ccols]  # (B, M, C)
+            cos, sin = torch.cos(theta), torch.sin(theta)
+            zc_s = zc.reshape(b, m, *zc.shape[1:])
+            zh_c = _reanchor_circles(zc_s, cos, sin)
+        x_hat = self.decode(self._concat(zh_c, zh_o).reshape(b * m, -1))
         rec = reconstruction_loss(flat, x_hat, recon).mean()
-        kl = torch.stack([lat.kl(p) for lat, p in zip(self.subspaces, params)]).sum(0).mean()
-        a, ahat = (locs, loc_hats) if anchor_locations else (zs, zhats)
+        if anchor_locations:  # the LSBD term on the locations and their own anchor
+            a_c = None if mu is None else mu.reshape(b, m, *mu.shape[1:])
+            ah_c = None if a_c is None else _reanchor_circles(a_c, cast(Tensor, cos), cast(Tensor, sin))
+            a_o = [None if p is None else p[0].reshape(b, m, -1) for p in others]
+            ah_o = [None if t is None else t.mean(1, keepdim=True).expand_as(t) for t in a_o]
+        else:
+            a_c, ah_c, a_o, ah_o = zc_s, zh_c, z_o, zh_o
         if stop_gradient:
-            ahat = [t.detach() for t in ahat]
-        equiv = equivariance_loss(
-            list(self.subspaces), a, ahat, gammas, equivariance_mode, equivariance_reduction
-        ).mean()
+            ah_c = None if ah_c is None else ah_c.detach()
+            ah_o = [None if t is None else t.detach() for t in ah_o]
+        if equivariance_mode == "per_subspace":
+            per_view = _per_subspace_equivariance(self, a_c, ah_c, a_o, ah_o, gammas)  # (B, M)
+            equiv = (per_view.sum(1) if equivariance_reduction == "sum" else per_view.mean(1)).mean()
+        else:
+            split = [self._split(a_c, a_o), self._split(ah_c, ah_o)]
+            equiv = equivariance_loss(
+                list(self.subspaces), split[0], split[1], gammas, equivariance_mode, equivariance_reduction
+            ).mean()
+        kl = kl.mean()
         return {"recon": rec, "kl": kl, "equiv": equiv, "loss": rec + kl + equiv}
+
+
+def _reanchor_circles(z: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """All circles at once: ``z (B, M, C, 2)``, ``cos, sin (B, M, C)`` of the angles ->
+    ``zhat_m = R(theta_m) l2_normalize(sum_m R(theta_m)^T z_m)``, ``(B, M, C, 2)``."""
+    zx, zy = z[..., 0], z[..., 1]
+    un = torch.stack([cos * zx + sin * zy, cos * zy - sin * zx], dim=-1)  # R(theta)^T z
+    anchor = l2_normalize(un.sum(1, keepdim=True))  # (B, 1, C, 2)
+    ax, ay = anchor[..., 0], anchor[..., 1]
+    return torch.stack([cos * ax - sin * ay, sin * ax + cos * ay], dim=-1)  # R(theta) anchor
+
+
+def _per_subspace_equivariance(
+    net: LSBDAutoencoder,
+    z_c: Tensor | None,
+    zh_c: Tensor | None,
+    z_o: Sequence[Tensor | None],
+    zh_o: Sequence[Tensor | None],
+    gammas: Sequence[float],
+) -> Tensor:
+    """``sum_s gamma_s dist_s(z_m, zhat_m)`` per view ``(B, M)``: the circles' squared chord
+    ``2 (1 - clip(<z, zhat>, -1, 1))`` on the stacked ``(B, M, C, 2)`` codes, plus the other
+    subspaces' :meth:`Latent.distance`."""
+    total: Tensor | None = None
+    if z_c is not None and zh_c is not None:
+        dist = 2 * (1 - torch.clamp((z_c * zh_c).sum(-1), -1.0, 1.0))  # (B, M, C)
+        g = [gammas[i] for i in net._circles]
+        total = dist.sum(-1) * g[0] if len(set(g)) == 1 else (dist * dist.new_tensor(g)).sum(-1)
+    for lat, gamma, a, ah in zip(net.subspaces, gammas, z_o, zh_o):
+        if a is not None and ah is not None:
+            term = gamma * lat.distance(a, ah)
+            total = term if total is None else total + term
+    return cast(Tensor, total)  # at least one subspace
 
 
 def equivariance_loss(
