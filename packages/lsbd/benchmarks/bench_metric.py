@@ -104,3 +104,36 @@ def test_train_step_64_images(
     benchmark.group = "train-step-64-images"
     run, args = _step(model, supervised)
     benchmark(run, *args)
+
+
+def test_train_step_ratios_round_robin(benchmark: pytest.FixtureRequest) -> None:
+    """The three steps timed in alternation (20 rounds of 20 steps each, after a warm-up), so the
+    machine's load hits them alike; medians and the ratios to the plain VAE go to ``extra_info``."""
+    import statistics
+    import time
+
+    benchmark.group = "train-step-64-images-round-robin"
+    runs = {
+        "lsbd-supervised": _step("lsbd-square16", True)[0],
+        "lsbd-unsupervised": _step("lsbd-square16", False)[0],
+        "plain-vae": _step("lsbd-vae-square16", False)[0],
+    }
+
+    def round_robin() -> dict[str, float]:
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for run in runs.values():
+            for _ in range(30):
+                run()  # type: ignore[operator]
+        for _ in range(20):
+            for key, run in runs.items():
+                start = time.perf_counter()
+                for _ in range(20):
+                    run()  # type: ignore[operator]
+                times[key].append((time.perf_counter() - start) / 20)
+        return {k: statistics.median(v) for k, v in times.items()}
+
+    med = benchmark.pedantic(round_robin, rounds=1, iterations=1)
+    for key, value in med.items():
+        benchmark.extra_info[f"{key}_ms"] = round(1e3 * value, 3)
+        benchmark.extra_info[f"{key}_over_plain_vae"] = round(value / med["plain-vae"], 3)
+    print({k: round(v / med["plain-vae"], 3) for k, v in med.items()})

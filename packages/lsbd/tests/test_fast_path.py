@@ -172,3 +172,19 @@ def test_fused_walk_has_the_gradient_of_the_plain_loop() -> None:
         lambda m, lt: random_walk_sample(m, lt, 10, noise), (mu.clone().requires_grad_(), lt1)
     )
     assert CircleLatent(4).sample((mu[:, 0], log_t[:, 0])).norm(dim=-1).sub(1).abs().max() < 1e-6
+
+
+def test_stacked_reanchoring_in_half_precision_follows_float32() -> None:
+    from ballroom.lsbd.nn import _reanchor_circles
+
+    gen = torch.Generator().manual_seed(3)
+    z = torch.nn.functional.normalize(torch.randn(4, 3, 2, 2, generator=gen), dim=-1)
+    theta = torch.rand(4, 3, 2, generator=gen) * 2 * math.pi
+    rot = torch.polar(torch.ones_like(theta), theta)
+    full = _reanchor_circles(z, rot)
+    half = _reanchor_circles(z.bfloat16(), rot)
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), full, rtol=0, atol=2e-2)
+    # and the float32 result is R(theta) applied to one anchor per set: un-rotating gives it back
+    back = torch.view_as_real(torch.view_as_complex(full.contiguous()) * rot.conj())
+    torch.testing.assert_close(back, back[:, :1].expand_as(back))

@@ -67,33 +67,38 @@ def random_walk_reference(mu: Tensor, log_t: Tensor, steps: int = 10, noise: Ten
     return z
 
 
+#: ``sqrt`` of :data:`L2_EPS`: ``sqrt(max(|u|^2, 1e-12)) = max(|u|, 1e-6)``
+_NORM_EPS = math.sqrt(L2_EPS)
+
+
 def _walk(mu: Tensor, scale: Tensor, noise: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """The walk without a graph: the end point, every step's output ``z_i`` and ``r_i = 1/|u_i|``
-    (``|u_i|^2`` clamped at 1e-12, as :func:`l2_normalize`)."""
+    """The walk without a graph: the end point, every step's output ``z_i`` and norm
+    ``n_i = max(|u_i|, 1e-6)`` (= :func:`l2_normalize`'s ``sqrt(max(|u|^2, 1e-12))``)."""
     kicks = (scale * noise).unbind(0)  # all steps' scale * eps_i in one product
-    z, zs, rs = mu, [], []
+    z, zs, ns = mu, [], []
     for kick in kicks:
         u = z + kick
-        r = torch.rsqrt(torch.clamp((u * u).sum(-1, keepdim=True), min=L2_EPS))
-        z = u * r
+        n = torch.linalg.vector_norm(u, dim=-1, keepdim=True).clamp_min_(_NORM_EPS)
+        z = u / n
         zs.append(z)
-        rs.append(r)
-    return z, zs, rs
+        ns.append(n)
+    return z, zs, ns
 
 
 class _RandomWalk(torch.autograd.Function):
     """``z_i = u_i / max(|u_i|, 1e-6)``, ``u_i = z_{i-1} + scale * eps_i``: one node, backward by hand.
 
-    For ``|u|^2 > 1e-12``: ``dL/du = (g - z <z, g>) / |u|``; where the clamp is active the norm is a
-    constant: ``dL/du = g * r``. Then ``dL/dz_{i-1} = dL/du_i`` and ``dL/dscale = sum_i <dL/du_i, eps_i>``.
+    For ``|u| > 1e-6``: ``dL/du = (g - z <z, g>) / |u|``; where the clamp is active the norm is a
+    constant: ``dL/du = g / 1e-6``. Then ``dL/dz_{i-1} = dL/du_i`` and
+    ``dL/dscale = sum_i <dL/du_i, eps_i>``.
     """
 
     @staticmethod
     def forward(ctx: Any, mu: Tensor, scale: Tensor, noise: Tensor) -> Tensor:
-        z, zs, rs = _walk(mu, scale, noise)
-        ctx.save_for_backward(noise, *zs, *rs)
         ctx.scale_shape = scale.shape
-        ctx.clamped = bool(torch.stack(rs).max() >= 1.0 / math.sqrt(L2_EPS))  # |u|^2 <= 1e-12 somewhere
+        z, zs, ns = _walk(mu, scale, noise)
+        ctx.save_for_backward(noise, *zs, *ns)
+        ctx.clamped = bool(torch.stack(ns).min() <= _NORM_EPS)  # |u| <= 1e-6 somewhere
         return z
 
     @staticmethod
@@ -101,14 +106,14 @@ class _RandomWalk(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None]:
         noise, *saved = ctx.saved_tensors
         steps = noise.shape[0]
-        zs, rs = saved[:steps], saved[steps:]
+        zs, ns = saved[:steps], saved[steps:]
         g, gs = grad, []
         for i in range(steps - 1, -1, -1):
-            z, r = zs[i], rs[i]
+            z, n = zs[i], ns[i]
             proj = (z * g).sum(-1, keepdim=True)
             if ctx.clamped:  # where the clamp is active the norm is a constant: no projection
-                proj = torch.where(r < 1.0 / math.sqrt(L2_EPS), proj, 0.0)
-            g = (g - z * proj) * r
+                proj = torch.where(n > _NORM_EPS, proj, 0.0)
+            g = torch.addcmul(g, z, proj, value=-1.0) / n
             gs.append(g)
         g_scale = (torch.stack(gs[::-1]) * noise).sum((0, -1), keepdim=True)[0]
         return g, _sum_to(g_scale, ctx.scale_shape), None
@@ -126,7 +131,8 @@ def circle_kl(log_t: Tensor, m: int = 1) -> Tensor:
     (the code's constant for the circle): ``(B, 1) -> (B,)``.
     """
     kl = -m / 2 * log_t - m / 2 * math.log(2 * math.pi) - m / 2 + math.log(2 * math.pi)
-    kl = kl + m * (m - 1) / 4 * torch.exp(log_t)
+    if m > 1:  # the curvature term m(m-1)/4 exp(log_t) is 0 on the circle: skip its kernels
+        kl = kl + m * (m - 1) / 4 * torch.exp(log_t)
     return kl.sum(-1)
 
 

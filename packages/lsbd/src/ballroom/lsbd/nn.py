@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ballroom.core.validate import check_choice, check_tensor
-from ballroom.lsbd.functional import circle_kl, l2_normalize, random_walk_sample, reconstruction_loss
+from ballroom.lsbd.functional import L2_EPS, circle_kl, l2_normalize, random_walk_sample, reconstruction_loss
 from ballroom.lsbd.latent import CircleLatent, Latent, Params, make_latent
 from ballroom.lsbd.models import DislibDecoder, DislibEncoder, MLPDecoder, MLPEncoder
 
@@ -201,7 +201,7 @@ class LSBDAutoencoder(nn.Module):
 
         The B x M views go through the encoder and the decoder as one batch each, and all circles
         are handled as one stacked ``(B, M, C, 2)`` tensor (one batched walk, one re-anchoring, the
-        rotation's cos/sin computed once for both directions); :func:`reanchor` and
+        rotation as one complex factor ``e^{i theta}`` for both directions); :func:`reanchor` and
         :func:`equivariance_loss` are the per-subspace forms of the same equations.
         """
         check_choice(equivariance_mode, "equivariance_mode", EQUIVARIANCE_MODES)
@@ -218,18 +218,20 @@ class LSBDAutoencoder(nn.Module):
         mu, zc, others, samples, kl = self._posterior(flat)
         z_o = [None if z is None else z.reshape(b, m, -1) for z in samples]  # Euclidean codes (B, M, d)
         zh_o = [None if z is None else z.mean(1, keepdim=True).expand_as(z) for z in z_o]
-        zc_s = zh_c = cos = sin = None
+        zc_s = zh_c = rot = None
         if zc is not None and mu is not None:
             ccols = [cols[i] for i in self._circles]
             theta = angles if ccols == list(range(angles.shape[-1])) else angles[..., ccols]  # (B, M, C)
-            cos, sin = torch.cos(theta), torch.sin(theta)
+            rot = torch.polar(
+                torch.ones_like(theta), theta
+            )  # e^{i theta} (B, M, C): R(theta) as a complex factor
             zc_s = zc.reshape(b, m, *zc.shape[1:])
-            zh_c = _reanchor_circles(zc_s, cos, sin)
+            zh_c = _reanchor_circles(zc_s, rot)
         x_hat = self.decode(self._concat(zh_c, zh_o).reshape(b * m, -1))
         rec = reconstruction_loss(flat, x_hat, recon).mean()
         if anchor_locations:  # the LSBD term on the locations and their own anchor
             a_c = None if mu is None else mu.reshape(b, m, *mu.shape[1:])
-            ah_c = None if a_c is None else _reanchor_circles(a_c, cast(Tensor, cos), cast(Tensor, sin))
+            ah_c = None if a_c is None else _reanchor_circles(a_c, cast(Tensor, rot))
             a_o = [None if p is None else p[0].reshape(b, m, -1) for p in others]
             ah_o = [None if t is None else t.mean(1, keepdim=True).expand_as(t) for t in a_o]
         else:
@@ -249,14 +251,17 @@ class LSBDAutoencoder(nn.Module):
         return {"recon": rec, "kl": kl, "equiv": equiv, "loss": rec + kl + equiv}
 
 
-def _reanchor_circles(z: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """All circles at once: ``z (B, M, C, 2)``, ``cos, sin (B, M, C)`` of the angles ->
-    ``zhat_m = R(theta_m) l2_normalize(sum_m R(theta_m)^T z_m)``, ``(B, M, C, 2)``."""
-    zx, zy = z[..., 0], z[..., 1]
-    un = torch.stack([cos * zx + sin * zy, cos * zy - sin * zx], dim=-1)  # R(theta)^T z
-    anchor = l2_normalize(un.sum(1, keepdim=True))  # (B, 1, C, 2)
-    ax, ay = anchor[..., 0], anchor[..., 1]
-    return torch.stack([cos * ax - sin * ay, sin * ax + cos * ay], dim=-1)  # R(theta) anchor
+def _reanchor_circles(z: Tensor, rot: Tensor) -> Tensor:
+    """All circles at once: ``z (B, M, C, 2)`` and ``rot = e^{i theta} (B, M, C)`` ->
+    ``zhat_m = R(theta_m) l2_normalize(sum_m R(theta_m)^T z_m)``, ``(B, M, C, 2)``; a point
+    ``(x, y)`` of R^2 is the complex number ``x + i y``, so ``R(theta) z = e^{i theta} z``."""
+    if z.dtype not in (torch.float32, torch.float64):  # no complex half types: compute in float32
+        return _reanchor_circles(z.float(), rot.to(torch.complex64)).to(z.dtype)
+    zc = torch.view_as_complex(z.contiguous())
+    rot = rot.to(zc.dtype)
+    total = (zc * rot.conj()).sum(1, keepdim=True)  # sum_m R(theta_m)^T z_m, (B, 1, C)
+    anchor = total / total.abs().clamp_min(math.sqrt(L2_EPS))  # l2_normalize: / sqrt(max(|.|^2, 1e-12))
+    return torch.view_as_real(anchor * rot)
 
 
 def _per_subspace_equivariance(
