@@ -222,9 +222,8 @@ class LSBDAutoencoder(nn.Module):
         if zc is not None and mu is not None:
             ccols = [cols[i] for i in self._circles]
             theta = angles if ccols == list(range(angles.shape[-1])) else angles[..., ccols]  # (B, M, C)
-            rot = torch.polar(
-                torch.ones_like(theta), theta
-            )  # e^{i theta} (B, M, C): R(theta) as a complex factor
+            # e^{i theta} (B, M, C): R(theta) as a complex factor
+            rot = torch.polar(torch.ones_like(theta), theta)
             zc_s = zc.reshape(b, m, *zc.shape[1:])
             zh_c = _reanchor_circles(zc_s, rot)
         x_hat = self.decode(self._concat(zh_c, zh_o).reshape(b * m, -1))
