@@ -100,5 +100,34 @@ def test_wikitext_reader_offline(tmp_path: Path) -> None:
     assert read_wikitext(tmp_path / "wiki.train.tokens") == [
         "=", "Valkyria", "=", "<eos>", "Senjo", "no", "Valkyria", "3", "@-@", "<eos>"]  # fmt: skip
     assert load_wikitext103(tmp_path) == tmp_path
-    with pytest.raises(ValueError, match="sha256"):
-        load_wikitext103(tmp_path / "none", download=True)
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        load_wikitext103(tmp_path / "none")
+
+
+def test_wikitext_download_checks_the_published_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``download=True`` asks core's downloader for the authors' URL with the pinned SHA-256 (or the
+    caller's), then reads the archive's real layout ``wikitext-103/wiki.*.tokens``; no network."""
+    import zipfile
+
+    import ballroom.core.data as core_data
+    from ballroom.mgk.data import WIKITEXT103_SHA256, WIKITEXT103_URL
+
+    calls: list[tuple[str, str | None]] = []
+
+    def fake_download(url: str, dest: Path, sha256: str | None = None, **_: object) -> Path:
+        calls.append((url, sha256))
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)  # as core does
+        with zipfile.ZipFile(dest, "w") as zf:
+            for split in ("train", "valid", "test"):
+                zf.writestr(f"wikitext-103/wiki.{split}.tokens", " = A = \n b c \n")
+        return Path(dest)
+
+    monkeypatch.setattr(core_data, "download_url", fake_download)
+    root = tmp_path / "wt"
+    folder = load_wikitext103(root, download=True)
+    assert folder == root / "wikitext-103" and read_wikitext(folder / "wiki.valid.tokens")[-1] == "<eos>"
+    assert calls == [(WIKITEXT103_URL, WIKITEXT103_SHA256)] and len(WIKITEXT103_SHA256) == 64
+    load_wikitext103(tmp_path / "other", download=True, sha256="0" * 64)
+    assert calls[-1] == (WIKITEXT103_URL, "0" * 64)
