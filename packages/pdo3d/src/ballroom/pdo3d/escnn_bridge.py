@@ -108,7 +108,12 @@ class EscnnModule(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the escnn module to ``x`` ``[B, C_in, D, H, W]`` (returns ``[B, C_out, ...]``)."""
-        from escnn.nn import GeometricTensor  # type: ignore[import-not-found]
-
+        try:  # optional and undeclared: escnn needs numpy < 2 and compiled extensions
+            from escnn.nn import GeometricTensor  # type: ignore[import-not-found]
+        except ImportError as err:  # pragma: no cover - the module was built with escnn, so it imports
+            raise ImportError(
+                "EscnnModule needs escnn (pip install escnn in an environment with numpy < 2 and a "
+                "Fortran compiler; see the pdo3d README)"
+            ) from err
         x = check_tensor(x, "x", ndim=5)
         return self.module(GeometricTensor(x, self.escnn_in_type)).tensor
