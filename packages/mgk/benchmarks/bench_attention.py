@@ -16,16 +16,14 @@ prints the ratio table with activation memory (bytes autograd saves, device inde
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
 import torch
 from torch import Tensor
 
-from ballroom.core.profiling import saved_tensor_bytes
+from ballroom.core.profiling import round_robin, saved_tensor_bytes
 from ballroom.mgk.models import make_attention
 from ballroom.mgk.nn import MGKAttention
 from ballroom.mgk.reference import mgk_scores_naive
@@ -95,17 +93,14 @@ def main(sizes: tuple[int, ...] = SIZES) -> None:
         x = _input(n)
         kinds = [k for k in KINDS if not (k == "mgk-official" and n > 1024)]
         fns = {kind: build(kind, n) for kind in kinds}
-        times: dict[str, list[float]] = {kind: [] for kind in kinds}
-        for fn in fns.values():
-            step(fn, x)
         # round-robin repeats: load from other jobs on the machine hits every kind alike
-        for _ in range(7 if n <= 1024 else 3):
-            for kind, fn in fns.items():
-                t = time.perf_counter()
-                step(fn, x)
-                times[kind].append(time.perf_counter() - t)
+        timed = round_robin(
+            {kind: lambda fn=fn, x=x: step(fn, x) for kind, fn in fns.items()},
+            7 if n <= 1024 else 3,
+            warmup=1,
+        )
         res = {
-            kind: (statistics.median(times[kind]), saved_tensor_bytes(lambda fn=fn, x=x: fn(x)) / 2**20)
+            kind: (timed[kind].median, saved_tensor_bytes(lambda fn=fn, x=x: fn(x)) / 2**20)
             for kind, fn in fns.items()
         }
         for kind, (sec, mib) in res.items():

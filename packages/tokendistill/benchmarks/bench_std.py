@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ballroom.core.profiling import round_robin, saved_tensor_bytes
 from ballroom.tokendistill.mixer import MLPMixer
 from ballroom.tokendistill.nn import KDHeadStudent, STDStudent
 
@@ -82,23 +82,10 @@ def train_step(net: torch.nn.Module, device: torch.device, host: str) -> Callabl
 
 
 def saved_bytes(net: torch.nn.Module, device: torch.device, host: str) -> int:
-    """Bytes of the tensors autograd saves for backward in one training forward."""
+    """Bytes of the activations autograd saves for backward in one training forward (weights excluded)."""
     cfg = HOSTS[host]
     x = torch.randn(BATCH[host], cfg["in_chans"], cfg["img_size"], cfg["img_size"], device=device)
-    total = 0
-    seen: set[int] = set()
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        key = t.untyped_storage().data_ptr()
-        if key not in seen and not isinstance(t, torch.nn.Parameter):
-            seen.add(key)
-            total += t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(x)
-    return total
+    return saved_tensor_bytes(lambda: net(x), exclude=net.parameters())
 
 
 def infer(net: torch.nn.Module, device: torch.device, host: str) -> Callable[[], None]:
@@ -132,21 +119,6 @@ def test_inference(benchmark: Any, device: torch.device, host: str, variant: str
     benchmark(infer(build(variant, host, device), device, host))
 
 
-def _round_robin(fns: dict[str, Callable[[], None]], rounds: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function, timed in turns (one call of each per round), so a
-    load change on a shared machine hits every variant alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            samples[k].append(time.perf_counter() - start)
-    return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
-
-
 def main(argv: list[str] | None = None) -> None:
     """Print the ratio table (one thread, CPU unless a GPU is present)."""
     import argparse
@@ -172,10 +144,9 @@ def main(argv: list[str] | None = None) -> None:
                 torch.cuda.reset_peak_memory_stats(device)
                 steps[v]()
                 peak[v] = torch.cuda.max_memory_allocated(device)
-        times = _round_robin(steps, rounds)
-        inf = _round_robin(
-            {v: infer(build(v, host, device, args.modules), device, host) for v in ("base", "std")}, rounds
-        )
+        times = {v: t.median for v, t in round_robin(steps, rounds).items()}
+        infs = {v: infer(build(v, host, device, args.modules), device, host) for v in ("base", "std")}
+        inf = {v: t.median for v, t in round_robin(infs, rounds).items()}
         print(
             f"\n{host} host, batch {BATCH[host]}, {args.modules} module(s), {device}, median of {rounds} rounds:"
         )

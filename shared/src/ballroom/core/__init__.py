@@ -17,7 +17,7 @@ in every test run):
 - :mod:`ballroom.core.validate`: input checks for public entry points (``check_tensor``,
   ``as_tensor``, ``check_int``, ``check_choice``...), one error style naming the argument.
 - :mod:`ballroom.core.lazy`: lazy package namespaces (names imported on first access).
-- :mod:`ballroom.core.profiling`: saved-activation accounting for benchmarks (any device).
+- :mod:`ballroom.core.profiling`: saved-activation accounting and round-robin timing for benchmarks (any device).
 - :mod:`ballroom.core.testing`: the pytest plugin (markers ``cuda``, ``slow``, ``ddp``; ``--device``).
 """
 
