@@ -398,3 +398,27 @@ def test_rotate_images_refuses_arrays_and_bad_shapes_by_name() -> None:
         D.rotate_images(torch.zeros(1, 8, 8), 0.3)
     with pytest.raises(TypeError, match="images must have a floating-point dtype"):
         D.rotate_images(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), 0.3)
+
+
+def test_split_datamodule_public_accessors() -> None:
+    dm = D.DigitsDataModule(size=8, seed=3)
+    assert dm.datasets is None
+    x, y = dm.tensors("val")  # builds on first use, no setup() needed
+    assert dm.datasets is not None
+    assert dm.dataset("val") is dm.datasets["val"] and x.shape[0] == y.shape[0] == len(dm.datasets["val"])
+    assert torch.equal(x, dm.datasets["val"].tensors[0])
+    with pytest.raises(ValueError, match="split"):
+        dm.dataset("validation")
+    with pytest.raises(ValueError, match="split"):
+        dm.tensors("Train")
+
+
+def test_split_datamodule_tensors_refuses_other_datasets() -> None:
+    class Listed(D.SplitDataModule[torch.utils.data.Dataset]):  # type: ignore[type-arg]
+        def build(self) -> dict[str, torch.utils.data.Dataset]:  # type: ignore[type-arg]
+            return {s: torch.utils.data.StackDataset(torch.arange(4)) for s in ("train", "val", "test")}
+
+    dm = Listed()
+    assert len(dm.dataset("test")) == 4
+    with pytest.raises(TypeError, match="not a TensorDataset; use dataset"):
+        dm.tensors("test")

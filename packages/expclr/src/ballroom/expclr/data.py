@@ -149,11 +149,7 @@ class ExpertDataModule(SplitDataModule):
 
     def tensors(self, split: str) -> tuple[Tensor, ...]:
         """``(x, f, y, mask)`` of ``split`` (``"train"``, ``"val"`` or ``"test"``), set up on first use."""
-        self.setup()
-        assert self.datasets is not None
-        dataset = self.datasets[split]
-        assert isinstance(dataset, TensorDataset)
-        return dataset.tensors
+        return super().tensors(split)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled (seeded) training batches; a last batch of one sample is dropped (ExpCLR compares pairs)."""

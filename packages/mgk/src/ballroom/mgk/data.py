@@ -258,7 +258,7 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
         Returns:
             ``tokens (n, max_len)`` int64, ``labels (n,)`` int64, ``padding (n, max_len)`` bool.
         """
-        x, y, pad = self._dataset(split).tensors
+        x, y, pad = super().tensors(split)
         return x, y, pad
 
     def majority_rate(self) -> float:

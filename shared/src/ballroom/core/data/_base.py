@@ -9,12 +9,15 @@ from typing import Any, Generic, TypeVar
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from ballroom.core.validate import check_choice
 
 __all__ = ["SplitDataModule", "split_indices"]
 
 #: the dataset type a :class:`SplitDataModule` builds (``SplitDataModule[TensorDataset]``, ...)
 D = TypeVar("D", bound="Dataset[Any]")
+SPLITS = ("train", "val", "test")
 
 
 def split_indices(n: int, sizes: Sequence[float | int], seed: int = 0) -> list[Tensor]:
@@ -79,16 +82,51 @@ class SplitDataModule(pl.LightningDataModule, ABC, Generic[D]):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets is None:
             datasets = self.build()
-            missing = {"train", "val", "test"} - set(datasets)
+            missing = set(SPLITS) - set(datasets)
             if missing:
                 raise KeyError(f"{type(self).__name__}.build() did not return the splits {sorted(missing)}")
             self.datasets = datasets
 
-    def _dataset(self, split: str) -> D:
+    def dataset(self, split: str) -> D:
+        """The dataset of one split, built on first use (no ``setup()`` call needed).
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns:
+            The dataset :meth:`build` returned for ``split``.
+
+        Raises:
+            ValueError: ``split`` is not one of the three names.
+        """
+        split = check_choice(split, "split", SPLITS)
         if self.datasets is None:
             self.setup()
         assert self.datasets is not None
         return self.datasets[split]
+
+    def tensors(self, split: str) -> tuple[Tensor, ...]:
+        """The tensors of a split whose dataset is a ``TensorDataset`` (e.g. ``(x, y)``), unbatched.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns:
+            The dataset's tensors, in its order; each has the split's size as dimension 0.
+
+        Raises:
+            TypeError: the split's dataset is not a ``TensorDataset``.
+        """
+        ds = self.dataset(split)
+        if not isinstance(ds, TensorDataset):
+            raise TypeError(
+                f"split {split!r} of {type(self).__name__} is a {type(ds).__name__}, not a TensorDataset; "
+                "use dataset(split)"
+            )
+        return tuple(ds.tensors)
+
+    def _dataset(self, split: str) -> D:  # the name packages used before ``dataset`` was public
+        return self.dataset(split)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
