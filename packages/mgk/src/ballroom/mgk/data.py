@@ -10,19 +10,25 @@
 
 from __future__ import annotations
 
-import csv
-import importlib
-import inspect
 import os
 from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from ballroom.core.data import SplitDataModule
+from ballroom.core.data import (
+    LISTOPS_VOCAB,
+    LRA_URL,
+    STDLIB_MODULES,
+    generate_listops,
+    listops_value,
+    load_lra_listops,
+    read_listops_tsv,
+    stdlib_corpus,
+)
+from ballroom.core.data import ListOpsDataModule as CoreListOpsDataModule
 from ballroom.core.validate import check_int
 
 __all__ = [
@@ -43,153 +49,14 @@ __all__ = [
     "stdlib_corpus",
 ]
 
-_OPS = ("[MIN", "[MAX", "[MED", "[SM")
-#: token ids: 0 padding, 1-10 the digits, then the four operators and "]"
-LISTOPS_VOCAB = ("<pad>", *(str(i) for i in range(10)), *_OPS, "]")
-_IDS = {t: i for i, t in enumerate(LISTOPS_VOCAB)}
 
-
-def listops_value(tokens: list[str]) -> int:
-    """Evaluate a ListOps token list, e.g. ``["[SM", "4", "[MIN", "2", "3", "]", "]"]`` -> 6."""
-    stack: list[list[object]] = [[]]
-    for tok in tokens:
-        if tok in _OPS:
-            stack.append([tok])
-        elif tok == "]":
-            if len(stack) < 2:
-                raise ValueError(f"unbalanced ']' in {' '.join(tokens)}")
-            op, *args = stack.pop()
-            vals = sorted(int(a) for a in args)  # type: ignore[call-overload]
-            if op == "[MIN":
-                out = vals[0]
-            elif op == "[MAX":
-                out = vals[-1]
-            elif op == "[MED":
-                out = int(np.median(vals))
-            else:
-                out = sum(vals) % 10
-            stack[-1].append(out)
-        else:
-            stack[-1].append(int(tok))
-    if len(stack) != 1 or len(stack[0]) != 1:
-        raise ValueError(f"not one complete expression: {' '.join(tokens)}")
-    return int(stack[0][0])  # type: ignore[call-overload]
-
-
-def _expression(rng: np.random.Generator, depth: int, max_depth: int, max_args: int) -> list[str]:
-    # the root is always an operator; deeper nodes are digits with probability 0.6
-    if depth >= max_depth or (depth > 0 and rng.random() < 0.6):
-        return [str(int(rng.integers(10)))]
-    out = [_OPS[int(rng.integers(4))]]
-    for _ in range(int(rng.integers(2, max_args + 1))):
-        out += _expression(rng, depth + 1, max_depth, max_args)
-    return [*out, "]"]
-
-
-def generate_listops(
-    n: int, *, max_depth: int = 6, max_args: int = 5, min_len: int = 20, max_len: int = 100, seed: int = 0
-) -> tuple[list[list[str]], list[int]]:
-    """``n`` seeded expressions whose token length lies in ``[min_len, max_len]`` and their labels 0-9.
-
-    Args:
-        n: number of expressions.
-        max_depth: deepest operator nesting (the root is depth 0).
-        max_args: most arguments per operator (at least 2).
-        min_len: shortest token length kept.
-        max_len: longest token length kept.
-        seed: seed of the generator (same seed, same data).
-
-    Returns:
-        Token lists (``"[MIN"``, digits, ``"]"``...) and their integer labels.
-    """
-    check_int(n, "n", min=1)
-    check_int(max_depth, "max_depth", min=1)
-    check_int(max_args, "max_args", min=2)
-    if not 1 <= min_len <= max_len:
-        raise ValueError(f"need 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
-    rng = np.random.default_rng(seed)
-    exprs: list[list[str]] = []
-    for _ in range(1000 * n):
-        toks = _expression(rng, 0, max_depth, max_args)
-        if min_len <= len(toks) <= max_len:
-            exprs.append(toks)
-            if len(exprs) == n:
-                return exprs, [listops_value(e) for e in exprs]
-    raise RuntimeError(f"could not draw {n} expressions with lengths in [{min_len}, {max_len}]")
-
-
-def _encode(exprs: list[list[str]], length: int) -> tuple[Tensor, Tensor]:
-    ids = torch.zeros(len(exprs), length, dtype=torch.int64)
-    for i, toks in enumerate(exprs):
-        ids[i, : len(toks)] = torch.tensor([_IDS[t] for t in toks])
-    return ids, ids == 0
-
-
-def _trim(batch: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
-    """Collate ``(tokens, label, padding)`` and cut the columns that are padding in every row."""
-    x, y, pad = (torch.stack(t) for t in zip(*batch))
-    keep = max(int((~pad).sum(1).max()), 1)
-    return x[:, :keep], y, pad[:, :keep]
-
-
-#: the Long Range Arena release (ListOps under lra_release/listops-1000), about 7 GB
-LRA_URL = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
-_LISTOPS_FILES = {"train": "basic_train.tsv", "val": "basic_val.tsv", "test": "basic_test.tsv"}
-
-
-def read_listops_tsv(path: str | os.PathLike[str]) -> tuple[list[list[str]], list[int]]:
-    """Read an LRA ListOps TSV (header ``Source<TAB>Target``; tree parentheses dropped).
-
-    Args:
-        path: the ``.tsv`` file.
-
-    Returns:
-        Token lists and labels.
-    """
-    exprs, labels = [], []
-    with open(path, newline="") as fh:
-        rows = csv.reader(fh, delimiter="\t")
-        header = next(rows, None)
-        if header is None or [h.strip() for h in header[:2]] != ["Source", "Target"]:
-            raise ValueError(f"{path}: expected the header 'Source<TAB>Target', got {header!r}")
-        for line, row in enumerate(rows, start=2):
-            toks = [t for t in row[0].split() if t not in ("(", ")")] if row else []
-            if (
-                len(row) < 2
-                or any(t not in _IDS or t == "<pad>" for t in toks)
-                or not row[1].strip().isdigit()
-            ):
-                raise ValueError(f"{path}:{line}: not a ListOps row: {row!r}")
-            exprs.append(toks)
-            labels.append(int(row[1]))
-    return exprs, labels
-
-
-def load_lra_listops(root: str | os.PathLike[str], download: bool = False, sha256: str | None = None) -> Path:
-    """The folder with the LRA ListOps TSVs under ``root`` (or ``root/lra_release/listops-1000``).
-
-    ``download=True`` fetches :data:`LRA_URL` with the ``sha256`` you pass (none is pinned here) and
-    extracts it through ballroom-core's safe extractor.
-    """
-    root = Path(root)
-    for folder in (root, root / "listops-1000", root / "lra_release" / "listops-1000"):
-        if all((folder / f).is_file() for f in _LISTOPS_FILES.values()):
-            return folder
-    if not download:
-        raise FileNotFoundError(f"no LRA ListOps TSVs under {root}; pass download=True and sha256=...")
-    if sha256 is None:
-        raise ValueError("sha256 must be given to download the LRA release (no checksum is pinned)")
-    from ballroom.core.data import download_url, extract_archive
-
-    extract_archive(download_url(LRA_URL, root / "lra_release.gz", sha256=sha256), root)
-    return load_lra_listops(root)
-
-
-class ListOpsDataModule(SplitDataModule[TensorDataset]):
+class ListOpsDataModule(CoreListOpsDataModule):
     """ListOps batches ``(tokens (B, L) int64, label (B,), padding (B, L) bool)``, trimmed per batch.
 
-    Procedural by default (:func:`generate_listops`, the test split doubling as validation); with
-    ``root`` the LRA TSVs (:func:`load_lra_listops`).
+    Core's :class:`ballroom.core.data.ListOpsDataModule` with this package's defaults: procedural
+    (:func:`generate_listops`: the root always an operator, a deeper node a digit with probability 0.6,
+    token lengths in ``[min_len, max_len]``; the test split doubling as validation); with ``root``
+    the LRA TSVs (:func:`load_lra_listops`).
 
     Args:
         n_train: procedural training examples.
@@ -206,9 +73,6 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
         sha256: the archive's checksum (required with ``download``).
     """
 
-    vocab_size = len(LISTOPS_VOCAB)
-    num_classes = 10
-
     def __init__(
         self,
         n_train: int = 4000,
@@ -224,30 +88,20 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
         download: bool = False,
         sha256: str | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
-        self.n_train, self.n_test = check_int(n_train, "n_train", min=1), check_int(n_test, "n_test", min=1)
-        self.max_depth, self.max_args, self.min_len, self.max_len = max_depth, max_args, min_len, max_len
-        self.root, self.download, self.sha256 = root, download, sha256
-
-    def build(self) -> dict[str, TensorDataset]:
-        if self.root is not None:
-            folder = load_lra_listops(self.root, self.download, self.sha256)
-            out: dict[str, TensorDataset] = {}
-            for split, name in _LISTOPS_FILES.items():
-                exprs, labels = read_listops_tsv(folder / name)
-                if max(len(e) for e in exprs) > self.max_len:
-                    raise ValueError(f"{name}: a sequence is longer than max_len = {self.max_len}")
-                ids, pad = _encode(exprs, self.max_len)
-                out[split] = TensorDataset(ids, torch.tensor(labels), pad)
-            return out
-        exprs, labels = generate_listops(self.n_train + self.n_test, max_depth=self.max_depth,
-                                         max_args=self.max_args, min_len=self.min_len, max_len=self.max_len,
-                                         seed=self.seed)  # fmt: skip
-        ids, pad = _encode(exprs, self.max_len)
-        y = torch.tensor(labels)
-        n = self.n_train
-        test = TensorDataset(ids[n:], y[n:], pad[n:])
-        return {"train": TensorDataset(ids[:n], y[:n], pad[:n]), "val": test, "test": test}
+        super().__init__(
+            n_train=n_train,
+            n_test=n_test,
+            max_depth=max_depth,
+            max_args=max_args,
+            min_len=min_len,
+            max_len=max_len,
+            batch_size=batch_size,
+            seed=seed,
+            num_workers=num_workers,
+            root=root,
+            download=download,
+            sha256=sha256,
+        )
 
     def tensors(self, split: str) -> tuple[Tensor, Tensor, Tensor]:
         """The whole ``split`` (``"train"``, ``"val"`` or ``"test"``) as padded tensors.
@@ -266,23 +120,6 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
         ytr = self.tensors("train")[1]
         yte = self.tensors("test")[1]
         return float((yte == torch.bincount(ytr, minlength=10).argmax()).double().mean())
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self._dataset(split), batch_size=self.batch_size, shuffle=shuffle, generator=gen,
-                          num_workers=self.num_workers, collate_fn=_trim)  # fmt: skip
-
-
-#: the spec's corpus: these modules' source, concatenated in this order
-STDLIB_MODULES = (
-    "argparse", "inspect", "typing", "dataclasses", "pathlib", "json.decoder", "textwrap", "difflib",
-    "fractions", "statistics", "heapq", "bisect", "calendar", "csv", "string", "collections",
-)  # fmt: skip
-
-
-def stdlib_corpus(modules: tuple[str, ...] = STDLIB_MODULES) -> str:
-    """The source text of ``modules`` from the running interpreter's standard library, joined by newlines."""
-    return "\n".join(inspect.getsource(importlib.import_module(m)) for m in modules)
 
 
 def char_windows(ids: Tensor, context: int, stride: int | None = None) -> tuple[Tensor, Tensor]:
