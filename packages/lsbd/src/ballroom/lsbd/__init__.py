@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     from ballroom.lsbd.metrics import dlsbd, dlsbd_per_factor, omega_grid
     from ballroom.lsbd.models import DislibDecoder, DislibEncoder, MLPDecoder, MLPEncoder
     from ballroom.lsbd.nn import LSBDAutoencoder, build_lsbd
+    from ballroom.lsbd.official import (
+        keras_h5_weights,
+        load_official_state_dict,
+        load_official_weights,
+        official_state_dict,
+    )
 
 __version__ = _version("ballroom-lsbd")
 
@@ -64,6 +70,10 @@ _SOURCES = {
     "MLPEncoder": "ballroom.lsbd.models",
     "LSBDAutoencoder": "ballroom.lsbd.nn",
     "build_lsbd": "ballroom.lsbd.nn",
+    "keras_h5_weights": "ballroom.lsbd.official",
+    "load_official_state_dict": "ballroom.lsbd.official",
+    "load_official_weights": "ballroom.lsbd.official",
+    "official_state_dict": "ballroom.lsbd.official",
 }
 __all__ = ["__version__", *sorted(_SOURCES)]
 __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, sorted(_SOURCES))

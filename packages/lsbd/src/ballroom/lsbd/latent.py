@@ -58,26 +58,33 @@ class CircleLatent(Latent):
     """``S^1`` subspace (Delta-VAE): location on the unit circle, Brownian-motion posterior.
 
     ``mu = l2_normalize(Linear(F, 2)(h))``; ``log_t = a * tanh(Linear(F, 1)(h)) + c`` with
-    ``a = (hi - lo)/2``, ``c = (hi + lo)/2`` and that Linear zero-initialised (weight and bias), so
-    ``log_t = (lo + hi)/2`` at initialisation. Default ``log_t_range = (-10, -5)`` (the experiment
-    script; the official class default is ``(-10, -6)``).
+    ``a = (hi - lo)/2``, ``c = (hi + lo)/2`` and that Linear's weight zero-initialised; its bias is
+    ``log_t_bias`` (0, the spec, so ``log_t = (lo + hi)/2`` at initialisation; 1.0 is the released
+    code's ``bias_initializer=ones``: ``log_t = a tanh(1) + c``, -5.60 for ``(-10, -5)``). Default
+    ``log_t_range = (-10, -5)`` (the experiment script; the official class default is ``(-10, -6)``).
 
     Args:
         in_features: the encoder feature size ``F``.
         log_t_range: ``(lo, hi)`` of the posterior's log diffusion time, ``lo < hi``.
         steps: random-walk steps of the reparameterised sample.
+        log_t_bias: the initial bias of the ``log_t`` Linear (0: the spec; 1: the official code).
 
     Raises:
-        ValueError: ``in_features < 1``, ``hi <= lo`` or ``steps < 1``.
+        ValueError: ``in_features < 1``, ``hi <= lo``, ``steps < 1`` or a non-finite ``log_t_bias``.
     """
 
     is_circle = True
 
     def __init__(
-        self, in_features: int, log_t_range: Sequence[float] = (-10.0, -5.0), steps: int = 10
+        self,
+        in_features: int,
+        log_t_range: Sequence[float] = (-10.0, -5.0),
+        steps: int = 10,
+        log_t_bias: float = 0.0,
     ) -> None:
         super().__init__()
         check_int(in_features, "in_features", min=1)
+        self.log_t_bias = check_number(log_t_bias, "log_t_bias")
         lo, hi = (float(v) for v in log_t_range)
         check_number(hi, "log_t_range[1]", lo=lo, lo_open=True)
         self.steps = check_int(steps, "steps", min=1)
@@ -86,7 +93,7 @@ class CircleLatent(Latent):
         self.loc = nn.Linear(in_features, 2)
         self.log_t = nn.Linear(in_features, 1)
         nn.init.zeros_(self.log_t.weight)
-        nn.init.zeros_(self.log_t.bias)
+        nn.init.constant_(self.log_t.bias, self.log_t_bias)
 
     def params(self, h: Tensor) -> Params:
         """``h (B, F) -> (mu (B, 2), log_t (B, 1))``."""
@@ -181,11 +188,15 @@ class GaussianLatent(Latent):
 
 
 def make_latent(
-    spec: str, in_features: int, log_t_range: Sequence[float] = (-10.0, -5.0), steps: int = 10
+    spec: str,
+    in_features: int,
+    log_t_range: Sequence[float] = (-10.0, -5.0),
+    steps: int = 10,
+    log_t_bias: float = 0.0,
 ) -> Latent:
     """``"s1"`` -> :class:`CircleLatent`; ``"r<d>"`` (e.g. ``"r5"``) -> :class:`GaussianLatent` of dim d."""
     if spec == "s1":
-        return CircleLatent(in_features, log_t_range, steps)
+        return CircleLatent(in_features, log_t_range, steps, log_t_bias)
     if isinstance(spec, str) and spec.startswith("r") and spec[1:].isdigit() and int(spec[1:]) >= 1:
         return GaussianLatent(in_features, int(spec[1:]))
     raise ValueError(f"latents entries must be 's1' or 'r<d>' (e.g. 'r5'), got {spec!r}")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ballroom.core.validate import check_int
+from ballroom.core.validate import check_choice, check_int
 
 __all__ = ["DislibDecoder", "DislibEncoder", "MLPDecoder", "MLPEncoder"]
 
@@ -67,13 +67,22 @@ class DislibDecoder(nn.Module):
         latent_dim: the code size ``D``.
         image_shape: ``(C, H, W)`` of the output, ``H`` and ``W`` divisible by 16.
         hidden: the width of the first dense layer.
+        output: the last activation: ``"sigmoid"`` (the spec) or ``"linear"`` (none, as the released
+            ``architectures.py``, whose Gaussian loss compares the raw outputs).
 
     Raises:
-        ValueError: a bad ``image_shape`` or ``latent_dim < 1``.
+        ValueError: a bad ``image_shape``, ``latent_dim < 1`` or an unknown ``output``.
     """
 
-    def __init__(self, latent_dim: int, image_shape: Sequence[int] = (1, 64, 64), hidden: int = 256) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        image_shape: Sequence[int] = (1, 64, 64),
+        hidden: int = 256,
+        output: str = "sigmoid",
+    ) -> None:
         super().__init__()
+        self.output = check_choice(output, "output", ("sigmoid", "linear"))
         c, h, w = _image_shape(image_shape)
         self.image_shape = (c, h, w)
         self.latent_dim = check_int(latent_dim, "latent_dim", min=1)
@@ -84,7 +93,9 @@ class DislibDecoder(nn.Module):
         layers: list[nn.Module] = []
         for a, b in itertools.pairwise(chans):
             layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.ReLU()]
-        layers += [nn.ConvTranspose2d(32, c, 4, stride=2, padding=1), nn.Sigmoid()]
+        layers += [nn.ConvTranspose2d(32, c, 4, stride=2, padding=1)]
+        if output == "sigmoid":
+            layers.append(nn.Sigmoid())
         self.deconvs = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

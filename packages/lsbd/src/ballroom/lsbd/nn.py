@@ -343,6 +343,8 @@ def build_lsbd(
     hidden: Sequence[int] = (256, 256),
     log_t_range: Sequence[float] = (-10.0, -5.0),
     steps: int = 10,
+    log_t_bias: float = 0.0,
+    decoder_output: str = "sigmoid",
 ) -> LSBDAutoencoder:
     """An :class:`LSBDAutoencoder` (the zoo's builder).
 
@@ -354,6 +356,10 @@ def build_lsbd(
         hidden: MLP widths (encoder; the decoder mirrors them and adds one ``hidden[-1]`` layer, as in
             the spec's ``Linear(4,256)-ReLU-Linear(256,256)-ReLU-Linear(256,256)-sigmoid``).
         log_t_range, steps: of every circle subspace.
+        log_t_bias: the initial bias of every circle's ``log_t`` head (0: the spec; 1.0: the released
+            code's ``bias_initializer=ones``).
+        decoder_output: the dislib decoder's last activation, ``"sigmoid"`` (the spec) or ``"linear"``
+            (the released ``architectures.py``: no activation, for its checkpoints); MLP: sigmoid only.
     """
     check_choice(backbone, "backbone", ("mlp", "dislib"))
     shape = tuple(int(s) for s in image_shape)
@@ -363,10 +369,13 @@ def build_lsbd(
     else:
         encoder = DislibEncoder(shape)
     features = encoder.features
-    subspaces = [make_latent(s, int(features), log_t_range, steps) for s in latents]
+    check_choice(decoder_output, "decoder_output", ("sigmoid", "linear"))
+    if backbone == "mlp" and decoder_output != "sigmoid":
+        raise ValueError("decoder_output='linear' is only available for backbone='dislib'")
+    subspaces = [make_latent(s, int(features), log_t_range, steps, log_t_bias) for s in latents]
     dim = sum(lat.dim for lat in subspaces)
     if backbone == "mlp":
         decoder: nn.Module = MLPDecoder(dim, shape, tuple(reversed(tuple(hidden))))
     else:
-        decoder = DislibDecoder(dim, shape)
+        decoder = DislibDecoder(dim, shape, output=decoder_output)
     return LSBDAutoencoder(encoder, decoder, subspaces)
