@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ballroom.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ballroom.lsbd.authors_data import fetch_authors_data, load_airplane_h5, load_modelnet40_h5
     from ballroom.lsbd.data import LSBDDataModule, SequentialLoader
     from ballroom.lsbd.datasets import arrow_dataset, labelled_pairs, random_paths, square_dataset
     from ballroom.lsbd.functional import (
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 __version__ = _version("ballroom-lsbd")
 
 _SOURCES = {
+    "fetch_authors_data": "ballroom.lsbd.authors_data",
+    "load_airplane_h5": "ballroom.lsbd.authors_data",
+    "load_modelnet40_h5": "ballroom.lsbd.authors_data",
     "LSBDDataModule": "ballroom.lsbd.data",
     "SequentialLoader": "ballroom.lsbd.data",
     "FactorGrid": "ballroom.lsbd.grid",
