@@ -129,52 +129,103 @@ def random_params(latents: list[str], seed: int = 0) -> dict[str, np.ndarray]:
     return {k: v.astype(np.float32).astype(np.float64) for k, v in p.items()}  # what a float32 file holds
 
 
-def keras_names(latents: list[str], offset: int = 0) -> list[tuple[str, str]]:
-    """``(Keras variable name, role)`` in the ``weight_names`` order of ``u_lsbd`` / ``s_lsbd`` for
-    run.py's build order (latent spaces first, named ``"0"``, ``"1"``; then the dislib encoder and
-    decoder) in a session whose auto-name counters start at ``offset`` (0: a fresh session)."""
+def keras_layers(
+    latents: list[str], offset: int = 0, names: tuple[str, ...] = ("a", "b")
+) -> dict[str, list[tuple[str, str]]]:
+    """``(Keras variable name, role)`` per sub-model ("enc", "dec", "loc<j>", "scale<j>"), each in
+    ``weight_names`` order, for run.py's build order (the latent spaces, named ``names`` (``""``:
+    run.py's default), then the dislib encoder and decoder) in a session whose auto-name counters
+    start at ``offset`` (0: a fresh session)."""
 
     def n(base: str, i: int) -> str:
         return base if i == 0 else f"{base}_{i}"
 
+    def pairs(layer: str, role: str) -> list[tuple[str, str]]:
+        return [(f"{layer}/{v}:0", f"{role}/{v}") for v in ("kernel", "bias")]
+
     n_circ = latents.count("s1")
-    loc_dense = iter(range(offset, offset + n_circ))
-    loc_layer = iter(range(offset, offset + n_circ))
-    d0 = offset + n_circ  # the first backbone Dense
-    enc = [(n("conv2d", offset + i), n("conv2d", i)) for i in range(4)] + [(n("dense", d0), "enc_dense")]
-    dec = [(n("dense", d0 + 1), "dec_dense0"), (n("dense", d0 + 2), "dec_dense1")]
-    dec += [(n("conv2d_transpose", offset + i), n("conv2d_transpose", i)) for i in range(4)]
-    heads_loc, heads_scale = [], []
+    d0 = offset + n_circ  # the first backbone Dense: the circles' location Dense layers come first
+    out = {
+        "enc": [x for i in range(4) for x in pairs(n("conv2d", offset + i), n("conv2d", i))]
+        + pairs(n("dense", d0), "enc_dense"),
+        "dec": pairs(n("dense", d0 + 1), "dec_dense0")
+        + pairs(n("dense", d0 + 2), "dec_dense1")
+        + [x for i in range(4) for x in pairs(n("conv2d_transpose", offset + i), n("conv2d_transpose", i))],
+    }
+    k = offset
     for j, s in enumerate(latents):
         if s == "s1":
-            heads_loc.append(
-                (f"{n('loc_param_layer', next(loc_layer))}/{n('dense', next(loc_dense))}", f"loc{j}")
-            )
-            heads_scale.append((f"hyperspherical_log_t_{j}", f"scale{j}"))
+            out[f"loc{j}"] = pairs(f"{n('loc_param_layer', k)}/{n('dense', k)}", f"loc{j}")
+            out[f"scale{j}"] = pairs(f"hyperspherical_log_t_{names[j]}", f"scale{j}")
+            k += 1
         else:
-            heads_loc.append((f"guassian_mu_{j}", f"loc{j}"))
-            heads_scale.append((f"gaussian_log_sigma_{j}", f"scale{j}"))
-    return [
-        (f"{layer}/{v}:0", f"{role}/{v}")
-        for layer, role in enc + dec + heads_loc + heads_scale
-        for v in ("kernel", "bias")
-    ]
+            out[f"loc{j}"] = pairs(f"guassian_mu_{names[j]}", f"loc{j}")
+            out[f"scale{j}"] = pairs(f"gaussian_log_sigma_{names[j]}", f"scale{j}")
+    return out
 
 
-def write_keras_h5(path: Path, p: dict[str, np.ndarray], latents: list[str], offset: int = 0) -> None:
-    """What ``LSBDVAE.save_weights("w.h5")`` writes (TF 2.4 ``save_weights_to_hdf5_group``): root
-    attributes ``layer_names`` / ``backend`` / ``keras_version``, one group per top-level layer in
-    name order, each with a ``weight_names`` attribute and one dataset per variable name."""
-    names = keras_names(latents, offset)
+def _group(fh: object, top: str, weights: list[tuple[str, str]], p: dict[str, np.ndarray]) -> None:
+    g = fh.create_group(top)  # type: ignore[attr-defined]
+    g.attrs["weight_names"] = np.array([name.encode("utf8") for name, _ in weights], dtype="S")
+    for name, role in weights:
+        g.create_dataset(name, data=p[role].astype(np.float32))
+
+
+def _root_attrs(fh: object, layer_names: list[str]) -> None:
+    fh.attrs["layer_names"] = np.array([s.encode("utf8") for s in layer_names], dtype="S")  # type: ignore[attr-defined]
+    fh.attrs["backend"] = b"tensorflow"  # type: ignore[attr-defined]
+    fh.attrs["keras_version"] = b"2.15.0"  # type: ignore[attr-defined]
+
+
+def write_u_lsbd_h5(path: Path, p: dict[str, np.ndarray], latents: list[str], offset: int = 0) -> None:
+    """What ``model.u_lsbd.save_weights("u.h5")`` writes (Keras 2 ``save_weights_to_hdf5_group``;
+    checked against a Keras 2.15 model of the released structure): root attributes ``layer_names``
+    (the sub-models in tracking order: encoder, decoder, the location models, the scale models,
+    ``encoder_flat``, ...), ``backend``, ``keras_version``; one group per sub-model (h5 stores them
+    in name order), each with ``weight_names`` and every weight of that sub-model, shared layers
+    repeated. (The whole ``LSBDVAE.save_weights("w.h5")`` fails in Keras: its loss trackers' variables
+    are all named ``total:0`` / ``count:0``.)"""
+    lay = keras_layers(latents, offset)
+    m = len(latents)
+    groups = {"model": lay["enc"], "model_1": lay["dec"]}
+    for j in range(m):
+        groups[f"model_{2 + 2 * j}"] = lay["enc"] + lay[f"loc{j}"]
+        groups[f"model_{3 + 2 * j}"] = lay["enc"] + lay[f"scale{j}"]
+    flat = lay["enc"] + [x for j in range(m) for x in lay[f"loc{j}"] + lay[f"scale{j}"]]
+    groups[f"model_{2 + 2 * m}"] = flat  # encoder_flat
+    groups[f"model_{3 + 2 * m}"] = lay["dec"]  # decoder_from_list
+    order = (
+        ["model", "model_1"]
+        + [f"model_{2 + 2 * j}" for j in range(m)]
+        + [f"model_{3 + 2 * j}" for j in range(m)]
+    )
+    order += [f"model_{2 + 2 * m}", f"model_{3 + 2 * m}"]
     with h5py.File(path, "w") as fh:
-        fh.attrs["layer_names"] = np.array([b"unsupervised_lsbdvae", b"supervised_lsbdvae"])
-        fh.attrs["backend"] = b"tensorflow"
-        fh.attrs["keras_version"] = b"2.4.0"
-        for top in ("supervised_lsbdvae", "unsupervised_lsbdvae"):
-            g = fh.create_group(top)
-            g.attrs["weight_names"] = np.array([name.encode("utf8") for name, _ in names])
-            for name, role in names:
-                g.create_dataset(name, data=p[role].astype(np.float32))
+        _root_attrs(fh, order)
+        for top in sorted(groups):
+            _group(fh, top, groups[top], p)
+        _group(fh, "top_level_model_weights", [], p)
+
+
+def write_encoder_decoder_h5(enc: Path, dec: Path, p: dict[str, np.ndarray], latents: list[str]) -> None:
+    """``u_lsbd.encoder_flat.save_weights(enc)`` and ``u_lsbd.decoder.save_weights(dec)`` with
+    run.py's unnamed latent spaces: the circles' log_t heads all named ``hyperspherical_log_t_``,
+    each in its own scale sub-model's group; the decoder file has one group per layer."""
+    lay = keras_layers(latents, names=("", ""))
+    m = len(latents)
+    with h5py.File(enc, "w") as fh:
+        order = ["input_3"] + [f"model_{2 + i}" for i in range(2 * m)]  # loc0, scale0, loc1, scale1
+        _root_attrs(fh, order)
+        _group(fh, "input_3", [], p)
+        for j in range(m):
+            _group(fh, f"model_{2 + 2 * j}", lay["enc"] + lay[f"loc{j}"], p)
+            _group(fh, f"model_{3 + 2 * j}", lay["enc"] + lay[f"scale{j}"], p)
+        _group(fh, "top_level_model_weights", [], p)
+    with h5py.File(dec, "w") as fh:
+        layers = [name.split("/")[0] for name, _ in lay["dec"][::2]]
+        _root_attrs(fh, ["input_2", layers[0], layers[1], "reshape", *layers[2:]])
+        for top in sorted(["input_2", "reshape", *layers]):
+            _group(fh, top, [x for x in lay["dec"] if x[0].split("/")[0] == top], p)
 
 
 def tf_checkpoint_arrays(p: dict[str, np.ndarray], latents: list[str]) -> dict[str, np.ndarray]:
@@ -233,8 +284,8 @@ def _check_forward(net: torch.nn.Module, p: dict[str, np.ndarray], latents: list
 @pytest.mark.parametrize("latents", [["s1", "s1"], ["s1", "r5"]])
 def test_keras_h5_weights_give_the_keras_forward(tmp_path: Path, latents: list[str], offset: int) -> None:
     p = random_params(latents)
-    path = tmp_path / "weights.h5"
-    write_keras_h5(path, p, latents, offset)
+    path = tmp_path / "u_lsbd.h5"
+    write_u_lsbd_h5(path, p, latents, offset)
     net = _model(latents)
     names = load_official_weights(net, path)
     assert set(names) == set(net.state_dict())  # every parameter came from the file
@@ -242,11 +293,27 @@ def test_keras_h5_weights_give_the_keras_forward(tmp_path: Path, latents: list[s
     _check_forward(net, p, latents, sigmoid=False)
 
 
+@pytest.mark.parametrize("latents", [["s1", "s1"], ["s1", "r5"]])
+def test_encoder_and_decoder_files_with_unnamed_heads(tmp_path: Path, latents: list[str]) -> None:
+    p = random_params(latents, seed=5)
+    write_encoder_decoder_h5(tmp_path / "enc.h5", tmp_path / "dec.h5", p, latents)
+    weights = keras_h5_weights([tmp_path / "enc.h5", tmp_path / "dec.h5"])
+    if latents == ["s1", "s1"]:  # two heads of one name: the second is kept under its group
+        assert (
+            "hyperspherical_log_t_/kernel:0" in weights
+            and "model_5/hyperspherical_log_t_/kernel:0" in weights
+        )
+    net = _model(latents)
+    names = load_official_weights(net, [tmp_path / "enc.h5", tmp_path / "dec.h5"])
+    assert set(names) == set(net.state_dict())
+    _check_forward(net, p, latents, sigmoid=False)
+
+
 def test_h5_group_and_the_sigmoid_decoder(tmp_path: Path) -> None:
     latents = ["s1", "s1"]
     p = random_params(latents, seed=3)
-    path = tmp_path / "weights.h5"
-    write_keras_h5(path, p, latents)
+    path = tmp_path / "u_lsbd.h5"
+    write_u_lsbd_h5(path, p, latents)
     net = _model(latents, output="sigmoid")
     with h5py.File(path, "r") as fh:
         load_official_state_dict(net, fh)  # an open file works too (the other packages' name)
@@ -256,9 +323,11 @@ def test_h5_group_and_the_sigmoid_decoder(tmp_path: Path) -> None:
 def test_location_heads_without_their_layer_scope_are_found_by_shape() -> None:
     latents = ["s1", "s1"]
     p = random_params(latents, seed=4)
+    lay = keras_layers(latents)
     flat = {
         name.replace("loc_param_layer/", "").replace("loc_param_layer_1/", ""): p[role]
-        for name, role in ((n, r) for n, r in keras_names(latents))
+        for part in lay.values()
+        for name, role in part
     }
     assert "dense/kernel:0" in flat and "dense_1/kernel:0" in flat  # the two heads look like backbone layers
     net = _model(latents)
@@ -270,11 +339,13 @@ def test_location_heads_without_their_layer_scope_are_found_by_shape() -> None:
     _check_forward(net, p, latents, sigmoid=False)
 
 
-def test_h5_reader_follows_weight_names_not_the_alphabet(tmp_path: Path) -> None:
+def test_h5_reader_follows_layer_and_weight_names_not_the_alphabet(tmp_path: Path) -> None:
     latents = ["s1", "s1"]
-    write_keras_h5(tmp_path / "w.h5", random_params(latents), latents, offset=8)
+    write_u_lsbd_h5(tmp_path / "w.h5", random_params(latents), latents, offset=8)
     weights = keras_h5_weights(tmp_path / "w.h5")
-    assert list(weights) == [name for name, _ in keras_names(latents, 8)]  # read once, in weight_names order
+    lay = keras_layers(latents, 8)
+    expected = lay["enc"] + lay["dec"] + lay["loc0"] + lay["loc1"] + lay["scale0"] + lay["scale1"]
+    assert list(weights) == [name for name, _ in expected]  # each shared weight read once, in tracking order
     assert weights["conv2d_8/kernel:0"].shape == (4, 4, C, 32)
 
 

@@ -85,50 +85,64 @@ def _dataset_names(group: Any, dataset_type: type) -> list[str]:
 
 
 def keras_h5_weights(path_or_h5: Any) -> dict[str, np.ndarray]:
-    """Every weight of a Keras ``save_weights`` h5 file as ``{variable name: array}``, in the file's
+    """Every weight of Keras ``save_weights`` h5 files as ``{variable name: array}``, in the files'
     order (top-level layers as listed in ``layer_names``, weights as listed in each group's
-    ``weight_names``; groups without those attributes in h5 order). A variable stored under several
-    top-level layers (the released model's shared layers) is read once; copies must agree.
+    ``weight_names``; groups without those attributes in h5 order).
+
+    A layer stored under several top-level layers with the same values (the released model's shared
+    backbone, in every per-subspace sub-model) is read once. A layer whose name repeats with other
+    values is another layer of the same name (the released latent spaces all name their heads
+    ``hyperspherical_log_t_`` unless given names) and is kept as ``<top-level layer>/<name>``.
 
     Args:
-        path_or_h5: a path to the ``.h5`` file, or an open ``h5py.File`` / ``h5py.Group``.
+        path_or_h5: a path to an ``.h5`` file, an open ``h5py.File`` / ``h5py.Group``, or a list of
+            them (e.g. ``encoder_flat.save_weights`` and ``decoder.save_weights`` files), read in order.
 
     Returns:
-        ``{"conv2d/kernel:0": array, ...}`` (names without the top-level group).
+        ``{"conv2d/kernel:0": array, ...}`` (names without the top-level group, unless repeated).
 
     Raises:
         ImportError: h5py is not installed.
-        ValueError: two copies of one variable differ, or the file holds no weights.
+        ValueError: the files hold no weights.
     """
     try:
         import h5py
     except ImportError as err:  # pragma: no cover - optional
         raise ImportError("reading Keras h5 weights needs h5py: pip install 'ballroom-lsbd[data]'") from err
-    if isinstance(path_or_h5, str | os.PathLike):
-        with h5py.File(os.fspath(path_or_h5), "r") as fh:
-            return keras_h5_weights(fh)
-    root = path_or_h5
-    if "model_weights" in root and isinstance(root["model_weights"], h5py.Group):  # a whole-model save
-        root = root["model_weights"]
-    names = _read_attr_list(root, "layer_names") or list(root.keys())
     out: dict[str, np.ndarray] = {}
-    for top in names:
-        group = root.get(top)
-        if not isinstance(group, h5py.Group):
-            continue
-        order = _read_attr_list(group, "weight_names")
-        if order is None:
-            order = _dataset_names(group, h5py.Dataset)
-        for name in order:
-            value = np.asarray(group[name][()])
-            if name in out:
-                if out[name].shape != value.shape or not np.array_equal(out[name], value):
-                    raise ValueError(f"the copies of {name!r} in the file's top-level layers differ")
-                continue
-            out[name] = value
+    for src in path_or_h5 if isinstance(path_or_h5, list | tuple) else [path_or_h5]:
+        if isinstance(src, str | os.PathLike):
+            with h5py.File(os.fspath(src), "r") as fh:
+                _read_groups(fh, h5py, out)
+        else:
+            _read_groups(src, h5py, out)
     if not out:
         raise ValueError("path_or_h5 holds no Keras weights (no datasets under its top-level groups)")
     return out
+
+
+def _read_groups(root: Any, h5py: Any, out: dict[str, np.ndarray]) -> None:
+    """Add the weights of one Keras h5 file (or group) to ``out`` (see :func:`keras_h5_weights`)."""
+    if "model_weights" in root and isinstance(root["model_weights"], h5py.Group):  # a whole-model save
+        root = root["model_weights"]
+    for top in _read_attr_list(root, "layer_names") or list(root.keys()):
+        group = root.get(top)
+        if not isinstance(group, h5py.Group):
+            continue
+        order = _read_attr_list(group, "weight_names") or _dataset_names(group, h5py.Dataset)
+        layers: dict[str, list[str]] = {}
+        for name in order:
+            layers.setdefault(name.rsplit("/", 1)[0], []).append(name)
+        for names in layers.values():
+            values = {name: np.asarray(group[name][()]) for name in names}
+            same = all(
+                n in out and out[n].shape == v.shape and np.array_equal(out[n], v) for n, v in values.items()
+            )
+            if same:
+                continue  # a copy of a shared layer
+            clash = any(n in out for n in values)
+            for name, value in values.items():
+                out[f"{top}/{name}" if clash else name] = value
 
 
 def _number(name: str) -> int:
@@ -158,11 +172,11 @@ def _roles_h5(weights: Mapping[str, np.ndarray]) -> dict[str, list[tuple[str, Pa
         base = _SUFFIX.match(layer).group("base")  # type: ignore[union-attr]  # the pattern matches any string
         key, num = layer, _number(layer)
         if layer.startswith("hyperspherical_log_t_"):
-            kind = "log_t"
+            kind, key = "log_t", full.rsplit("/", 1)[0]  # the same name may hold several heads
         elif layer.startswith(("guassian_mu_", "gaussian_mu_")):
-            kind = "mu"
+            kind, key = "mu", full.rsplit("/", 1)[0]
         elif layer.startswith("gaussian_log_sigma_"):
-            kind = "sigma"
+            kind, key = "sigma", full.rsplit("/", 1)[0]
         elif base == "conv2d_transpose":
             kind = "deconv"
         elif base == "conv2d":
@@ -357,7 +371,8 @@ def load_official_weights(model: LSBDAutoencoder, source: Any) -> dict[str, str]
         model: a dislib :class:`LSBDAutoencoder` whose subspaces match the official latent spaces
             (e.g. ``build_lsbd("dislib", (3, 64, 64), ("s1", "s1"), decoder_output="linear")`` for the
             released ``architectures.py``, whose last Conv2DTranspose has no activation).
-        source: a Keras ``save_weights`` ``.h5`` path or open ``h5py`` file/group; a mapping
+        source: a Keras ``save_weights`` ``.h5`` path or open ``h5py`` file/group, or a list of them
+            (e.g. ``u_lsbd.encoder_flat`` and ``u_lsbd.decoder`` saved separately); a mapping
             ``{name: array}`` (Keras variable names or TF-checkpoint keys); an ``.npz`` of such a
             mapping; or a TF-checkpoint prefix (``.../weights``, needs tensorflow).
 
@@ -371,10 +386,8 @@ def load_official_weights(model: LSBDAutoencoder, source: Any) -> dict[str, str]
         ValueError: the weights do not fit the model (see :func:`official_state_dict`).
     """
     weights: Mapping[str, np.ndarray]
-    if hasattr(source, "attrs") and hasattr(
-        source, "visititems"
-    ):  # an open h5py File / Group (a Mapping too)
-        weights = keras_h5_weights(source)
+    if (hasattr(source, "attrs") and hasattr(source, "visititems")) or isinstance(source, list | tuple):
+        weights = keras_h5_weights(source)  # an open h5py File / Group (a Mapping too), or several h5 files
     elif isinstance(source, Mapping):
         weights = source
     elif isinstance(source, str | os.PathLike):
