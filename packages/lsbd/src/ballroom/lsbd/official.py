@@ -3,23 +3,27 @@
 
 The released model is a subclassed ``tf.keras.Model`` (``LSBDVAE``, holding ``u_lsbd`` and
 ``s_lsbd``, which share one encoder backbone, the latent heads and one decoder), so its weights only
-exist as ``save_weights`` files. Two layouts, both reconstructed from the released model-building
-code (``architectures.py``, ``latentspace.py``, ``lsbd_vae.py``, ``run.py``), not read from a real file:
+exist as ``save_weights`` files. The layouts were reconstructed from the released model-building
+code (``architectures.py``, ``latentspace.py``, ``lsbd_vae.py``, ``run.py``) and checked against
+files that Keras 2.15 writes for a model of that structure (``tools/check_keras_layout.py``):
 
-- **Keras h5** (``save_weights("w.h5")``): one group per top-level layer (``supervised_lsbdvae``,
-  ``unsupervised_lsbdvae``, each holding every shared weight), datasets named by the variable names,
-  which carry Keras' auto-generated layer names: ``conv2d .. conv2d_3`` (encoder), ``dense_k``
-  (encoder Dense 256 and the two decoder Dense layers), ``conv2d_transpose .. _3`` (decoder),
-  ``loc_param_layer[_k]/dense[_k]`` (a circle's location head), ``hyperspherical_log_t_<name>``
-  (its log_t head), ``guassian_mu_<name>`` (sic) / ``gaussian_log_sigma_<name>`` (a Gaussian
-  subspace). Read by layer kind and creation order (the ``weight_names`` attribute, else the
-  numeric suffix), so the session-dependent numbers do not matter.
 - **TF checkpoint** (``save_weights(".../weights")``, what ``run.py`` writes): object-graph keys such
   as ``u_lsbd/_BaseLSBDVAE__encoder_backbones/0/layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE``,
   ``u_lsbd/decoder/layer_with_weights-i/...``, ``u_lsbd/lst_encoder_loc/j/layer_with_weights-1/
   mu_z_euclidean/...`` and ``u_lsbd/lst_encoder_scale/j/layer_with_weights-1/...``; pass the arrays
-  (``tf.train.load_checkpoint(path).get_tensor(key)`` for every key) as a mapping, or the path when
-  tensorflow is installed.
+  (``tf.train.load_checkpoint(path).get_tensor(key)`` for every key) as a mapping or ``.npz``, or the
+  prefix when tensorflow is installed.
+- **Keras h5**: ``LSBDVAE.save_weights("w.h5")`` fails in Keras (the loss trackers' variables all
+  share the names ``total:0`` / ``count:0``), and ``u_lsbd.save_weights`` fails with unnamed latent
+  spaces (both circles' heads are ``hyperspherical_log_t_``); what can be written is
+  ``u_lsbd.save_weights`` with named latent spaces, or ``u_lsbd.encoder_flat`` and ``u_lsbd.decoder``
+  separately: one group per sub-model or layer, datasets named by the variable names, which carry
+  Keras' auto-generated layer names: ``conv2d .. conv2d_3`` (encoder), ``dense_k`` (encoder Dense 256
+  and the two decoder Dense layers), ``conv2d_transpose .. _3`` (decoder),
+  ``loc_param_layer[_k]/dense[_k]`` (a circle's location head), ``hyperspherical_log_t_<name>``
+  (its log_t head), ``guassian_mu_<name>`` (sic) / ``gaussian_log_sigma_<name>`` (a Gaussian
+  subspace). Read by layer kind and creation order (numeric suffixes; the named heads in the
+  ``layer_names`` / ``weight_names`` order), so the session-dependent numbers do not matter.
 
 Keras layouts become ours: Dense ``(in, out)`` -> ``weight (out, in)``; Conv2D ``(kh, kw, in, out)``
 -> ``(out, in, kh, kw)``; Conv2DTranspose ``(kh, kw, out, in)`` -> ``(in, out, kh, kw)``; the encoder
