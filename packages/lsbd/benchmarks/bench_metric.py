@@ -7,6 +7,8 @@ the LSBD-VAE training step against a plain VAE of the same backbone, side by sid
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -107,10 +109,10 @@ def test_train_step_64_images(
 
 
 def test_train_step_ratios_round_robin(benchmark: pytest.FixtureRequest) -> None:
-    """The three steps timed in alternation (20 rounds of 20 steps each, after a warm-up), so the
-    machine's load hits them alike; medians and the ratios to the plain VAE go to ``extra_info``."""
-    import statistics
-    import time
+    """The three steps timed in alternation (core's ``round_robin``: 20 rounds of a chunk of 20 steps
+    each, after two warm-up chunks), so the machine's load hits them alike; medians and the ratios to
+    the plain VAE go to ``extra_info``."""
+    from ballroom.core.profiling import round_robin
 
     benchmark.group = "train-step-64-images-round-robin"
     runs = {
@@ -119,20 +121,18 @@ def test_train_step_ratios_round_robin(benchmark: pytest.FixtureRequest) -> None
         "plain-vae": _step("lsbd-vae-square16", False)[0],
     }
 
-    def round_robin() -> dict[str, float]:
-        times: dict[str, list[float]] = {k: [] for k in runs}
-        for run in runs.values():
-            for _ in range(30):
-                run()  # type: ignore[operator]
-        for _ in range(20):
-            for key, run in runs.items():
-                start = time.perf_counter()
-                for _ in range(20):
-                    run()  # type: ignore[operator]
-                times[key].append((time.perf_counter() - start) / 20)
-        return {k: statistics.median(v) for k, v in times.items()}
+    def chunk(run: Callable[[], None]) -> Callable[[], None]:
+        def twenty_steps() -> None:
+            for _ in range(20):
+                run()
 
-    med = benchmark.pedantic(round_robin, rounds=1, iterations=1)
+        return twenty_steps
+
+    def timed() -> dict[str, float]:
+        timings = round_robin({k: chunk(run) for k, run in runs.items()}, rounds=20, warmup=2)  # type: ignore[arg-type]
+        return {k: t.median / 20 for k, t in timings.items()}
+
+    med = benchmark.pedantic(timed, rounds=1, iterations=1)
     for key, value in med.items():
         benchmark.extra_info[f"{key}_ms"] = round(1e3 * value, 3)
         benchmark.extra_info[f"{key}_over_plain_vae"] = round(value / med["plain-vae"], 3)
