@@ -250,7 +250,7 @@ def solve_pdo_basis(
 
 def pdo_kernels(
     rho_in: Rep, rho_out: Rep, mode: str = "fd", sigma: float = 1.0, normalize: bool = True,
-    cache_dir: str | os.PathLike[str] | None = None, convention: str = "ours",
+    cache_dir: str | os.PathLike[str] | None = None, convention: str = "ours", radius: int | None = None,
 ) -> Tensor:  # fmt: skip
     """The kernels ``(m, d_out, d_in, n, n, n)`` (float64) of one field pair, orders concatenated.
 
@@ -259,11 +259,11 @@ def pdo_kernels(
 
     Args:
         rho_in, rho_out: the field pair's representations.
-        mode, sigma, convention: the stencils (see :func:`pdo_stencils`).
+        mode, sigma, convention, radius: the stencils (see :func:`pdo_stencils`).
         normalize: apply the per-order normalisation.
         cache_dir: where the basis is cached (see :func:`solve_pdo_basis`).
     """
-    stencils = pdo_stencils(mode, sigma, convention=convention)
+    stencils = pdo_stencils(mode, sigma, radius=radius, convention=convention)
     bases = solve_pdo_basis(rho_in, rho_out, cache_dir=cache_dir)
     parts = []
     for sl, b in zip(_ORDER_SLICES, bases):
