@@ -10,6 +10,8 @@ numpy < 2 and gfortran, then ``pip install --no-deps -e shared -e packages/pdo3d
   irreps net, 8 seeds), all with :func:`ballroom.pdo3d.equivariance_error` (escnn's layers are
   seen through :mod:`ballroom.pdo3d.escnn_bridge`), and (d) forward + backward time, ours and
   escnn's taken in turn (minimum of 7 each) and reported as a ratio.
+- ``python benchmarks/bench_escnn.py --nets-only 1.6``: only the 2-layer net table, on the
+  reproduction's input (smoothing std 1.6).
 - ``pytest benchmarks/bench_escnn.py``: the timings as pytest-benchmark groups.
 """
 
@@ -157,19 +159,34 @@ def main() -> None:
         e = f"{100 * so3_err[0]:.2f} % / {100 * so3_err[1]:.2f} %" if so3_err else "- (O only)"
         print(f"| {name} | {p[0]} / {p[1]} | {cube[0]:.1e} / {cube[1]:.1e} | {e} | "
               f"{t[0] * 1e3:.1f} / {t[1] * 1e3:.1f} ms = {t[0] / t[1]:.2f}x |", flush=True)  # fmt: skip
+    net_table(x, rots, 3.0)
+
+
+def net_table(x: torch.Tensor, rots: torch.Tensor, smooth: float) -> None:
+    """The 2-layer net's SO(3) error over 8 seeds on ``x`` (smoothing std ``smooth``), ours and escnn's."""
     per_seed: dict[str, list[float]] = {}
     for seed in range(8):
         for name, net in irreps_nets(seed).items():
             per_seed.setdefault(name, []).append(so3_error(net, x, rots))
-    print(
-        "2-layer gated irreps net (the reproduction's), SO(3) error over 8 seeds (mean / median / min-max):"
-    )
+    print(f"2-layer gated irreps net (the reproduction's), smoothing std {smooth:g}, SO(3) error over 8 seeds "
+          "(mean / median / min-max):")  # fmt: skip
     for name, errs in per_seed.items():
         e = sorted(errs)
         print(f"  {name}: {100 * sum(e) / len(e):.2f} % / {100 * (e[3] + e[4]) / 2:.2f} % / "
               f"{100 * e[0]:.2f}-{100 * e[-1]:.2f} %; per seed {[round(100 * v, 2) for v in errs]}")  # fmt: skip
     wins = sum(g < f for g, f in zip(per_seed["ours gaussian"], per_seed["ours fd"]))
     print(f"  ours Gaussian < ours FD in {wins} of 8 seeds")
+
+
+def nets_only(smooth: float) -> None:
+    """Only the 2-layer net table, on a volume smoothed with std ``smooth`` (the reproduction uses 1.6)."""
+    x = smooth_random_volumes(1, 25, sigma=smooth, seed=0).double()
+    rots = random_rotations(4, seed=100)
+    ball = central_ball(x.shape, 6.0)
+    floor = sum(float(((rotate_volume(rotate_volume(x, g), g.T) - x) * ball).norm() / (x * ball).norm())
+                for g in rots) / len(rots)  # fmt: skip
+    print(f"interpolation round-trip floor (25^3, sigma {smooth:g}, ball r = 6): {100 * floor:.3f} %")
+    net_table(x, rots, smooth)
 
 
 @pytest.mark.parametrize("impl", ["ours", "escnn"])
@@ -190,4 +207,13 @@ def test_forward_backward_vs_r3conv(benchmark: pytest.FixtureRequest, name: str,
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="ours vs escnn R3Conv (the README's tables)")
+    parser.add_argument("--nets-only", type=float, metavar="SMOOTH", default=None,
+                        help="only the 2-layer net table, input smoothed with this std (e.g. 1.6)")  # fmt: skip
+    ns = parser.parse_args()
+    if ns.nets_only is None:
+        main()
+    else:
+        nets_only(ns.nets_only)
