@@ -50,3 +50,28 @@ def test_datamodule_task_and_all_classes() -> None:
     full = NeurocoderDataModule()
     full.setup()
     assert set(full.datasets["test"].tensors[1].tolist()) == set(range(10))  # type: ignore[index,union-attr]
+
+
+def _fake_cifar10(root: Path, n: int = 20) -> None:
+    import pickle
+
+    folder = root / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    # channel c of every image holds the value 50 * (c + 1): the normalisation is checkable per channel
+    img = np.concatenate([np.full(1024, 50 * (c + 1), dtype=np.uint8) for c in range(3)])
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": np.tile(img, (n, 1)), b"labels": list(np.arange(n) % 10)}
+        (folder / name).write_bytes(pickle.dumps(batch))
+
+
+def test_cifar_stream_uses_the_released_per_channel_normalisation(tmp_path: Path) -> None:
+    from ballroom.neurocoder.data import CIFAR_STATS
+
+    _fake_cifar10(tmp_path)
+    tasks = load_stream("cifar10", "split", root=tmp_path)
+    x, y = tasks[0].train.tensors
+    assert x.shape == (5 * 2 * 2, 3072) and set(y.tolist()) == {0, 1}
+    mean, std = CIFAR_STATS["cifar10"]
+    for c in range(3):  # flattened channel-first: channel c is features [1024 c, 1024 (c + 1))
+        want = (50 * (c + 1) / 255.0 - mean[c]) / std[c]
+        torch.testing.assert_close(x[:, 1024 * c : 1024 * (c + 1)], torch.full((len(x), 1024), want))

@@ -15,6 +15,7 @@ def test_smoke_run(tmp_path: Path) -> None:
     assert [c["checked"] for c in claims] == [False, False]
     rows = list(csv.DictReader((tmp_path / "split_digits.csv").open()))
     assert [(r["agent"], r["model"]) for r in rows] == [("plain", "mlp"), ("plain", "neurocoder")]
+    assert {r["batch_size"] for r in rows} == {"32"}  # the digits plan's batch (MNIST: the released 128)
     mats = list(csv.DictReader((tmp_path / "acc_matrix.csv").open()))
     assert len(mats) == 2 * 5 and set(mats[0]) >= {"agent", "model", "seed", "after_task", "task4"}
     assert 0.0 <= float(rows[0]["avg_final_acc"]) <= 1.0
@@ -23,3 +24,28 @@ def test_smoke_run(tmp_path: Path) -> None:
 def test_every_mode_has_both_agents_and_the_spec_schedule() -> None:
     quick = reproduce.SETTINGS["quick"]
     assert quick.epochs == 40 and quick.seeds["plain"] == 5 and "online_ewc" in quick.seeds
+
+
+def test_mnist_runs_the_released_schedule(tmp_path: Path) -> None:
+    import gzip
+    import struct
+
+    import numpy as np
+
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        for kind, arr in (
+            ("images-idx3", rng.integers(0, 256, (n, 28, 28))),
+            ("labels-idx1", np.arange(n) % 10),
+        ):
+            header = struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+            with gzip.open(folder / f"{prefix}-{kind}-ubyte.gz", "wb") as fh:
+                fh.write(header + arr.astype(np.uint8).tobytes())
+    out = tmp_path / "out"
+    argv = ["--smoke", "--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--out", str(out)]
+    assert reproduce.main(argv) == 0
+    rows = list(csv.DictReader((out / "split_digits.csv").open()))
+    # the released MLP400 run: batch 128 (the digits plan uses 32, test_smoke_run)
+    assert {r["batch_size"] for r in rows} == {str(reproduce.MNIST_SCHEDULE["batch_size"])} == {"128"}

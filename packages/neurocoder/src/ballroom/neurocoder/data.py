@@ -19,6 +19,7 @@ from ballroom.core.validate import check_choice, check_int
 from ballroom.neurocoder.continual import Task, permuted_tasks, split_tasks
 
 __all__ = [
+    "CIFAR_STATS",
     "MNIST_MEAN",
     "MNIST_STD",
     "NeurocoderDataModule",
@@ -29,6 +30,11 @@ __all__ = [
 
 #: the released MNIST normalisation (padded to 32 x 32)
 MNIST_MEAN, MNIST_STD = 0.1000, 0.2752
+#: the released per-channel CIFAR normalisation ``(mean, std)`` (the official continual-learning loaders)
+CIFAR_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "cifar10": ((0.491, 0.482, 0.447), (0.247, 0.243, 0.262)),
+    "cifar100": ((0.507, 0.487, 0.441), (0.267, 0.256, 0.276)),
+}
 
 
 def stratified_split(y: Tensor, test_fraction: float = 0.3, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -72,7 +78,8 @@ def _real(name: str, root: str | os.PathLike[str], download: bool) -> tuple[Tens
     loader = load_cifar10 if name == "cifar10" else load_cifar100
     xtr, ytr = loader(root, "train", download=download)
     xte, yte = loader(root, "test", download=download)
-    norm = lambda x: torch.as_tensor(x).float() / 255.0  # noqa: E731
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in CIFAR_STATS[name])
+    norm = lambda x: (torch.as_tensor(x).float() / 255.0 - mean) / std  # noqa: E731
     return (
         norm(xtr).flatten(1),
         torch.as_tensor(ytr).long(),
