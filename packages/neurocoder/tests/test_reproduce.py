@@ -13,12 +13,17 @@ def test_smoke_run(tmp_path: Path) -> None:
     assert reproduce.main(["--smoke", "--out", str(tmp_path)]) == 0
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert [c["checked"] for c in claims] == [False, False]
-    rows = list(csv.DictReader((tmp_path / "split_digits.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "split_digits.csv").read_text().splitlines()))
     assert [(r["agent"], r["model"]) for r in rows] == [("plain", "mlp"), ("plain", "neurocoder")]
     assert {r["batch_size"] for r in rows} == {"32"}  # the digits plan's batch (MNIST: the released 128)
-    mats = list(csv.DictReader((tmp_path / "acc_matrix.csv").open()))
+    mats = list(csv.DictReader((tmp_path / "acc_matrix.csv").read_text().splitlines()))
     assert len(mats) == 2 * 5 and set(mats[0]) >= {"agent", "model", "seed", "after_task", "task4"}
     assert 0.0 <= float(rows[0]["avg_final_acc"]) <= 1.0
+    warm = list(csv.DictReader((tmp_path / "first_task_warmup.csv").read_text().splitlines()))
+    smoke = reproduce.SETTINGS["smoke"]
+    assert [int(r["epoch"]) for r in warm] == [smoke.warmup[1]]  # the last epoch is always evaluated
+    assert int(warm[0]["step"]) == smoke.warmup[1] * 8 and 0.0 <= float(warm[0]["test_acc"]) <= 1.0
+    assert (tmp_path / "neurocoder.png").stat().st_size > 0
 
 
 def test_every_mode_has_both_agents_and_the_spec_schedule() -> None:
@@ -46,6 +51,6 @@ def test_mnist_runs_the_released_schedule(tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = ["--smoke", "--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--out", str(out)]
     assert reproduce.main(argv) == 0
-    rows = list(csv.DictReader((out / "split_digits.csv").open()))
+    rows = list(csv.DictReader((out / "split_digits.csv").read_text().splitlines()))
     # the released MLP400 run: batch 128 (the digits plan uses 32, test_smoke_run)
     assert {r["batch_size"] for r in rows} == {str(reproduce.MNIST_SCHEDULE["batch_size"])} == {"128"}
