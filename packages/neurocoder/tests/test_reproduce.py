@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from ballroom.neurocoder import reproduce
 
 
@@ -19,6 +21,15 @@ def test_smoke_run(tmp_path: Path) -> None:
     mats = list(csv.DictReader((tmp_path / "acc_matrix.csv").read_text().splitlines()))
     assert len(mats) == 2 * 5 and set(mats[0]) >= {"agent", "model", "seed", "after_task", "task4"}
     assert 0.0 <= float(rows[0]["avg_final_acc"]) <= 1.0
+    # the second claim names where its minimum is: that entry of acc_matrix.csv is the minimum
+    import re
+
+    m = re.fullmatch(r"min ([0-9.]+) \(seed (\d+), task (\d)-(\d)\)", claims[1]["ours"])
+    assert m is not None, claims[1]["ours"]
+    diag = {(int(r["seed"]), int(r["after_task"])): float(r[f"task{r['after_task']}"]) for r in mats
+            if r["model"] == "neurocoder" and r["agent"] == "plain" and int(r["after_task"]) > 0}  # fmt: skip
+    task = int(m.group(3)) // 2
+    assert diag[(int(m.group(2)), task)] == min(diag.values()) == pytest.approx(float(m.group(1)), abs=5e-4)
     warm = list(csv.DictReader((tmp_path / "first_task_warmup.csv").read_text().splitlines()))
     smoke = reproduce.SETTINGS["smoke"]
     assert [int(r["epoch"]) for r in warm] == [smoke.warmup[1]]  # the last epoch is always evaluated
