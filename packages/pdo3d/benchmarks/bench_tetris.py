@@ -121,20 +121,22 @@ def test_basis_solve_cold(benchmark: pytest.FixtureRequest, impl: str) -> None:
 
 
 def _interleaved(name: str, repeats: int = 7) -> tuple[float, float]:
-    """Minimum seconds of forward + backward, ours and the official formulation taken in turn."""
-    import time
+    """Minimum seconds of forward + backward, ours and the official formulation taken in turn
+    (core's ``round_robin``: one warm-up call each, then ``repeats`` rounds)."""
+    from ballroom.core.profiling import round_robin
 
     torch.manual_seed(0)
     net = NETS[name]().train()
     x = torch.randn(8, 1, 20, 20, 20)
-    fwd = {"ours": lambda n, v: n(v), "official": _reference_forward}
-    best = {"ours": float("inf"), "official": float("inf")}
-    for _ in range(repeats + 1):  # the first round warms up
-        for impl, f in fwd.items():
-            start = time.perf_counter()
-            _step(f, net, x)
-            best[impl] = min(best[impl], time.perf_counter() - start)
-    return best["ours"], best["official"]
+    timings = round_robin(
+        {
+            "ours": lambda: _step(lambda n, v: n(v), net, x),
+            "official": lambda: _step(_reference_forward, net, x),
+        },
+        rounds=repeats,
+        warmup=1,
+    )
+    return timings["ours"].min, timings["official"].min
 
 
 if __name__ == "__main__":
