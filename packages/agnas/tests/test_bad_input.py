@@ -186,6 +186,18 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         "same length",
     ),
     (
+        "batches: drop_last type",
+        lambda: TensorBatches(torch.randn(3, 2), torch.zeros(3, dtype=torch.long), drop_last=1),
+        TypeError,
+        "drop_last must be a bool",
+    ),
+    (
+        "batches: drop_last leaves nothing",
+        lambda: TensorBatches(torch.randn(3, 2), torch.zeros(3, dtype=torch.long), 4, drop_last=True),
+        ValueError,
+        "drop_last: 3 items make no full batch of batch_size=4",
+    ),
+    (
         "nb201 table: dataset",
         lambda: query_nb201("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "x.pth", "svhn"),
         ValueError,

@@ -15,7 +15,7 @@ def test_smoke_run(tmp_path: Path) -> None:
     assert (tmp_path / "darts.csv").read_text().splitlines()[0].startswith("stage,epoch,selection_acc")
     assert (tmp_path / "nb201mini.csv").read_text().splitlines()[
         0
-    ] == "method,arch,test_acc,selection_acc,mean_tau"
+    ] == "method,arch,test_acc,selection_acc,mean_tau,seeds,test_acc_per_seed,pick_margin"
     assert (tmp_path / "macro.csv").exists()
 
 

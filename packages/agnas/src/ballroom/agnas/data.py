@@ -56,10 +56,18 @@ class TensorBatches:
         batch_size: items per batch (the last one may be smaller).
         shuffle: draw a new order every pass.
         seed: seed of the shuffling generator.
+        drop_last: leave out the last batch when it is smaller than ``batch_size`` (every batch full,
+            as DARTS' architecture step, which draws a fresh full batch of the selection split).
     """
 
     def __init__(
-        self, x: Tensor, y: Tensor, batch_size: int = 64, shuffle: bool = False, seed: int = 0
+        self,
+        x: Tensor,
+        y: Tensor,
+        batch_size: int = 64,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
     ) -> None:
         check_tensor(x, "x", min_ndim=2)
         check_tensor(y, "y", ndim=1, dtype="integer")
@@ -67,10 +75,16 @@ class TensorBatches:
             raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         self.x, self.y = x, y
         self.batch_size = check_int(batch_size, "batch_size", min=1)
-        self.shuffle = shuffle
+        if not isinstance(drop_last, bool):
+            raise TypeError(f"drop_last must be a bool, got {type(drop_last).__name__}")
+        if drop_last and len(y) < self.batch_size:
+            raise ValueError(f"drop_last: {len(y)} items make no full batch of batch_size={self.batch_size}")
+        self.shuffle, self.drop_last = shuffle, drop_last
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.y) // self.batch_size
         return -(-len(self.y) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -79,7 +93,8 @@ class TensorBatches:
             if self.shuffle
             else torch.arange(len(self.y))
         )
-        for i in range(0, len(order), self.batch_size):
+        end = len(self) * self.batch_size if self.drop_last else len(order)
+        for i in range(0, end, self.batch_size):
             idx = order[i : i + self.batch_size]
             yield self.x[idx], self.y[idx]
 

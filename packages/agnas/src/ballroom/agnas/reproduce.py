@@ -33,7 +33,7 @@ from ballroom.agnas.data import AgnasDigitsDataModule, TensorBatches
 from ballroom.agnas.evalnet import EvalNetwork
 from ballroom.agnas.functional import derive_genotype, derive_macro, kendall_tau, stage_genotypes
 from ballroom.agnas.macro import MacroSupernet
-from ballroom.agnas.nb201 import NB201Network, NB201SearchSpace, NB201Supernet
+from ballroom.agnas.nb201 import NB201Cell, NB201Network, NB201SearchSpace, NB201Supernet
 from ballroom.agnas.nn import AttentionSupernet
 from ballroom.agnas.search import accuracy, collect_importance, masked_op_drops, train_network, train_supernet
 from ballroom.core.report import Claim
@@ -69,7 +69,7 @@ class Settings:
 
 SETTINGS = {
     "smoke": Settings(8, 128, 60, 2, 3, (1,), 1, 4, 3, (1,), 1, False, False, 4, 1, 1, 2, 1, 1, 1, 1),
-    "quick": Settings(16, 900, 450, 4, 3, (1,), 3, 8, 3, (1,), 8, False, False, 8, 1, 6, 8, 8, 3, 1, 1),
+    "quick": Settings(16, 900, 450, 4, 3, (1,), 3, 8, 3, (1,), 8, False, False, 8, 1, 6, 24, 15, 3, 1, 1),
     "full": Settings(
         16, 900, 450, 8, 5, (1, 3), 10, 16, 8, (2, 5), 15, True, True, 8, 1, 10, 30, 15, 3, 3, 5
     ),
@@ -88,6 +88,17 @@ def _data(ctx: Context) -> tuple[TensorBatches, TensorBatches, TensorBatches]:
     xs, ys = dm.tensors("test")
     n = s.max_eval
     return train, TensorBatches(xv[:n], yv[:n], 150), TensorBatches(xs[:n], ys[:n], 150)
+
+
+def _reshuffled(batches: TensorBatches, seed: int) -> TensorBatches:
+    """The same images in batches of ``BATCH`` with a fresh order seeded by ``seed``."""
+    return TensorBatches(batches.x, batches.y, BATCH, shuffle=True, seed=seed)
+
+
+def _alpha_batches(val: TensorBatches, seed: int) -> TensorBatches:
+    """DARTS' architecture-step batches: full batches of ``BATCH`` selection images, reshuffled every
+    pass (DARTS draws a fresh batch of the training batch size per step)."""
+    return TensorBatches(val.x, val.y, min(BATCH, len(val.y)), shuffle=True, seed=seed, drop_last=True)
 
 
 def _retrain(
@@ -131,7 +142,8 @@ def darts(ctx: Context) -> Outcome:
     if s.darts_baseline_in_darts_space:
         torch.manual_seed(ctx.seed)
         dsup = DartsSupernet(C=s.darts_C, layers=s.darts_layers, reductions=s.darts_reductions)
-        train_supernet(dsup, train, s.search_epochs, lr=LR, lr_min=LR_MIN, val=val)
+        train_supernet(dsup, _reshuffled(train, ctx.seed), s.search_epochs, lr=LR, lr_min=LR_MIN,
+                       val=_alpha_batches(val, ctx.seed))  # fmt: skip
         dgenos = [derive_genotype(t, dsup.primitives) for t in torch.softmax(dsup.alpha.detach(), -1)]
         torch.manual_seed(ctx.seed)
         dnet = EvalNetwork(stage_genotypes(dgenos, s.darts_reductions), C=s.eval_C, layers=s.eval_layers,
@@ -157,6 +169,64 @@ def _taus(importance: torch.Tensor, drops: torch.Tensor, primitives: Sequence[st
     return [t for t in taus if t == t]  # drop undefined (all drops tied)
 
 
+def _pick_margin(table: torch.Tensor, primitives: Sequence[str]) -> tuple[float, float]:
+    """How clear the per-edge picks of ``table (E, K)`` are: the relative gap ``(best - second) / best``
+    between the chosen op and the runner-up (``none`` left out), smallest and mean over the edges."""
+    keep = [k for k, p in enumerate(primitives) if p != "none"]
+    top = table[:, keep].double().topk(2, dim=1).values
+    gap = (top[:, 0] - top[:, 1]) / top[:, 0].abs().clamp_min(1e-300)
+    return float(gap.min()), float(gap.mean())
+
+
+def _from_scratch(
+    arch: Sequence[str], seed: int, ctx: Context, splits: tuple[TensorBatches, TensorBatches, TensorBatches]
+) -> tuple[float, float]:
+    """Train one NB201-mini architecture from scratch: ``torch.manual_seed(seed)`` for the
+    initialisation and a data order of its own seeded by ``seed`` (every architecture sees the same
+    orders, so seeds vary the same things for all); returns ``(test accuracy, selection accuracy)``."""
+    s = ctx.settings
+    train, val, test = splits
+    torch.manual_seed(seed)
+    net = NB201Network(arch, C=s.nb_C, N=s.nb_N)
+    return _retrain(net, _reshuffled(train, seed), test, s.gt_epochs), accuracy(net, val)
+
+
+class _FromLayer(torch.nn.Module):
+    """A NB201 supernet run from its ``start``-th layer: ``h (B, C_l, H_l, W_l) -> logits (B, classes)``
+    (masking an op of cell ``start`` leaves everything before it unchanged, so the masked-op
+    experiment starts from that cell's cached input)."""
+
+    def __init__(self, sup: NB201Supernet, start: int) -> None:
+        super().__init__()
+        self.sup, self.start = sup, start
+        self.train(sup.training)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        weights = None if self.sup.alpha is None else torch.softmax(self.sup.alpha, -1)
+        for layer in self.sup.layers[self.start :]:
+            h = layer(h, weights)[0] if isinstance(layer, NB201Cell) else layer(h)
+        return self.sup._head(h)
+
+
+@torch.no_grad()
+def _cell_drops(sup: NB201Supernet, batches: TensorBatches) -> list[torch.Tensor]:
+    """:func:`masked_op_drops` of every cell of ``sup`` (``(6, K)`` each), every cell fed from its
+    cached input (the same numbers as masking in the whole supernet)."""
+    was = sup.training
+    sup.eval()
+    inputs: list[tuple[int, list[tuple[torch.Tensor, torch.Tensor]]]] = []
+    feats = [(sup.stem(x), y) for x, y in batches]
+    for i, layer in enumerate(sup.layers):
+        if isinstance(layer, NB201Cell):
+            inputs.append((i, feats))
+        feats = [(layer(h, None if sup.alpha is None else torch.softmax(sup.alpha, -1))[0]
+                  if isinstance(layer, NB201Cell) else layer(h), y) for h, y in feats]  # fmt: skip
+    drops = [masked_op_drops(_FromLayer(sup, i), edges, cached)
+             for (i, cached), edges in zip(inputs, sup.cell_edges())]  # fmt: skip
+    sup.train(was)
+    return drops
+
+
 def nb201mini(ctx: Context) -> Outcome:
     """AGNAS vs DARTS-1st vs random search on NB201-mini; ground truth by training from scratch."""
     s = ctx.settings
@@ -165,47 +235,54 @@ def nb201mini(ctx: Context) -> Outcome:
     prims = space.primitives
     found: dict[str, tuple[str, ...]] = {}
     taus: dict[str, list[float]] = {}
+    margins: dict[str, tuple[float, float]] = {}
     for method, mixed in (("AGNAS", "attention"), ("DARTS-1st", "darts")):
         torch.manual_seed(ctx.seed)
         sup = NB201Supernet(C=s.nb_C, N=s.nb_N, mixed=mixed)
-        train_supernet(sup, train, s.nb_epochs, lr=LR, lr_min=LR_MIN, val=val if mixed == "darts" else None)
+        # both searches see the same training-batch order; alpha steps on full selection batches
+        alpha_val = _alpha_batches(val, ctx.seed) if mixed == "darts" else None
+        train_supernet(sup, _reshuffled(train, ctx.seed), s.nb_epochs, lr=LR, lr_min=LR_MIN, val=alpha_val)
         if mixed == "attention":
-            imp = collect_importance(sup, val)  # (cells, 6, K)
+            imp = collect_importance(sup, val)  # (cells, 6, K), the whole selection split, eval mode
         else:
             assert sup.alpha is not None
             alpha = torch.softmax(sup.alpha.detach(), -1)
             imp = alpha.expand(len(sup.cell_edges()), -1, -1)
         found[method] = space.derive(imp)
+        margins[method] = _pick_margin(imp.sum(0), prims)
         taus[method] = []
-        for c, edges in enumerate(sup.cell_edges()):
-            taus[method] += _taus(imp[c], masked_op_drops(sup, edges, val), prims)
+        for c, drops in enumerate(_cell_drops(sup, val)):
+            taus[method] += _taus(imp[c], drops, prims)
     gen = torch.Generator().manual_seed(ctx.seed + 1)
     randoms = space.sample(s.n_random, gen)
 
-    def truth(arch: Sequence[str], seeds: int) -> tuple[float, float]:
-        tests, vals = [], []
-        for seed in range(seeds):
-            torch.manual_seed(1000 + seed)
-            net = NB201Network(arch, C=s.nb_C, N=s.nb_N)
-            tests.append(_retrain(net, train, test, s.gt_epochs))
-            vals.append(accuracy(net, val))
-        return statistics.fmean(tests), statistics.fmean(vals)
-
+    # ground truth: seed i of every architecture uses the same init seed and the same data order
+    seeds = [1000 + 100 * ctx.seed + i for i in range(max(s.gt_seeds, s.gt_seeds_random))]
+    archs = [(m, a, s.gt_seeds) for m, a in found.items()]
+    archs += [(f"random {i}", a, s.gt_seeds_random) for i, a in enumerate(randoms)]
+    jobs = [(a, seed) for _, a, n in archs for seed in seeds[:n]]
+    scores = iter([_from_scratch(arch, seed, ctx, (train, val, test)) for arch, seed in jobs])
     rows: list[dict[str, Any]] = []
     results: dict[str, float] = {}
-    for method, arch in found.items():
-        t, v = truth(arch, s.gt_seeds)
-        results[method] = t
-        rows.append({"method": method, "arch": space.to_arch_str(arch), "test_acc": round(t, 4), "selection_acc": round(v, 4),
-                     "mean_tau": round(statistics.fmean(taus[method]), 4) if taus[method] else ""})  # fmt: skip
-    rand_scores = []
-    for i, arch in enumerate(randoms):
-        t, v = truth(arch, s.gt_seeds_random)
-        rand_scores.append((t, v))
-        rows.append({"method": f"random {i}", "arch": space.to_arch_str(arch), "test_acc": round(t, 4), "selection_acc": round(v, 4), "mean_tau": ""})  # fmt: skip
+    rand_scores: list[tuple[float, float]] = []
+    for name, arch, n in archs:
+        got = [next(scores) for _ in range(n)]
+        t, v = statistics.fmean(g[0] for g in got), statistics.fmean(g[1] for g in got)
+        tau = taus.get(name)
+        tau, margin = taus.get(name), margins.get(name)
+        rows.append({"method": name, "arch": space.to_arch_str(arch), "test_acc": round(t, 4),
+                     "selection_acc": round(v, 4), "mean_tau": round(statistics.fmean(tau), 4) if tau else "",
+                     "seeds": n, "test_acc_per_seed": " ".join(f"{g[0]:.4f}" for g in got),
+                     "pick_margin": "" if margin is None else f"{margin[0]:.4f} / {margin[1]:.4f}"})  # fmt: skip
+        if name in found:
+            results[name] = t
+        else:
+            rand_scores.append((t, v))
     first8 = rand_scores[:8]
     rs_test = max(first8, key=lambda tv: tv[1])[0]
-    rows.append({"method": "random search (best of 8 by selection acc)", "arch": "", "test_acc": round(rs_test, 4), "selection_acc": "", "mean_tau": ""})  # fmt: skip
+    rows.append({"method": f"random search (best of {len(first8)} by selection acc)", "arch": "",
+                 "test_acc": round(rs_test, 4), "selection_acc": "", "mean_tau": "", "seeds": "",
+                 "test_acc_per_seed": "", "pick_margin": ""})  # fmt: skip
     median = statistics.median(t for t, _ in rand_scores)
     tau_a = statistics.fmean(taus["AGNAS"]) if taus["AGNAS"] else float("nan")
     tau_d = statistics.fmean(taus["DARTS-1st"]) if taus["DARTS-1st"] else float("nan")

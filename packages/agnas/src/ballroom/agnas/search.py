@@ -4,7 +4,6 @@ modules in :mod:`ballroom.agnas.lit` wrap the same pieces)."""
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
@@ -135,7 +134,9 @@ def train_supernet(
         lr_min: final learning rate.
         weight_decay: SGD weight decay.
         grad_clip: gradient-norm clip of the weights.
-        val: selection batches for alpha's updates (DARTS only).
+        val: selection batches for alpha's updates (DARTS only; one per weight step, taken pass
+            after pass: DARTS draws a fresh batch of the selection split per step, so give batches
+            of the training batch size, shuffled, without a short last batch).
         arch_lr: Adam learning rate of alpha.
         arch_weight_decay: Adam weight decay of alpha.
         on_epoch: called as ``on_epoch(epoch, model)`` after every epoch.
@@ -155,9 +156,11 @@ def train_supernet(
         raise ValueError("val must be given to train a DARTS supernet (alpha is fit on it)")
     losses = []
     model.train()
+    # alpha's batches run through ``val`` pass after pass (a shuffled ``val`` reshuffles every pass);
+    # ``itertools.cycle`` would replay the first pass's batches
+    val_iter = _passes(val) if val is not None else None
     for epoch in range(epochs):
         total, n = 0.0, 0
-        val_iter = itertools.cycle(val) if val is not None else None
         for batch in train:
             if a_opt is not None:
                 assert val_iter is not None
@@ -175,6 +178,14 @@ def train_supernet(
         if on_epoch is not None:
             on_epoch(epoch, model)
     return losses
+
+
+def _passes(batches: SizedBatches) -> Iterator[Sequence[Tensor]]:
+    """``batches`` re-iterated without end (each pass draws a new order when they shuffle)."""
+    if len(batches) == 0:
+        raise ValueError("val must hold at least one batch")
+    while True:
+        yield from batches
 
 
 @torch.no_grad()
