@@ -264,6 +264,7 @@ def nb201mini(ctx: Context) -> Outcome:
     scores = iter([_from_scratch(arch, seed, ctx, (train, val, test)) for arch, seed in jobs])
     rows: list[dict[str, Any]] = []
     results: dict[str, float] = {}
+    per_seed: dict[str, list[float]] = {}
     rand_scores: list[tuple[float, float]] = []
     for name, arch, n in archs:
         got = [next(scores) for _ in range(n)]
@@ -276,6 +277,7 @@ def nb201mini(ctx: Context) -> Outcome:
                      "pick_margin": "" if margin is None else f"{margin[0]:.4f} / {margin[1]:.4f}"})  # fmt: skip
         if name in found:
             results[name] = t
+            per_seed[name] = [g[0] for g in got]
         else:
             rand_scores.append((t, v))
     first8 = rand_scores[:8]
@@ -296,7 +298,8 @@ def nb201mini(ctx: Context) -> Outcome:
               "attention reflects importance better than alpha", f"{tau_a:.3f} vs {tau_d:.3f}", tau_a > tau_d),
     ]  # fmt: skip
     return Outcome(rows=rows, claims=claims, data={"results": results, "random": [t for t, _ in rand_scores],
-                                                   "median": median, "rs": rs_test, "taus": taus})  # fmt: skip
+                                                   "median": median, "rs": rs_test, "taus": taus,
+                                                   "per_seed": per_seed})  # fmt: skip
 
 
 def macro(ctx: Context) -> Outcome:
@@ -344,10 +347,20 @@ def plot(outcomes: Mapping[str, Outcome], plt: Any) -> Any:
         )
         ax.axhline(100 * n["median"], color="gray", ls="--", label="median random (AGNAS >= asserted)")
         for i, (m, v) in enumerate(n["results"].items(), 1):
-            ax.scatter([i], [100 * v], s=80, label=m)
+            ax.scatter([i], [100 * v], s=80, label=f"{m} (mean of seeds)")
+            seeds = n.get("per_seed", {}).get(m, [])
+            ax.scatter([i + 0.15] * len(seeds), [100 * a for a in seeds], s=12, color="k", marker="x",
+                       label="single seeds" if i == 1 else None)  # fmt: skip
         ax.scatter([3], [100 * n["rs"]], s=80, marker="s", label="random search (best of 8)")
         ax.set(xticks=[0, 1, 2, 3], xticklabels=["random", "AGNAS", "DARTS-1st", "RS"], ylabel="test accuracy (%)",
                title="NB201-mini on digits: trained from scratch")  # fmt: skip
+        shown = [100 * v for v in [*n["random"], *n["results"].values()] if v >= 0.5]
+        broken = sum(v < 0.5 for v in n["random"])
+        if shown:  # zoom on the working architectures; broken ones (no input-output path) noted
+            ax.set_ylim(min(shown) - 0.5, min(100.0, max(shown) + 0.5))
+        if broken:
+            ax.text(0.02, 0.02, f"{broken} random architecture(s) below 50 % (no path) not shown",
+                    transform=ax.transAxes, fontsize=7)  # fmt: skip
         ax.legend(fontsize=7)
         ax = axes[1, 1]
         names = list(n["taus"])
