@@ -12,7 +12,7 @@ output by its attention chunk and never builds ``Z`` nor ``Z * a``.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ballroom.agnas import AttentionMixedOp, AttentionSupernet, DartsSupernet, op_importance
+from ballroom.core.profiling import round_robin, saved_tensor_bytes
 
 B, SIDE, C, LAYERS, REDUCTIONS = 32, 16, 4, 3, [1]
 
@@ -61,18 +62,8 @@ def _step(model: torch.nn.Module, x: Tensor, y: Tensor) -> None:
 
 
 def saved_activation_bytes(model: torch.nn.Module, x: Tensor, y: Tensor) -> int:
-    """Bytes of the distinct storages autograd saves for backward in one training step."""
-    seen: dict[int, int] = {}
-
-    def pack(t: Tensor) -> Tensor:
-        if (t.layout == torch.strided and t.device.type == "cpu") or t.is_cuda:
-            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    return sum(seen.values())
+    """Bytes of the distinct storages autograd saves for backward in one training step (core's count)."""
+    return saved_tensor_bytes(lambda: F.cross_entropy(model(x), y))
 
 
 def test_official_formulation_is_equal_to_ours() -> None:
@@ -97,15 +88,18 @@ def main() -> None:
     torch.set_num_threads(1)
     models = _models()
     x, y = _batch()
-    times: dict[str, float] = {}
     mem = {name: saved_activation_bytes(m.train(), x, y) for name, m in models.items()}
-    for _ in range(3):  # interleaved rounds, best of each
-        for name, m in models.items():
-            _step(m, x, y)
-            t = time.perf_counter()
+
+    def three_steps(m: torch.nn.Module) -> Callable[[], None]:
+        def run() -> None:
             for _ in range(3):
                 _step(m, x, y)
-            times[name] = min(times.get(name, float("inf")), (time.perf_counter() - t) / 3)
+
+        return run
+
+    # interleaved rounds (core's round_robin), best of each
+    timed = round_robin({name: three_steps(m) for name, m in models.items()}, rounds=3, warmup=1)
+    times = {name: t.min / 3 for name, t in timed.items()}
     ours = "agnas (ours)"
     print(f"supernet C={C}, {LAYERS} cells, batch {B}, {SIDE}x{SIDE}, 1 thread (CPU)")
     print("| model | step (ms) | saved activations (MiB) | ours / this (time) | ours / this (memory) |")
