@@ -148,8 +148,10 @@ def test_procedural_datamodule_splits_and_generator_hook() -> None:
             return [["[SM", "4", "5", "]"]] * n, [9] * n
 
     assert Constant(n_train=3, n_test=2).tensors("train")[1].tolist() == [9, 9, 9]
-    with pytest.raises(ValueError, match="n_train"):
-        D.ListOpsDataModule(n_train=0)
+    for kwargs, match in [({"n_train": 0}, "n_train"), ({"leaf_prob": 2.0}, "leaf_prob"), ({"max_depth": 0}, "max_depth"),
+                          ({"max_args": 1}, "max_args"), ({"min_len": 50, "max_len": 10}, "min_len <= max_len")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):  # refused when the module is made, not at setup()
+            D.ListOpsDataModule(**kwargs)  # type: ignore[arg-type]
 
 
 def test_stdlib_corpus_is_the_modules_source() -> None:

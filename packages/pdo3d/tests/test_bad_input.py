@@ -40,6 +40,8 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("conv mode", lambda: PDOConv3d(T_IN, T_REG, mode="sobel"), ValueError, "mode must be one of"),
     ("conv stride", lambda: PDOConv3d(T_IN, T_REG, stride=0), ValueError, "stride"),
     ("conv radius", lambda: PDOConv3d(T_IN, T_REG, "gaussian", radius=0), ValueError, "radius must be an integer"),
+    ("conv radius fd", lambda: PDOConv3d(T_IN, T_REG, "fd", radius=4), ValueError, "radius applies to mode='gaussian'"),
+    ("stencil radius fd", lambda: fn.pdo_stencils("fd", radius=2), ValueError, "radius applies to mode='gaussian'"),
     ("conv radius type", lambda: PDOConv3d(T_IN, T_REG, "gaussian", radius=2.5), TypeError, "radius"),  # type: ignore[arg-type]
     ("conv rank", lambda: _conv()(torch.randn(1, 1, 8, 8)), ValueError, "x must have rank 5"),
     ("conv channels", lambda: _conv()(torch.randn(1, 2, 8, 8, 8)), ValueError, "x must have 1 channels"),

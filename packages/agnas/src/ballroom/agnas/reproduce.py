@@ -269,7 +269,6 @@ def nb201mini(ctx: Context) -> Outcome:
     for name, arch, n in archs:
         got = [next(scores) for _ in range(n)]
         t, v = statistics.fmean(g[0] for g in got), statistics.fmean(g[1] for g in got)
-        tau = taus.get(name)
         tau, margin = taus.get(name), margins.get(name)
         rows.append({"method": name, "arch": space.to_arch_str(arch), "test_acc": round(t, 4),
                      "selection_acc": round(v, 4), "mean_tau": round(statistics.fmean(tau), 4) if tau else "",

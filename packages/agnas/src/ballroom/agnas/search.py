@@ -158,7 +158,7 @@ def train_supernet(
     model.train()
     # alpha's batches run through ``val`` pass after pass (a shuffled ``val`` reshuffles every pass);
     # ``itertools.cycle`` would replay the first pass's batches
-    val_iter = _passes(val) if val is not None else None
+    val_iter = _passes(val) if val is not None and a_opt is not None else None
     for epoch in range(epochs):
         total, n = 0.0, 0
         for batch in train:

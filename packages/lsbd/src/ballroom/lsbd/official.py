@@ -396,7 +396,12 @@ def load_official_weights(model: LSBDAutoencoder, source: Any) -> dict[str, str]
         weights = source
     elif isinstance(source, str | os.PathLike):
         path = os.fspath(source)
-        if path.endswith((".h5", ".hdf5", ".keras")):
+        if path.endswith((".keras", ".weights.h5")):
+            raise ValueError(
+                f"source: {path!r} is a Keras 3 file (a .keras zip or a .weights.h5 with layers/<name>/vars); "
+                "the released code is Keras 2: pass its save_weights h5 file or TF-checkpoint prefix"
+            )
+        if path.endswith((".h5", ".hdf5")):
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"source: no file {path!r}")
             weights = keras_h5_weights(path)

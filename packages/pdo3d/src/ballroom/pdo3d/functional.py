@@ -70,6 +70,10 @@ def pdo_stencils(
     check_choice(mode, "mode", ("fd", "gaussian"))
     check_choice(convention, "convention", ("ours", "official"))
     if mode == "fd":
+        if radius is not None:
+            raise ValueError(
+                f"radius applies to mode='gaussian' only (finite differences are 3^3), got radius={radius!r}"
+            )
         one = [torch.tensor([0.0, 1.0, 0.0]), torch.tensor([-0.5, 0.0, 0.5]), torch.tensor([1.0, -2.0, 1.0])]
     else:
         sigma = check_positive(sigma, "sigma")

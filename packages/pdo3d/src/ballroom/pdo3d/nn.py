@@ -133,6 +133,10 @@ class PDOConv3d(nn.Module):
         self.stride = check_int(stride, "stride", min=1)
         self.sigma = check_positive(sigma, "sigma")
         self.radius = None if radius is None else check_int(radius, "radius", min=1)
+        if self.radius is not None and mode != "gaussian":
+            raise ValueError(
+                f"radius applies to mode='gaussian' only (finite differences are 3^3), got mode={mode!r}"
+            )
         c_out_mult = sum(m for _, m in out_type.fields)
         self.theta = nn.ParameterDict()
         self._pairs: list[tuple[str, int, int, int, int, int, int]] = []

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pytorch_lightning as pl
 import torch
@@ -63,6 +63,9 @@ class SplitDataModule(pl.LightningDataModule, ABC, Generic[D]):
     Raises:
         ValueError: ``batch_size < 1`` or ``num_workers < 0``.
     """
+
+    #: the DataLoaders' ``collate_fn`` (``None``: PyTorch's default); a subclass sets a plain function
+    collate_fn: ClassVar[Callable[[list[Any]], Any] | None] = None
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()
@@ -137,6 +140,7 @@ class SplitDataModule(pl.LightningDataModule, ABC, Generic[D]):
             num_workers=self.num_workers,
             generator=generator,
             persistent_workers=self.num_workers > 0,
+            collate_fn=type(self).collate_fn,
         )
 
     def train_dataloader(self) -> DataLoader[Any]:

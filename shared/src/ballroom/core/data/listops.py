@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from ballroom.core.data._base import SplitDataModule
 from ballroom.core.validate import check_int, check_probability
@@ -131,7 +131,7 @@ def generate_listops(
         n: the number of expressions (>= 1).
         max_depth: the deepest operator nesting (the root is depth 0), >= 1.
         max_args: the most arguments per operator (at least 2 are drawn), >= 2.
-        min_len: the shortest token length kept (inclusive), >= 1.
+        min_len: the shortest token length kept (inclusive), >= 0.
         max_len: the longest token length kept (inclusive), >= ``min_len``.
         leaf_prob: the probability that a node below ``max_depth`` is a digit, in [0, 1].
         operator_root: the root is always an operator (no single-digit expressions).
@@ -149,8 +149,10 @@ def generate_listops(
     max_depth = check_int(max_depth, "max_depth", min=1)
     max_args = check_int(max_args, "max_args", min=2)
     min_len, max_len = check_int(min_len, "min_len"), check_int(max_len, "max_len")
-    if not 1 <= min_len <= max_len:
-        raise ValueError(f"need 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
+    if not 0 <= min_len <= max_len or max_len < 1:
+        raise ValueError(
+            f"need 0 <= min_len <= max_len and max_len >= 1, got min_len={min_len}, max_len={max_len}"
+        )
     leaf_prob = check_probability(leaf_prob, "leaf_prob")
     tries = 1000 * n if max_tries is None else check_int(max_tries, "max_tries", min=1)
     rng = np.random.default_rng(seed)
@@ -312,6 +314,7 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
 
     vocab_size = len(LISTOPS_VOCAB)
     num_classes = 10
+    collate_fn = trim_padding  # batches trimmed to their longest sequence
 
     def __init__(
         self,
@@ -332,9 +335,16 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         self.n_train, self.n_test = check_int(n_train, "n_train", min=1), check_int(n_test, "n_test", min=1)
-        self.max_depth, self.max_args = max_depth, max_args
-        self.min_len, self.max_len = min_len, check_int(max_len, "max_len", min=1)
-        self.leaf_prob, self.operator_root = leaf_prob, operator_root
+        self.max_depth = check_int(max_depth, "max_depth", min=1)
+        self.max_args = check_int(max_args, "max_args", min=2)
+        self.min_len, self.max_len = (
+            check_int(min_len, "min_len", min=0),
+            check_int(max_len, "max_len", min=1),
+        )
+        if root is None and self.min_len > self.max_len:  # (LRA files: max_len is only the padded width)
+            raise ValueError(f"need min_len <= max_len, got min_len={min_len}, max_len={max_len}")
+        self.leaf_prob = check_probability(leaf_prob, "leaf_prob")
+        self.operator_root = bool(operator_root)
         self.root, self.download, self.sha256 = root, download, sha256
 
     def generate(self, n: int) -> tuple[list[list[str]], list[int]]:
@@ -377,16 +387,3 @@ class ListOpsDataModule(SplitDataModule[TensorDataset]):
         n = self.n_train
         test = TensorDataset(ids[n:], y[n:], pad[n:])
         return {"train": TensorDataset(ids[:n], y[:n], pad[:n]), "val": test, "test": test}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
-        # SplitDataModule's loader (seeded shuffling, workers) with the trimming collate function
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
-            self.dataset(split),
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            generator=generator,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=trim_padding,
-        )
