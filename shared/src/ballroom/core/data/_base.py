@@ -94,25 +94,24 @@ class SplitDataModule(pl.LightningDataModule, ABC, Generic[D]):
         """The dataset of one split, built on first use (no ``setup()`` call needed).
 
         Args:
-            split: ``"train"``, ``"val"`` or ``"test"``.
+            split: ``"train"``, ``"val"``, ``"test"`` or any other split :meth:`build` returned.
 
         Returns:
             The dataset :meth:`build` returned for ``split``.
 
         Raises:
-            ValueError: ``split`` is not one of the three names.
+            ValueError: ``split`` is not a split of this module (the message lists them).
         """
-        split = check_choice(split, "split", SPLITS)
         if self.datasets is None:
             self.setup()
         assert self.datasets is not None
-        return self.datasets[split]
+        return self.datasets[check_choice(split, "split", tuple(self.datasets))]
 
     def tensors(self, split: str) -> tuple[Tensor, ...]:
         """The tensors of a split whose dataset is a ``TensorDataset`` (e.g. ``(x, y)``), unbatched.
 
         Args:
-            split: ``"train"``, ``"val"`` or ``"test"``.
+            split: a split name (see :meth:`dataset`).
 
         Returns:
             The dataset's tensors, in its order; each has the split's size as dimension 0.
