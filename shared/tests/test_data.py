@@ -419,8 +419,11 @@ def test_split_datamodule_tensors_refuses_other_datasets() -> None:
             return {s: torch.utils.data.StackDataset(torch.arange(4)) for s in ("train", "val", "test")}
 
     class Extra(D.DigitsDataModule):  # a module may build more splits than the three (pdo3d: test_so3)
-        def build(self) -> dict[str, TensorDataset]:
-            return {**super().build(), "test_rotated": TensorDataset(torch.zeros(3, 1, 8, 8))}
+        def build(self) -> dict[str, torch.utils.data.TensorDataset]:
+            return {
+                **super().build(),
+                "test_rotated": torch.utils.data.TensorDataset(torch.zeros(3, 1, 8, 8)),
+            }
 
     assert Extra(size=8).tensors("test_rotated")[0].shape == (3, 1, 8, 8)
     with pytest.raises(ValueError, match="test_rotated"):  # the message lists the splits there are
