@@ -28,27 +28,83 @@ def _inputs(name: str, dtype: torch.dtype = D) -> torch.Tensor:
     return x
 
 
+@pytest.mark.parametrize("carry", [False, True], ids=["explicit", "carried"])
 @pytest.mark.parametrize("name", FUSABLE)
-def test_fused_stack_equals_plain_autograd(name: str) -> None:
+def test_fused_stack_equals_plain_autograd(name: str, carry: bool) -> None:
     torch.manual_seed(1)
-    plain = BregmanMLP(6, [6, 5, 5, 4], 3, name, fused_backward=False).double()  # P at 6->5, 5->4
+    # identity skips at 6->6 and 5->5 (carried when carry=True), P at 6->5 and 5->4
+    plain = BregmanMLP(6, [6, 6, 5, 5, 4], 3, name, fused_backward=False).double()
     with torch.no_grad():
         for layer in plain.layers:
             layer.weight.mul_(3.0)  # large pre-activations: outputs near the ends of the range
     fused = copy.deepcopy(plain)
-    fused.fused_backward = True
+    fused.fused_backward, fused.carry_preactivation = True, carry
     x1 = _inputs(name).requires_grad_(True)
     x2 = x1.detach().clone().requires_grad_(True)
     out_fused, out_plain = fused(x1), plain(x2)
     assert "BregmanStack" in str(out_fused.grad_fn.next_functions)
     assert "BregmanStack" not in str(out_plain.grad_fn.next_functions)
-    assert torch.equal(out_fused, out_plain)  # the same forward, bit for bit
+    if carry:  # clamp(z) in place of sigma^-1(clamp(sigma(z))): equal up to float64 rounding
+        torch.testing.assert_close(out_fused, out_plain, rtol=1e-10, atol=1e-12)
+    else:
+        assert torch.equal(out_fused, out_plain)  # the same forward, bit for bit
     w = torch.randn_like(out_plain)
     (out_fused * w).sum().backward()
     (out_plain * w).sum().backward()
     torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-9, atol=1e-12)
     for (key, p1), p2 in zip(fused.named_parameters(), plain.parameters()):
         torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-9, atol=1e-12, msg=key)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus10"])
+def test_carried_clamp_is_the_explicit_clamp_where_it_is_active(name: str) -> None:
+    """Pre-activations far past sigma^-1(hi - eps) (and below sigma^-1(lo + eps)): the carried clamp
+    cuts them where the explicit one does, with the same values and a zero gradient there."""
+    torch.manual_seed(3)
+    plain = BregmanMLP(8, [8] * 5, 3, name, fused_backward=False).double()
+    with torch.no_grad():
+        for layer in plain.layers:
+            layer.weight.mul_(40.0)
+            layer.bias.mul_(40.0)
+    fused = copy.deepcopy(plain)
+    fused.fused_backward = True
+    x = scale_to_range(torch.rand(16, 8, dtype=D), name)
+    act, eps = plain.act, plain.layers[0].eps
+    feats = plain.forward_features(x)[1:-1]  # the inputs of layers 2..L (the carried ones)
+    below = sum(int((f < act.lo + eps).sum()) for f in feats)
+    above = sum(int((f > act.hi - eps).sum()) for f in feats)
+    assert below > 0 and (above > 0 or not act.bounded)  # the clamp is active on both sides
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out_fused, out_plain = fused(x1), plain(x2)
+    torch.testing.assert_close(out_fused, out_plain, rtol=1e-9, atol=1e-12)
+    out_fused.square().sum().backward()
+    out_plain.square().sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-8, atol=1e-12)
+    for (key, p1), p2 in zip(fused.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-8, atol=1e-12, msg=key)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "atan"])
+def test_carried_forward_is_closer_to_float64_than_the_explicit_one(name: str) -> None:
+    """float32, depth 20: the carried stack skips the rounding of sigma^-1(sigma(z)); its error against
+    a float64 evaluation is no larger than the explicit (layer-by-layer) forward's, and both are small."""
+    torch.manual_seed(0)
+    net = BregmanMLP(64, [64] * 20, 10, name)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.mul_(2.0)  # outputs near the ends of the range, where sigma^-1 rounds worst
+    x = scale_to_range(torch.rand(64, 64), name)
+    ref = copy.deepcopy(net).double()
+    ref.carry_preactivation = False
+    truth = ref(x.double().requires_grad_(True)).detach()
+    explicit = copy.deepcopy(net)
+    explicit.carry_preactivation = False
+    x = x.requires_grad_(True)
+    err_carried = float((net(x).detach().double() - truth).abs().max())
+    err_explicit = float((explicit(x).detach().double() - truth).abs().max())
+    layerwise = float((net.output(net.forward_features(x)[-1]).detach().double() - truth).abs().max())
+    assert err_explicit == layerwise  # the explicit stack is the layer-by-layer forward
+    assert err_carried <= err_explicit and err_carried < 1e-4
 
 
 def test_the_fused_path_is_taken_only_where_it_applies() -> None:
@@ -67,18 +123,24 @@ def test_the_fused_path_is_taken_only_where_it_applies() -> None:
         assert net(x).grad_fn is None
 
 
+@pytest.mark.parametrize("carry", [False, True], ids=["explicit", "carried"])
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
-def test_gradcheck_bregman_stack(name: str) -> None:
+def test_gradcheck_bregman_stack(name: str, carry: bool) -> None:
     torch.manual_seed(2)
     act = get_activation(name)
     x = scale_to_range(torch.rand(3, 4, dtype=D), name, eps=0.05).requires_grad_(True)
     w1 = (torch.randn(4, 4, dtype=D) * 0.5).requires_grad_(True)
-    w2 = (torch.randn(3, 4, dtype=D) * 0.5).requires_grad_(True)
+    w2 = (torch.randn(4, 4, dtype=D) * 0.5).requires_grad_(True)  # identity skip: carried
+    w3 = (torch.randn(3, 4, dtype=D) * 0.5).requires_grad_(True)
     b1 = torch.randn(4, dtype=D).requires_grad_(True)
-    p2 = torch.softmax(torch.randn(3, 4, dtype=D), 1)  # a fixed simplex skip
+    b2 = torch.randn(4, dtype=D).requires_grad_(True)
+    p3 = torch.softmax(torch.randn(3, 4, dtype=D), 1)  # a fixed simplex skip
     assert supports_fused_backward(act)
     assert torch.autograd.gradcheck(
-        lambda x, w1, b1, w2: bregman_stack(x, [w1, w2], [b1, None], [None, p2], act, 1e-5), (x, w1, b1, w2)
+        lambda x, w1, b1, w2, b2, w3: bregman_stack(
+            x, [w1, w2, w3], [b1, b2, None], [None, None, p3], act, 1e-5, carry=carry
+        ),
+        (x, w1, b1, w2, b2, w3),
     )
 
 
@@ -116,6 +178,7 @@ def test_bregman_stack_bad_input_table() -> None:
         (dict(skips=[torch.zeros(3, 4)]), ValueError, r"skips\[0\]"),
         (dict(biases=[b, b]), ValueError, "same length"),
         (dict(act=get_activation("sin")), ValueError, "no hand-written derivatives"),
+        (dict(carry=1), TypeError, "carry must be a bool"),
     ]
     for change, err, msg in cases:
         kwargs = dict(x=x, weights=[w], biases=[b], skips=[None], act=act, eps=1e-5) | change

@@ -178,6 +178,12 @@ class BregmanMLP(nn.Module):
             same gradients) when every layer allows it (``bregman`` version, exact offsets, fixed
             ``P``, an activation with hand-written derivatives, no module hooks, no autocast).
             It is once-differentiable: ``False`` keeps plain autograd (double backward).
+        carry_preactivation: in that fused stack, a layer after the first whose skip is the
+            identity (equal widths) uses ``clamp(z_{l-1}, sigma^{-1}(lo + eps), sigma^{-1}(hi - eps))``
+            for ``sigma^{-1}(clamp(x_{l-1}, lo + eps, hi - eps))`` (equal in exact arithmetic,
+            ``x_{l-1} = sigma(z_{l-1})``; see :func:`~ballroom.bregman.fused.bregman_stack`): no
+            inverse is evaluated, and the forward agrees with the layer-by-layer one up to rounding
+            instead of bit for bit. ``False``: the explicit inverse (bitwise the layer-by-layer forward).
 
     Raises:
         ValueError: an unknown ``init``, bad widths, or a bad layer option.
@@ -197,10 +203,12 @@ class BregmanMLP(nn.Module):
         offset: str = "exact",
         check_inputs: bool = True,
         fused_backward: bool = True,
+        carry_preactivation: bool = True,
     ) -> None:
         super().__init__()
         check_choice(init, "init", INITS)
         self.fused_backward = bool(fused_backward)
+        self.carry_preactivation = bool(carry_preactivation)
         hidden = list(hidden_dims)
         if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
             raise ValueError(f"hidden_dims must be a non-empty list of positive ints, got {hidden_dims!r}")
@@ -287,6 +295,7 @@ class BregmanMLP(nn.Module):
                 [layer.projection for layer in layers],
                 layers[0].act,
                 layers[0].eps,
+                self.carry_preactivation,
             )
         else:
             for layer in layers:
