@@ -106,3 +106,54 @@ def test_bad_input() -> None:
 def test_resnet_on_device(device: torch.device) -> None:
     net = bregman_resnet20().to(device).eval()
     assert net(torch.randn(2, 3, 32, 32, device=device)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", ["softplus", "sigmoid", "tanh"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_carried_resnet_equals_the_block_by_block_forward(name: str, train: bool) -> None:
+    """forward (carried pre-activations) against forward_features (the explicit inverse in each block),
+    float64: the same logits and gradients up to rounding; the clamp is active in the test."""
+    torch.manual_seed(0)
+    net = bregman_resnet20(name).double().train(train)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 3.0)  # pre-activations far into the saturated ends
+                m.running_var.uniform_(0.2, 1.0)
+    assert net._carries()
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    act = get_activation(name)
+    feats = net.forward_features(x)
+    clamped = sum(int(((f < act.lo + BLOCK_EPS) | (f > act.hi - BLOCK_EPS)).sum()) for f in feats[:-1])
+    assert clamped > 0
+    explicit = net.linear(torch.nn.functional.adaptive_avg_pool2d(feats[-1], 1).flatten(1))
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out = net(x1)
+    torch.testing.assert_close(out, explicit, rtol=1e-8, atol=1e-10)
+    reference = bregman_resnet20(name, carry_preactivation=False).double().train(train)
+    reference.load_state_dict(net.state_dict())
+    out_ref = reference(x2)
+    assert not reference._carries()
+    w = torch.randn_like(out)
+    (out * w).sum().backward()
+    (out_ref * w).sum().backward()
+    # saturated, chaotic nets amplify rounding: compare relative to each gradient's scale
+    for (key, a), b in [(("x", x1), x2), *zip(net.named_parameters(), reference.parameters())]:
+        scale = float(b.grad.abs().max())
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9 * scale, msg=key)
+
+
+def test_gradcheck_carried_block_and_where_carrying_applies() -> None:
+    torch.manual_seed(0)
+    act = get_activation("tanh")
+    block = BregmanBasicBlock(2, 4, 2, "tanh").double()
+    z = (torch.randn(2, 2, 4, 4, dtype=torch.float64) * 2).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda z: block.forward_carried(act.sigma(z), z)[0], (z,))
+    y, z_out = block.forward_carried(act.sigma(z), z)
+    torch.testing.assert_close(y, block(act.sigma(z)))
+    torch.testing.assert_close(y, act.sigma(z_out))
+    assert not bregman_resnet20(offset="official")._carries()
+    assert not bregman_resnet20(standard=True)._carries()
+    hooked = bregman_resnet20()
+    hooked.blocks[0].register_forward_hook(lambda *_: None)
+    assert not hooked._carries()  # a hook must see the block's forward

@@ -11,6 +11,7 @@ Parameter names match the official ``bregmanet`` CIFAR models (``conv1``, ``bn1`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ballroom.bregman.activations import Activation, get_activation
+from ballroom.bregman.fused import _carried_bounds
 from ballroom.core.validate import check_choice, check_tensor
 
 __all__ = [
@@ -55,11 +57,12 @@ class _Shortcut(nn.Module):
         self.front = (out_channels - in_channels) // 2
         self.back = out_channels - in_channels - self.front
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, value: float | None = None) -> Tensor:
         if self.stride != 1:
             x = x[:, :, :: self.stride, :: self.stride]
         if self.front or self.back:
-            x = F.pad(x, (0, 0, 0, 0, self.front, self.back), "constant", self.value)
+            pad = self.value if value is None else value
+            x = F.pad(x, (0, 0, 0, 0, self.front, self.back), "constant", pad)
         return x
 
     def extra_repr(self) -> str:
@@ -76,6 +79,7 @@ class _BregmanBlock(nn.Module):
         self._act = _sigma(self.act, standard, offset)
         self._inverse = self.act.offset(offset)
         self._guarded_inverse = self.act.clamped_inverse(offset, eps)
+        self.offset, self._zbounds = offset, _carried_bounds(self.act, eps)
 
     def _setup_shortcut(self, in_planes: int, out_planes: int, stride: int, conv_shortcut: bool) -> None:
         self.shortcut: nn.Module
@@ -94,6 +98,34 @@ class _BregmanBlock(nn.Module):
         if self.standard:
             return self._act(h + s)
         return self._act(h + self._guarded_inverse(s))
+
+    def carries(self) -> bool:
+        """Whether :meth:`forward_carried` applies: exact offsets, a Bregman block, an identity or padded shortcut."""
+        plain = not (self.standard or getattr(self, "official_shortcut", False)) and self.offset == "exact"
+        return plain and isinstance(self.shortcut, nn.Identity | _Shortcut)
+
+    def forward_carried(self, x: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        """The block on ``x = sigma(z)`` given ``z``: ``forward(x)`` in exact arithmetic, no ``sigma^{-1}``.
+
+        Args:
+            x: the block input ``(B, C, H, W)``, ``sigma(z)``.
+            z: its pre-activation ``(B, C, H, W)``.
+
+        Returns:
+            ``y (B, C', H', W')`` and its pre-activation ``z_out`` (same shape).
+        """
+        # sigma^-1(clamp(S(sigma(z)))) = S(clamp(z, sigma^-1(lo+eps), sigma^-1(hi-eps))) padded with 0
+        lo, hi = self._zbounds
+        c = z if lo is None and hi is None else torch.clamp(z, lo, hi)
+        if isinstance(self.shortcut, _Shortcut):
+            c = self.shortcut(
+                c, min(max(0.0, -math.inf if lo is None else lo), math.inf if hi is None else hi)
+            )
+        out = self._residual(x) + c
+        return self._act(out), out
+
+    def _residual(self, x: Tensor) -> Tensor:  # the convolutional branch h of each block type
+        raise NotImplementedError
 
     def skip_map(self, x: Tensor) -> Tensor:
         """``S(x)``: the block input in the output's space (for :func:`~ballroom.bregman.nn.layer_displacement`)."""
@@ -144,9 +176,11 @@ class BregmanBasicBlock(_BregmanBlock):
         self.bn2 = nn.BatchNorm2d(planes)
         self._setup_shortcut(in_planes, planes, stride, conv_shortcut)
 
+    def _residual(self, x: Tensor) -> Tensor:
+        return self.bn2(self.conv2(self._act(self.bn1(self.conv1(x)))))
+
     def forward(self, x: Tensor) -> Tensor:
-        h = self.bn2(self.conv2(self._act(self.bn1(self.conv1(x)))))
-        return self._merge(h, x)
+        return self._merge(self._residual(x), x)
 
 
 class BregmanBottleneck(_BregmanBlock):
@@ -207,10 +241,12 @@ class BregmanBottleneck(_BregmanBlock):
         self.bn3 = nn.BatchNorm2d(out)
         self._setup_shortcut(in_planes, out, stride, conv_shortcut or self.official_shortcut)
 
+    def _residual(self, x: Tensor) -> Tensor:
+        h = self._act(self.bn2(self.conv2(self._act(self.bn1(self.conv1(x))))))
+        return self.bn3(self.conv3(h))
+
     def forward(self, x: Tensor) -> Tensor:
-        h = self._act(self.bn1(self.conv1(x)))
-        h = self._act(self.bn2(self.conv2(h)))
-        h = self.bn3(self.conv3(h))
+        h = self._residual(x)
         if self.official_shortcut:
             return self._act(h + self._inverse(self.shortcut(x)))  # official: no clamp
         return self._merge(h, x)
@@ -242,6 +278,11 @@ class CifarBregmanResNet(_ResNetBase):
         standard: the plain ResNet of the same shape (``sigma(h + S x)``), for comparison.
         offset: ``"exact"`` (the exact inverse ``sigma^{-1}``) or ``"official"`` (the official code's
             sigmoid/relu offsets, and its plain ReLU in ``standard`` relu nets).
+        carry_preactivation: ``forward`` passes each block's pre-activation ``z`` to the next block,
+            whose skip term is then ``S(clamp(z, sigma^{-1}(lo + eps), sigma^{-1}(hi - eps)))`` (equal
+            to ``sigma^{-1}(clamp(S(sigma(z))))`` in exact arithmetic; no inverse evaluated; Bregman
+            nets with exact offsets and no block hooks). ``False``: every block's ``forward`` (the
+            explicit inverse, bitwise :meth:`forward_features`).
 
     Raises:
         ValueError: ``num_blocks`` does not give 3 positive depths.
@@ -254,8 +295,10 @@ class CifarBregmanResNet(_ResNetBase):
         activation: str | Activation = "softplus",
         standard: bool = False,
         offset: str = "exact",
+        carry_preactivation: bool = True,
     ) -> None:
         super().__init__()
+        self.carry_preactivation = bool(carry_preactivation)
         if len(num_blocks) != 3 or any(n < 1 for n in num_blocks):
             raise ValueError(f"num_blocks must give 3 positive stage depths, got {list(num_blocks)}")
         self.act = get_activation(activation)
@@ -285,10 +328,23 @@ class CifarBregmanResNet(_ResNetBase):
             feats.append(block(feats[-1]))
         return feats
 
+    def _carries(self) -> bool:
+        blocks = cast("list[_BregmanBlock]", self.blocks)
+        return self.carry_preactivation and all(
+            b.carries() and b.act.name == self.act.name and not (b._forward_hooks or b._forward_pre_hooks)
+            for b in blocks
+        )
+
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
-        out = self._act(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
+        if self._carries():
+            z = self.bn1(self.conv1(x))
+            out = self._act(z)
+            for block in cast("list[_BregmanBlock]", self.blocks):
+                out, z = block.forward_carried(out, z)
+        else:
+            out = self._act(self.bn1(self.conv1(x)))
+            out = self.layer3(self.layer2(self.layer1(out)))
         return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
@@ -379,9 +435,13 @@ class BregmanResNet(_ResNetBase):
 
 def _cifar(n: int) -> Callable[..., CifarBregmanResNet]:
     def build(
-        activation: str = "softplus", num_classes: int = 10, standard: bool = False, offset: str = "exact"
+        activation: str = "softplus",
+        num_classes: int = 10,
+        standard: bool = False,
+        offset: str = "exact",
+        carry_preactivation: bool = True,
     ) -> CifarBregmanResNet:
-        return CifarBregmanResNet((n, n, n), num_classes, activation, standard, offset)
+        return CifarBregmanResNet((n, n, n), num_classes, activation, standard, offset, carry_preactivation)
 
     build.__name__ = f"bregman_resnet{6 * n + 2}"
     build.__doc__ = (
@@ -392,6 +452,8 @@ def _cifar(n: int) -> Callable[..., CifarBregmanResNet]:
         "    num_classes: the number of classes.\n"
         "    standard: the plain ResNet of the same shape.\n"
         '    offset: ``"exact"`` (the exact inverse) or ``"official"`` (the official code\'s offsets).\n'
+        "    carry_preactivation: pass each block's pre-activation on (no inverse evaluated; see\n"
+        "        :class:`CifarBregmanResNet`).\n"
     )
     return build
 
