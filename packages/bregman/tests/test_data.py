@@ -88,3 +88,58 @@ def test_two_spirals_is_seeded_and_inside_atan_range() -> None:
     assert float(x.abs().max()) == pytest.approx(1.57, abs=1e-6)
     with pytest.raises(ValueError, match="even"):
         two_spirals(3)
+
+
+def _cifar_folder(tmp_path: Path, n: int = 4, same_image: bool = False) -> str:
+    folder = tmp_path / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (1, 3072), dtype=np.uint8)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = np.repeat(image, n, 0) if same_image else rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        with open(folder / name, "wb") as fh:
+            pickle.dump({b"data": data, b"labels": list(rng.integers(0, 10, n))}, fh)
+    return str(tmp_path)
+
+
+def _epochs(dm: BregmanVisionDataModule, n: int = 2) -> list[torch.Tensor]:
+    loader = dm.train_dataloader()
+    return [torch.cat([x for x, _ in loader]) for _ in range(n)]
+
+
+def test_cifar_augmentation_is_seeded_by_the_datamodule_and_leaves_the_global_rng_alone(
+    tmp_path: Path,
+) -> None:
+    root = _cifar_folder(tmp_path)
+    runs = {}
+    for key, seed, global_seed in (("a", 0, 1), ("b", 0, 2), ("c", 1, 1)):
+        torch.manual_seed(global_seed)  # the global RNG must not matter
+        dm = BregmanVisionDataModule("cifar10", root, val_size=4, batch_size=4, seed=seed)
+        dm.setup()
+        state = torch.get_rng_state()
+        runs[key] = _epochs(dm)
+        assert torch.equal(torch.get_rng_state(), state)  # augmentation did not draw from it
+    assert all(torch.equal(a, b) for a, b in zip(runs["a"], runs["b"]))  # same seed: same batches
+    assert not torch.equal(runs["a"][0], runs["a"][1])  # the crops move on from epoch to epoch
+    # a different seed gives different crops of the same images (not only another split / order)
+    same = [BregmanVisionDataModule("cifar10", root, val_size=4, seed=s) for s in (0, 1)]
+    for dm in same:
+        dm.setup()
+    train0, train1 = (dm.datasets["train"] for dm in same)
+    train1.images, train1.labels = train0.images, train0.labels
+    crops0 = torch.stack([train0[i][0] for i in range(len(train0))])
+    crops1 = torch.stack([train1[i][0] for i in range(len(train1))])
+    assert not torch.equal(crops0, crops1)
+
+
+def test_cifar_augmentation_gives_each_worker_its_own_reproducible_stream(tmp_path: Path) -> None:
+    root = _cifar_folder(tmp_path, n=8, same_image=True)  # every image the same: only the crop differs
+    batches = []
+    for _ in range(2):
+        dm = BregmanVisionDataModule("cifar10", root, val_size=4, batch_size=1, num_workers=2, seed=0)
+        dm.setup()
+        batches.append([x for x, _ in dm.train_dataloader()][:6])  # workers 0, 1, 0, 1, 0, 1
+    assert all(torch.equal(a, b) for a, b in zip(*batches))  # reproducible with workers
+    first = batches[0]
+    # a generator copied into both workers would give batch 2k == batch 2k + 1 for every k
+    assert not all(torch.equal(first[2 * k], first[2 * k + 1]) for k in range(3))

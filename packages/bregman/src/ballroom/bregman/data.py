@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset, get_worker_info
 
 from ballroom.bregman.activations import get_activation
 from ballroom.bregman.functional import scale_to_range
 from ballroom.core.data import SplitDataModule, load_cifar10, load_cifar100, load_mnist
+from ballroom.core.validate import check_int
 
 __all__ = ["CIFAR_MEAN", "CIFAR_STD", "BregmanDigitsDataModule", "BregmanVisionDataModule", "CifarTrainSet"]
 
@@ -92,20 +95,60 @@ class BregmanDigitsDataModule(SplitDataModule):
 
 class CifarTrainSet(Dataset):
     """CIFAR training images with the spec's augmentation: ``(3, 32, 32)`` float in ``[0, 1]`` ->
-    zero-pad 4, random 32x32 crop, horizontal flip with probability 1/2, normalise."""
+    zero-pad 4, random 32x32 crop, horizontal flip with probability 1/2, normalise.
 
-    def __init__(self, images: Tensor, labels: Tensor, mean: Tensor, std: Tensor, pad: int = 4) -> None:
+    The crops and flips draw from the dataset's own ``torch.Generator`` (torch's global RNG is never
+    used or advanced): in the main process it is seeded from ``(seed, DDP rank)``; in a DataLoader
+    worker it is re-seeded from ``(seed, DDP rank, the worker's seed)``, and a worker's seed is
+    ``base_seed + worker_id`` with ``base_seed`` drawn from the DataLoader's generator (the
+    DataModule's seeded one), so every worker has its own stream and a run is reproducible. The
+    generator advances from epoch to epoch (persistent workers keep theirs), so crops do not repeat.
+
+    Args:
+        images: ``(N, 3, H, W)`` float images in ``[0, 1]``.
+        labels: ``(N,)`` int64 labels.
+        mean: ``(3, 1, 1)`` normalisation mean.
+        std: ``(3, 1, 1)`` normalisation std.
+        pad: the zero padding before the random crop.
+        seed: the augmentation seed.
+    """
+
+    def __init__(
+        self, images: Tensor, labels: Tensor, mean: Tensor, std: Tensor, pad: int = 4, seed: int = 0
+    ) -> None:
         self.images, self.labels, self.mean, self.std, self.pad = images, labels, mean, std, pad
+        self.seed = check_int(seed, "seed", min=0)
+        self._generator: torch.Generator | None = None
+        self._generator_key: tuple[int, int | None] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __getstate__(self) -> dict[str, object]:  # spawned workers and pickles start a fresh stream
+        return {**self.__dict__, "_generator": None, "_generator_key": None}
+
+    def generator(self) -> torch.Generator:
+        """The augmentation generator of this process (created, or re-seeded in a new worker, on first use).
+
+        Returns:
+            a CPU ``torch.Generator`` seeded from ``(seed, DDP rank, worker seed or None)``.
+        """
+        info = get_worker_info()
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        key = (rank, None if info is None else int(info.seed))
+        if self._generator is None or self._generator_key != key:
+            mixed = [self.seed, rank] + ([] if key[1] is None else [key[1]])
+            seed = int(np.random.SeedSequence(mixed).generate_state(1, dtype=np.uint64)[0] >> 1)
+            self._generator, self._generator_key = torch.Generator().manual_seed(seed), key
+        return self._generator
+
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        gen = self.generator()
         img = torch.nn.functional.pad(self.images[i], (self.pad,) * 4)
         size = self.images.shape[-1]
-        top, left = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,)))
+        top, left = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,), generator=gen))
         img = img[:, top : top + size, left : left + size]
-        if bool(torch.rand(()) < 0.5):
+        if bool(torch.rand((), generator=gen) < 0.5):
             img = img.flip(-1)
         return (img - self.mean) / self.std, self.labels[i]
 
@@ -125,11 +168,12 @@ class BregmanVisionDataModule(SplitDataModule):
         activation: the activation whose range MNIST pixels are scaled into.
         eps: the margin of that scaling (see :func:`~ballroom.bregman.functional.scale_to_range`).
         val_size: validation images, in ``(0, N_train)`` (``None``: the default above).
-        augment: random crop (4-pixel padding) and horizontal flip of CIFAR training images (drawn
-            from torch's global RNG).
+        augment: random crop (4-pixel padding) and horizontal flip of CIFAR training images, drawn
+            from the training set's own generator seeded from ``seed`` (see :class:`CifarTrainSet`;
+            torch's global RNG is not used).
         batch_size: the batch size of every dataloader.
         num_workers: dataloader worker processes.
-        seed: chooses the validation images and seeds the shuffling.
+        seed: chooses the validation images and seeds the shuffling and the augmentation.
 
     Raises:
         ValueError: an unknown ``name`` or ``activation``.
@@ -190,7 +234,7 @@ class BregmanVisionDataModule(SplitDataModule):
         std = torch.tensor(CIFAR_STD).view(3, 1, 1)
         out: dict[str, Dataset] = {s: TensorDataset((xs[s] - mean) / std, ys[s]) for s in ("val", "test")}
         out["train"] = (
-            CifarTrainSet(xs["train"], ys["train"], mean, std)
+            CifarTrainSet(xs["train"], ys["train"], mean, std, seed=self.seed)
             if self.augment
             else TensorDataset((xs["train"] - mean) / std, ys["train"])
         )
