@@ -2,9 +2,9 @@
 
 A shared machine drifts by tens of percent between runs, so separate pytest-benchmark groups
 (``bench_models.py``) give ratios that move with the load. Here every round times every variant
-back to back (the order rotates from round to round), each round gives one ratio per variant
-(median step time of the variant / median step time of the standard net, both from the same
-round) and the report is the median of those per-round ratios with their min and max.
+in turns of a few steps (the order rotates from round to round), each round gives one ratio per
+variant (median step time of the variant / median step time of the standard net, both from the
+same round) and the report is the median of those per-round ratios with their min and max.
 
 Run it as a script (``python packages/bregman/benchmarks/bench_interleaved.py [--rounds 9]``) or
 through ``nox -s "bench(bregman, cpu)"`` (a shorter run: ``test_interleaved_ratios``; the table
@@ -113,23 +113,30 @@ def resnet_variants(device: torch.device, batch: int = 32) -> dict[str, Step]:
 
 
 def interleaved(
-    steps: dict[str, Step], rounds: int, per_round: int, warmup: int = 3
+    steps: dict[str, Step], rounds: int, per_round: int, warmup: int = 3, chunk: int = 5
 ) -> dict[str, list[float]]:
-    """``{variant: [median step seconds of round r for r in rounds]}``; the order rotates every round."""
+    """``{variant: [median step seconds of round r for r in rounds]}``.
+
+    Inside a round the variants take turns in chunks of ``chunk`` timed steps (so a burst of load
+    from other jobs hits every variant alike); the order of the turns rotates every round.
+    """
     names = list(steps)
     times: dict[str, list[float]] = {k: [] for k in names}
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
+        samples: dict[str, list[float]] = {k: [] for k in names}
         for name in order:
-            step = steps[name]
             for _ in range(warmup):
-                step()
-            samples = []
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                step()
-                samples.append(time.perf_counter() - t0)
-            times[name].append(statistics.median(samples))
+                steps[name]()
+        for _ in range(max(1, per_round // chunk)):
+            for name in order:
+                step = steps[name]
+                for _ in range(chunk):
+                    t0 = time.perf_counter()
+                    step()
+                    samples[name].append(time.perf_counter() - t0)
+        for name in names:
+            times[name].append(statistics.median(samples[name]))
     return times
 
 
@@ -161,7 +168,7 @@ def run(
     if resnet:
         batch = 128 if device.type == "cuda" else 32
         results[f"ResNet-20 batch {batch}"] = interleaved(
-            resnet_variants(device, batch), rounds, max(3, per_round // 10)
+            resnet_variants(device, batch), rounds, max(2, per_round // 20), warmup=1, chunk=1
         )
     return results
 
