@@ -119,8 +119,13 @@ def test_the_fused_path_is_taken_only_where_it_applies() -> None:
         BregmanMLP(8, [4, 8], 2, "tanh", trainable_skip=True),
     ):
         assert "BregmanStack" not in str(off(x).grad_fn.next_functions)
+    with_grad = net(x).detach()
     with torch.no_grad():
         assert net(x).grad_fn is None
+        assert torch.equal(net(x), with_grad)  # carried with and without gradients
+        explicit = copy.deepcopy(net)
+        explicit.carry_preactivation = False
+        assert torch.equal(explicit(x), net.output(net.forward_features(x)[-1]))  # layer by layer
 
 
 @pytest.mark.parametrize("carry", [False, True], ids=["explicit", "carried"])

@@ -183,7 +183,9 @@ class BregmanMLP(nn.Module):
             for ``sigma^{-1}(clamp(x_{l-1}, lo + eps, hi - eps))`` (equal in exact arithmetic,
             ``x_{l-1} = sigma(z_{l-1})``; see :func:`~ballroom.bregman.fused.bregman_stack`): no
             inverse is evaluated, and the forward agrees with the layer-by-layer one up to rounding
-            instead of bit for bit. ``False``: the explicit inverse (bitwise the layer-by-layer forward).
+            instead of bit for bit (the stack then also runs without gradients, so a ``no_grad``
+            forward gives the same values). ``False``: the explicit inverse (bitwise the
+            layer-by-layer forward).
 
     Raises:
         ValueError: an unknown ``init``, bad widths, or a bad layer option.
@@ -272,7 +274,9 @@ class BregmanMLP(nn.Module):
         return [layer.skip_map for layer in self._bregman_layers()]
 
     def _can_fuse(self, x: Tensor) -> bool:
-        if not (self.fused_backward and self.version == "bregman" and torch.is_grad_enabled()):
+        # carried stacks run without gradients too, so train and no-grad forwards are the same values
+        wanted = torch.is_grad_enabled() or self.carry_preactivation
+        if not (self.fused_backward and self.version == "bregman" and wanted):
             return False
         if x.ndim != 2 or torch.is_autocast_enabled(x.device.type):
             return False
