@@ -138,7 +138,7 @@ class CifarTrainSet(Dataset):
         key = (rank, None if info is None else int(info.seed))
         if self._generator is None or self._generator_key != key:
             mixed = [self.seed, rank] + ([] if key[1] is None else [key[1]])
-            seed = int(np.random.SeedSequence(mixed).generate_state(1, dtype=np.uint64)[0] >> 1)
+            seed = int(np.random.SeedSequence(mixed).generate_state(1, dtype=np.uint64)[0]) >> 1
             self._generator, self._generator_key = torch.Generator().manual_seed(seed), key
         return self._generator
 

@@ -4,8 +4,8 @@ Layer ``l`` computes ``s = P_l x`` (``x`` at equal widths), ``c = clamp(s, lo + 
 ``y = sigma(W x + b + sigma^{-1}(c))`` with exactly the operations of
 :class:`~ballroom.bregman.nn.BregmanLinear` (so the forward is bitwise the same). The backward uses
 what the forward saved: ``du = g * sigma'(z)`` from the output ``y``, the skip term
-``du * (sigma^{-1})'(c)`` masked to zero where the clamp is active, the bounds included (PyTorch's
-clamp gradient; tested against it), ``dx = du W + (skip term) P`` in one ``addmm``, ``dW = du^T x``,
+``du * (sigma^{-1})'(c)`` masked to zero where the clamp is active (:func:`clamp_grad`: PyTorch's
+clamp gradient, whose value at the bounds themselves depends on the torch release; tested against it), ``dx = du W + (skip term) P`` in one ``addmm``, ``dW = du^T x``,
 ``db = sum du``. At width 64 every op is dispatch-bound on a CPU, and autograd's chain of small
 nodes (clamp, inverse, add, their masks and accumulations) is what made a Bregman layer cost ~1.7x
 a standard one; one node for the stack removes that overhead. The backward is once-differentiable
@@ -23,6 +23,7 @@ factor. The forward then differs from the layer-by-layer one by the rounding of
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -33,7 +34,7 @@ from torch.autograd.function import once_differentiable
 from ballroom.bregman.activations import Activation
 from ballroom.core.validate import check_tensor
 
-__all__ = ["bregman_stack", "supports_fused_backward"]
+__all__ = ["bregman_stack", "clamp_grad", "supports_fused_backward"]
 
 
 def supports_fused_backward(act: Activation) -> bool:
@@ -52,6 +53,33 @@ def _bounds(act: Activation, eps: float) -> tuple[float | None, float | None]:
     lo = act.lo + eps if math.isfinite(act.lo) else None
     hi = act.hi - eps if math.isfinite(act.hi) else None
     return lo, hi
+
+
+@functools.cache
+def _clamp_grad_passes_at_bounds() -> bool:
+    """Whether this torch's ``clamp`` gradient is 1 at the bounds themselves (older releases, e.g.
+    2.1) rather than 0 (recent ones); the stack's mask follows whichever torch does."""
+    x = torch.tensor([0.0, 1.0], requires_grad=True)
+    with torch.enable_grad():  # may first be asked inside a backward
+        torch.clamp(x, 0.0, 1.0).sum().backward()
+    assert x.grad is not None
+    return bool(x.grad[0] == 1)
+
+
+def clamp_grad(g: Tensor, s: Tensor, lo: float, hi: float) -> Tensor:
+    """The gradient of ``torch.clamp(s, lo, hi)`` given ``g`` (same shapes), as torch's own autograd gives it.
+
+    Args:
+        g: the incoming gradient, any shape.
+        s: the clamp's input, the shape of ``g``.
+        lo, hi: the bounds (``-inf`` / ``inf`` for an open end).
+
+    Returns:
+        ``g`` where ``lo < s < hi`` (and at the bounds where torch's clamp lets it through), else 0.
+    """
+    if _clamp_grad_passes_at_bounds():
+        return g * ((s >= lo) & (s <= hi))
+    return torch.ops.aten.hardtanh_backward(g, s, lo, hi)
 
 
 def _carried_bounds(act: Activation, eps: float) -> tuple[float | None, float | None]:
@@ -151,13 +179,13 @@ class _BregmanStack(torch.autograd.Function):
             if ctx.carried[i]:
                 # the offset was clamp(z_{l-1}): its gradient goes to z_{l-1} directly (torch's clamp
                 # mask, 0 at the bounds), the linear part's to x_{l-1}
-                through = torch.ops.aten.hardtanh_backward(du, s, ctx.zlo, ctx.zhi) if ctx.clamped else du
+                through = clamp_grad(du, s, ctx.zlo, ctx.zhi) if ctx.clamped else du
                 g = du.mm(weights[i])
                 continue
             through = None
             # the clamp's gradient first, as torch's: 1 strictly inside the bounds, else 0 (then the
             # inverse's derivative at c, finite everywhere since c is clamped into the range)
-            m = torch.ops.aten.hardtanh_backward(du, s, ctx.lo, ctx.hi) if ctx.clamped else du
+            m = clamp_grad(du, s, ctx.lo, ctx.hi) if ctx.clamped else du
             if ctx.fused:
                 gs = act.fused_inverse_grad(m, s, ctx.eps)  # type: ignore[misc]
             else:

@@ -28,6 +28,15 @@ OFFSETS = ("exact", "official")
 INITS = ("random", "deterministic", "zero")
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # torch < 2.4: no device argument; CPU autocast has its own query
+        if device_type == "cpu":
+            return bool(torch.is_autocast_cpu_enabled())
+        return bool(torch.is_autocast_enabled())
+
+
 class BregmanLinear(nn.Module):
     """One layer ``(*, in_features) -> (*, out_features)``.
 
@@ -278,7 +287,7 @@ class BregmanMLP(nn.Module):
         wanted = torch.is_grad_enabled() or self.carry_preactivation
         if not (self.fused_backward and self.version == "bregman" and wanted):
             return False
-        if x.ndim != 2 or torch.is_autocast_enabled(x.device.type):
+        if x.ndim != 2 or _autocast_enabled(x.device.type):
             return False
         first = next(iter(self._bregman_layers()))
         return all(
