@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ballroom.bregman import BregmanDigitsDataModule, BregmanVisionDataModule, two_spirals
-from ballroom.bregman.data import CIFAR_MEAN, CIFAR_STD
+from ballroom.bregman.data import CIFAR_MEAN, CIFAR_STD, CifarTrainSet
 
 
 @pytest.mark.parametrize(("act", "lo", "hi"), [("sigmoid", 0.0, 1.0), ("tanh", -1.0, 1.0)])
@@ -130,6 +130,10 @@ def test_cifar_augmentation_is_seeded_by_the_datamodule_and_leaves_the_global_rn
     crops0 = torch.stack([train0[i][0] for i in range(len(train0))])
     crops1 = torch.stack([train1[i][0] for i in range(len(train1))])
     assert not torch.equal(crops0, crops1)
+    with pytest.raises(ValueError, match="seed"):
+        CifarTrainSet(train0.images, train0.labels, train0.mean, train0.std, seed=-1)
+    with pytest.raises(TypeError, match="seed"):
+        CifarTrainSet(train0.images, train0.labels, train0.mean, train0.std, seed=0.5)
 
 
 def test_cifar_augmentation_gives_each_worker_its_own_reproducible_stream(tmp_path: Path) -> None:

@@ -101,6 +101,11 @@ def test_bad_input() -> None:
         net(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
     with pytest.raises(ValueError, match="finite"):
         net(torch.full((1, 3, 8, 8), float("inf")))
+    block = net.blocks[0]
+    with pytest.raises(ValueError, match="z must have shape"):
+        block.forward_carried(torch.rand(1, 16, 8, 8), torch.rand(1, 16, 8, 4))
+    with pytest.raises(TypeError, match="z must be a torch.Tensor"):
+        block.forward_carried(torch.rand(1, 16, 8, 8), torch.rand(1, 16, 8, 8).numpy())
 
 
 def test_resnet_on_device(device: torch.device) -> None:

@@ -4,7 +4,7 @@ Layer ``l`` computes ``s = P_l x`` (``x`` at equal widths), ``c = clamp(s, lo + 
 ``y = sigma(W x + b + sigma^{-1}(c))`` with exactly the operations of
 :class:`~ballroom.bregman.nn.BregmanLinear` (so the forward is bitwise the same). The backward uses
 what the forward saved: ``du = g * sigma'(z)`` from the output ``y``, the skip term
-``du * (sigma^{-1})'(c)`` masked to zero where the clamp is active (:func:`clamp_grad`: PyTorch's
+``du * (sigma^{-1})'(c)`` masked to zero where the clamp is active (``_clamp_grad``: PyTorch's
 clamp gradient, whose value at the bounds themselves depends on the torch release; tested against it), ``dx = du W + (skip term) P`` in one ``addmm``, ``dW = du^T x``,
 ``db = sum du``. At width 64 every op is dispatch-bound on a CPU, and autograd's chain of small
 nodes (clamp, inverse, add, their masks and accumulations) is what made a Bregman layer cost ~1.7x
@@ -34,7 +34,7 @@ from torch.autograd.function import once_differentiable
 from ballroom.bregman.activations import Activation
 from ballroom.core.validate import check_tensor
 
-__all__ = ["bregman_stack", "clamp_grad", "supports_fused_backward"]
+__all__ = ["bregman_stack", "supports_fused_backward"]
 
 
 def supports_fused_backward(act: Activation) -> bool:
@@ -66,7 +66,7 @@ def _clamp_grad_passes_at_bounds() -> bool:
     return bool(x.grad[0] == 1)
 
 
-def clamp_grad(g: Tensor, s: Tensor, lo: float, hi: float) -> Tensor:
+def _clamp_grad(g: Tensor, s: Tensor, lo: float, hi: float) -> Tensor:
     """The gradient of ``torch.clamp(s, lo, hi)`` given ``g`` (same shapes), as torch's own autograd gives it.
 
     Args:
@@ -82,8 +82,8 @@ def clamp_grad(g: Tensor, s: Tensor, lo: float, hi: float) -> Tensor:
     return torch.ops.aten.hardtanh_backward(g, s, lo, hi)
 
 
-def _carried_bounds(act: Activation, eps: float) -> tuple[float | None, float | None]:
-    """``sigma^{-1}(lo + eps)``, ``sigma^{-1}(hi - eps)`` in float64 (``None`` for an open end).
+def _carried_bounds(act: Activation, eps: float) -> tuple[float, float]:
+    """``sigma^{-1}(lo + eps)``, ``sigma^{-1}(hi - eps)`` in float64 (``-inf`` / ``inf`` for an open end).
 
     ``sigma`` is strictly increasing, so ``sigma^{-1}(clamp(sigma(z), lo + eps, hi - eps))`` equals
     ``clamp(z, sigma^{-1}(lo + eps), sigma^{-1}(hi - eps))`` in exact arithmetic.
@@ -91,8 +91,10 @@ def _carried_bounds(act: Activation, eps: float) -> tuple[float | None, float | 
     lo, hi = _bounds(act, eps)
     out = []
     for bound in (lo, hi):
-        out.append(None if bound is None else float(act.inverse(torch.tensor(bound, dtype=torch.float64))))
-    return out[0], out[1]
+        out.append(
+            math.inf if bound is None else float(act.inverse(torch.tensor(bound, dtype=torch.float64)))
+        )
+    return -out[0] if lo is None else out[0], out[1]
 
 
 class _BregmanStack(torch.autograd.Function):
@@ -107,7 +109,7 @@ class _BregmanStack(torch.autograd.Function):
         *params: Tensor | None,
     ) -> Tensor:
         lo, hi = _bounds(act, eps)
-        zlo, zhi = _carried_bounds(act, eps) if carry else (None, None)
+        zlo, zhi = _carried_bounds(act, eps) if carry else (-math.inf, math.inf)
         fused = act.fused_inverse is not None and act.fused_inverse_grad is not None
         clamped = not (lo is None and hi is None)
         saved: list[Tensor] = []
@@ -143,8 +145,7 @@ class _BregmanStack(torch.autograd.Function):
         ctx.clamped, ctx.carried = clamped, carried
         ctx.lo = -math.inf if lo is None else lo
         ctx.hi = math.inf if hi is None else hi
-        ctx.zlo = -math.inf if zlo is None else zlo
-        ctx.zhi = math.inf if zhi is None else zhi
+        ctx.zlo, ctx.zhi = zlo, zhi
         ctx.has_bias = [params[2 * i + 1] is not None for i in range(len(skips))]
         ctx.save_for_backward(*saved, *(p for p in params if p is not None))
         return h
@@ -179,13 +180,13 @@ class _BregmanStack(torch.autograd.Function):
             if ctx.carried[i]:
                 # the offset was clamp(z_{l-1}): its gradient goes to z_{l-1} directly (torch's clamp
                 # mask, 0 at the bounds), the linear part's to x_{l-1}
-                through = clamp_grad(du, s, ctx.zlo, ctx.zhi) if ctx.clamped else du
+                through = _clamp_grad(du, s, ctx.zlo, ctx.zhi) if ctx.clamped else du
                 g = du.mm(weights[i])
                 continue
             through = None
             # the clamp's gradient first, as torch's: 1 strictly inside the bounds, else 0 (then the
             # inverse's derivative at c, finite everywhere since c is clamped into the range)
-            m = clamp_grad(du, s, ctx.lo, ctx.hi) if ctx.clamped else du
+            m = _clamp_grad(du, s, ctx.lo, ctx.hi) if ctx.clamped else du
             if ctx.fused:
                 gs = act.fused_inverse_grad(m, s, ctx.eps)  # type: ignore[misc]
             else:

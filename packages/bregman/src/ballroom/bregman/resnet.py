@@ -100,9 +100,11 @@ class _BregmanBlock(nn.Module):
         return self._act(h + self._guarded_inverse(s))
 
     def carries(self) -> bool:
-        """Whether :meth:`forward_carried` applies: exact offsets, a Bregman block, an identity or padded shortcut."""
+        """Whether :meth:`forward_carried` applies: exact offsets, a Bregman block, an identity or padded
+        shortcut, no module hooks (they must see ``forward``)."""
         plain = not (self.standard or getattr(self, "official_shortcut", False)) and self.offset == "exact"
-        return plain and isinstance(self.shortcut, nn.Identity | _Shortcut)
+        hooked = bool(self._forward_hooks or self._forward_pre_hooks)
+        return plain and not hooked and isinstance(self.shortcut, nn.Identity | _Shortcut)
 
     def forward_carried(self, x: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
         """The block on ``x = sigma(z)`` given ``z``: ``forward(x)`` in exact arithmetic, no ``sigma^{-1}``.
@@ -113,14 +115,16 @@ class _BregmanBlock(nn.Module):
 
         Returns:
             ``y (B, C', H', W')`` and its pre-activation ``z_out`` (same shape).
+
+        Raises:
+            ValueError: ``z`` does not have the shape of ``x``.
         """
+        check_tensor(z, "z", shape=tuple(x.shape), finite=False)  # the pre-activation of x
         # sigma^-1(clamp(S(sigma(z)))) = S(clamp(z, sigma^-1(lo+eps), sigma^-1(hi-eps))) padded with 0
         lo, hi = self._zbounds
-        c = z if lo is None and hi is None else torch.clamp(z, lo, hi)
+        c = torch.clamp(z, lo, hi) if math.isfinite(lo) or math.isfinite(hi) else z
         if isinstance(self.shortcut, _Shortcut):
-            c = self.shortcut(
-                c, min(max(0.0, -math.inf if lo is None else lo), math.inf if hi is None else hi)
-            )
+            c = self.shortcut(c, min(max(0.0, lo), hi))
         out = self._residual(x) + c
         return self._act(out), out
 
@@ -330,10 +334,7 @@ class CifarBregmanResNet(_ResNetBase):
 
     def _carries(self) -> bool:
         blocks = cast("list[_BregmanBlock]", self.blocks)
-        return self.carry_preactivation and all(
-            b.carries() and b.act.name == self.act.name and not (b._forward_hooks or b._forward_pre_hooks)
-            for b in blocks
-        )
+        return self.carry_preactivation and all(b.carries() and b.act.name == self.act.name for b in blocks)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
