@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,28 +27,12 @@ from torch import nn
 
 from ballroom.bregman import BregmanMLP, bregman_resnet20, scale_to_range
 
-EPS = 1e-5
+# the official-formulation MLP lives beside us in bench_models.py (pytest's importlib mode puts no
+# test folder on sys.path, so name it here)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_models import OfficialStyleMLP
+
 Step = Callable[[], None]
-
-
-class OfficialStyleMLP(nn.Module):
-    """The official ``MLP`` forward (bregman version), equal widths: clamp(Id(x)) -> offset -> + lin(x) -> sigma."""
-
-    def __init__(self, ours: BregmanMLP) -> None:
-        super().__init__()
-        act = ours.act
-        self.sigma, self.offset, self.range = act.sigma, act.inverse, (act.lo + EPS, act.hi - EPS)
-        self.lin = nn.ModuleList(nn.Linear(layer.in_features, layer.out_features) for layer in ours.layers)
-        self.reparametrization = nn.ModuleList(nn.Identity() for _ in ours.layers)
-        for lin, layer in zip(self.lin, ours.layers):
-            lin.load_state_dict({"weight": layer.weight.detach(), "bias": layer.bias.detach()})
-        self.output = nn.Linear(ours.output.in_features, ours.output.out_features)
-        self.output.load_state_dict(ours.output.state_dict())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for rep, lin in zip(self.reparametrization, self.lin):
-            x = self.sigma(self.offset(torch.clamp(rep(x), self.range[0], self.range[1])) + lin(x))
-        return self.output(x)
 
 
 def _standard_mlp(depth: int, width: int, act: str) -> nn.Module:

@@ -12,6 +12,7 @@ Parameter names match the official ``bregmanet`` CIFAR models (``conv1``, ``bn1`
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -58,8 +59,7 @@ class _Shortcut(nn.Module):
         self.back = out_channels - in_channels - self.front
 
     def forward(self, x: Tensor, value: float | None = None) -> Tensor:
-        if self.stride != 1:
-            x = x[:, :, :: self.stride, :: self.stride]
+        x = x[:, :, :: self.stride, :: self.stride]  # a view (the input itself at stride 1)
         if self.front or self.back:
             pad = self.value if value is None else value
             x = F.pad(x, (0, 0, 0, 0, self.front, self.back), "constant", pad)
@@ -69,7 +69,7 @@ class _Shortcut(nn.Module):
         return f"stride={self.stride}, pad=({self.front}, {self.back}), value={self.value:.6g}"
 
 
-class _BregmanBlock(nn.Module):
+class _BregmanBlock(nn.Module, ABC):
     """Shared tail of the blocks: ``sigma(h + sigma^{-1}(clamp(S x)))`` (or ``sigma(h + S x)`` when standard)."""
 
     def __init__(self, activation: str | Activation, standard: bool, eps: float, offset: str) -> None:
@@ -128,8 +128,8 @@ class _BregmanBlock(nn.Module):
         out = self._residual(x) + c
         return self._act(out), out
 
-    def _residual(self, x: Tensor) -> Tensor:  # the convolutional branch h of each block type
-        raise NotImplementedError
+    @abstractmethod
+    def _residual(self, x: Tensor) -> Tensor: ...  # the convolutional branch h of each block type
 
     def skip_map(self, x: Tensor) -> Tensor:
         """``S(x)``: the block input in the output's space (for :func:`~ballroom.bregman.nn.layer_displacement`)."""
