@@ -24,12 +24,15 @@ def test_smoke_run(tmp_path: Path) -> None:
     # the second claim names where its minimum is: that entry of acc_matrix.csv is the minimum
     import re
 
-    m = re.fullmatch(r"min ([0-9.]+) \(seed (\d+), task (\d)-(\d)\)", claims[1]["ours"])
+    m = re.fullmatch(
+        r"min ([0-9.]+) \(seed (\d+), task (\d)-(\d)\); (\d) of 1 seeds below 0.90", claims[1]["ours"]
+    )
     assert m is not None, claims[1]["ours"]
     diag = {(int(r["seed"]), int(r["after_task"])): float(r[f"task{r['after_task']}"]) for r in mats
             if r["model"] == "neurocoder" and r["agent"] == "plain" and int(r["after_task"]) > 0}  # fmt: skip
     task = int(m.group(3)) // 2
     assert diag[(int(m.group(2)), task)] == min(diag.values()) == pytest.approx(float(m.group(1)), abs=5e-4)
+    assert int(m.group(5)) == (min(diag.values()) < 0.90)  # the count of failing seeds (one seed here)
     warm = list(csv.DictReader((tmp_path / "first_task_warmup.csv").read_text().splitlines()))
     smoke = reproduce.SETTINGS["smoke"]
     assert [int(r["epoch"]) for r in warm] == [smoke.warmup[1]]  # the last epoch is always evaluated
