@@ -324,8 +324,8 @@ def nb201mini(ctx: Context) -> Outcome:
     tau_rows = [{"search_seed": ctx.seed + i, "AGNAS": round(a, 4), "DARTS-1st": round(d, 4)}
                 for i, (a, d) in enumerate(zip(seed_taus["AGNAS"], seed_taus["DARTS-1st"]))]  # fmt: skip
     write_csv(ctx.out / "nb201mini_tau.csv", tau_rows)
-    tau_a, tau_d = (statistics.fmean(v) for v in seed_taus.values())
     if s.tau_seeds > 1:  # one search's mean tau is noise (per-edge taus over 4 ops span -1..1)
+        tau_a, tau_d = (statistics.fmean(v) for v in seed_taus.values())
         wins = sum(a > d for a, d in zip(seed_taus["AGNAS"], seed_taus["DARTS-1st"]))
         claims.append(Claim(
             f"per-edge Kendall tau (importance vs masked-op accuracy drop): AGNAS > DARTS alpha, mean of "
